@@ -1,0 +1,32 @@
+"""The snapshot deployment: every minute, never two at once, late runs skipped."""
+
+from __future__ import annotations
+
+import os
+
+from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+from flows.snapshot import snapshot
+from streamledger.errors import ConfigError
+from streamledger.settings import Settings
+
+
+def serve_snapshots(settings: Settings) -> None:
+    """Serve the snapshot flow on its interval until stopped (schedules need a real Prefect server)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        raise ConfigError(
+            "PREFECT_API_URL is not set: schedules need a running `prefect server start` "
+            "(then PREFECT_API_URL=http://127.0.0.1:4200/api)"
+        )
+    deployment = snapshot.to_deployment(
+        name="every-minute",
+        interval=settings.poll_interval_seconds,
+        # Overlapping runs would fight over the DuckDB file; a run that would overlap is dropped.
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
+        description="One poll per interval of every configured app's active livestream sessions.",
+    )
+    # A restart must not leave the schedule paused (Prefect pauses it on shutdown by default).
+    serve(deployment, pause_on_shutdown=False)

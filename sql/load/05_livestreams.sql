@@ -1,0 +1,35 @@
+-- Upsert one row per livestream from the poll's latest observation of it. Reads: staged_livestreams.
+-- The newest observation wins; a null in a typed column (possibly a parse failure, see parse_issues)
+-- never erases a known value. Replaying an older poll only widens first_seen_at.
+merge into livestreams as t
+using (
+    select
+        *,
+        min(fetched_at) over (partition by livestream_id) as first_fetched_at
+    from staged_livestreams
+    qualify row_number() over (partition by livestream_id order by fetched_at desc, seq desc) = 1
+) as s
+on t.livestream_id = s.livestream_id
+when matched and s.fetched_at >= t.last_seen_at then update set
+    app_id = s.app_id,
+    name = s.name,
+    meeting_id = s.meeting_id,
+    status = s.status,
+    disabled = coalesce(s.disabled, t.disabled),
+    ingest_server = s.ingest_server,
+    playback_url = s.playback_url,
+    stream_key_fingerprint = coalesce(s.stream_key_fingerprint, t.stream_key_fingerprint),
+    created_at = coalesce(s.created_at, t.created_at),
+    updated_at = coalesce(s.updated_at, t.updated_at),
+    first_seen_at = least(t.first_seen_at, s.first_fetched_at),
+    last_seen_at = s.fetched_at,
+    last_poll_id = s.poll_id
+when matched then update set
+    first_seen_at = least(t.first_seen_at, s.first_fetched_at)
+when not matched then insert (
+    livestream_id, app_id, name, meeting_id, status, disabled, ingest_server, playback_url,
+    stream_key_fingerprint, created_at, updated_at, first_seen_at, last_seen_at, last_poll_id
+) values (
+    s.livestream_id, s.app_id, s.name, s.meeting_id, s.status, s.disabled, s.ingest_server, s.playback_url,
+    s.stream_key_fingerprint, s.created_at, s.updated_at, s.first_fetched_at, s.fetched_at, s.poll_id
+);

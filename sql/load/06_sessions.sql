@@ -1,0 +1,37 @@
+-- Upsert one row per session from the poll's latest observation of it. Reads: staged_sessions.
+-- The newest observation wins; a null in a typed column (possibly a parse failure, see parse_issues)
+-- never erases a known value, and a session once stopped stays stopped.
+merge into sessions as t
+using (
+    select
+        *,
+        min(fetched_at) over (partition by session_id) as first_fetched_at
+    from staged_sessions
+    qualify row_number() over (partition by session_id order by fetched_at desc, seq desc) = 1
+) as s
+on t.session_id = s.session_id
+when matched and s.fetched_at >= t.last_seen_at then update set
+    livestream_id = s.livestream_id,
+    app_id = s.app_id,
+    status = coalesce(s.status, t.status),
+    created_at = coalesce(s.created_at, t.created_at),
+    updated_at = coalesce(s.updated_at, t.updated_at),
+    invoked_time = coalesce(s.invoked_time, t.invoked_time),
+    started_time = coalesce(s.started_time, t.started_time),
+    stopped_time = coalesce(s.stopped_time, t.stopped_time),
+    err_message = coalesce(s.err_message, t.err_message),
+    ingest_seconds = coalesce(s.ingest_seconds, t.ingest_seconds),
+    viewer_seconds = coalesce(s.viewer_seconds, t.viewer_seconds),
+    first_seen_at = least(t.first_seen_at, s.first_fetched_at),
+    last_seen_at = s.fetched_at,
+    last_poll_id = s.poll_id
+when matched then update set
+    first_seen_at = least(t.first_seen_at, s.first_fetched_at)
+when not matched then insert (
+    session_id, livestream_id, app_id, status, created_at, updated_at, invoked_time, started_time,
+    stopped_time, err_message, ingest_seconds, viewer_seconds, first_seen_at, last_seen_at, last_poll_id
+) values (
+    s.session_id, s.livestream_id, s.app_id, s.status, s.created_at, s.updated_at, s.invoked_time,
+    s.started_time, s.stopped_time, s.err_message, s.ingest_seconds, s.viewer_seconds, s.first_fetched_at,
+    s.fetched_at, s.poll_id
+);

@@ -1,0 +1,1 @@
+"""streamledger: an exact, queryable history of Cloudflare RealtimeKit livestream sessions."""

@@ -1,0 +1,311 @@
+"""The RealtimeKit REST client: bearer auth, bounded concurrency, the one retry layer, the budget.
+
+Every HTTP response received (retried ones included) is kept in `responses`, redacted, in the order it
+arrived: that list is what a poll lands as `raw_responses`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Self
+
+import httpx
+import orjson
+
+from streamledger.errors import ApiError
+from streamledger.ratelimit import RequestBudget, parse_ratelimit, shared_budget
+from streamledger.settings import Settings
+from transforms.redact import redact_body
+from transforms.shapes import active_session_parts, error_detail, is_not_found, list_items
+
+LIST_LIVESTREAMS = "list_livestreams"
+ACTIVE_SESSION = "active_session"
+SESSION_BY_ID = "session_by_id"
+RETRY_STATUSES = frozenset({408, 409, 429})
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+
+Outcome = Literal["data", "none", "retry", "error"]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The livestreams of one app, read page by page; `complete` is False if paging was cut short."""
+
+    app_id: str
+    items: list[Any]
+    pages: int
+    complete: bool
+    problem: str | None
+
+
+class RealtimeKitClient:
+    """Reads the livestream endpoints of one account; use as `async with RealtimeKitClient(...)`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        poll_id: str = "",
+        budget: RequestBudget | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        token = settings.api_token.reveal()
+        self._settings = settings
+        self._poll_id = poll_id
+        self._secrets = (token,)
+        self._budget = budget or shared_budget(
+            settings.base_url, token, settings.budget_requests, settings.budget_window_seconds
+        )
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=f"{settings.base_url}/accounts/{settings.account_id}/realtime/kit",
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds)),
+            limits=httpx.Limits(max_connections=settings.concurrency),
+            transport=transport,
+        )
+        self.responses: list[dict[str, Any]] = []
+        self.requests = 0
+        self.retries = 0
+        self.transport_errors = 0
+        self.rate_limited = 0
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    async def list_livestreams(self, app_id: str) -> Listing:
+        """Read every page of an app's livestreams, up to the page cap."""
+        items: list[Any] = []
+        per_page = self._settings.per_page
+        for page in range(1, self._settings.max_pages + 1):
+            body = await self._get(
+                LIST_LIVESTREAMS,
+                app_id,
+                f"/{app_id}/livestreams",
+                params={"page_no": page, "per_page": per_page},
+                subject=f"page {page}",
+            )
+            page_items, paging = list_items(body)
+            items.extend(page_items)
+            if not page_items:
+                break
+            if paging is not None and paging.end_offset is not None and paging.total_count is not None:
+                if paging.is_last_page():
+                    break
+            elif len(page_items) < per_page:
+                break
+        else:
+            return Listing(app_id, items, page, False, f"page cap {self._settings.max_pages} reached")
+        total = paging.total_count if paging is not None else None
+        if total is not None and total != len(items):
+            return Listing(app_id, items, page, False, f"read {len(items)} livestreams, paging says {total}")
+        return Listing(app_id, items, page, True, None)
+
+    async def active_session(self, app_id: str, livestream_id: str) -> Any:
+        """Return the active-session body, or None when the livestream has no active session."""
+        return await self._get(
+            ACTIVE_SESSION,
+            app_id,
+            f"/{app_id}/livestreams/{livestream_id}/active-livestream-session",
+            livestream_id=livestream_id,
+            subject=f"livestream {livestream_id}",
+        )
+
+    async def session_by_id(self, app_id: str, session_id: str) -> Any:
+        """Return the session-by-id body."""
+        return await self._get(
+            SESSION_BY_ID,
+            app_id,
+            f"/{app_id}/livestreams/sessions/{session_id}",
+            session_id=session_id,
+            subject=f"session {session_id}",
+        )
+
+    async def _get(
+        self,
+        endpoint: str,
+        app_id: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        livestream_id: str | None = None,
+        session_id: str | None = None,
+        subject: str | None = None,
+    ) -> Any:
+        """Send one GET with retries; return the decoded body (None for 'no active session')."""
+        where = {"endpoint": endpoint, "app_id": app_id, "subject": subject}
+        attempts = self._settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            async with self._slots:
+                delay = self._budget.reserve()
+                if delay > 0:
+                    await self._sleep(delay)
+                self.requests += 1
+                started = time.perf_counter()
+                try:
+                    response = await self._http.get(path, params=params)
+                except httpx.TransportError as exc:
+                    self.transport_errors += 1
+                    status, text, headers = None, None, httpx.Headers()
+                    failure: ApiError | None = ApiError(
+                        **where, status=None, code=None, message=_describe(exc), retryable=True
+                    )
+                    body: Any = None
+                    outcome: Outcome = "error"
+                    url = str(self._http.build_request("GET", path, params=params).url)
+                else:
+                    status, headers, url = response.status_code, response.headers, str(response.request.url)
+                    text = redact_body(response.text, self._secrets)
+                    body, outcome, failure = _classify(endpoint, status, text, where)
+                elapsed_ms = (time.perf_counter() - started) * 1000
+            reading = parse_ratelimit(headers.get("ratelimit"))
+            if reading is not None:
+                self._budget.observe(reading)
+            if status == 429:
+                self.rate_limited += 1
+            wait = self._retry_wait(attempt, status, headers)
+            will_retry = failure is not None and failure.retryable and attempt < attempts
+            if failure is not None and will_retry and wait > self._settings.max_retry_wait_seconds:
+                will_retry = False
+                failure = ApiError(
+                    **where,
+                    status=status,
+                    code=failure.code,
+                    message=f"{failure.api_message} (asked to wait {wait:.0f} s, more than "
+                    f"STREAMLEDGER_MAX_RETRY_WAIT_SECONDS={self._settings.max_retry_wait_seconds:g})",
+                )
+            self._record(
+                endpoint=endpoint,
+                app_id=app_id,
+                livestream_id=livestream_id,
+                session_id=session_id,
+                url=url,
+                attempt=attempt,
+                status=status,
+                elapsed_ms=elapsed_ms,
+                ratelimit=headers.get("ratelimit"),
+                outcome="retry" if will_retry else outcome,
+                body=text,
+                error=str(failure) if failure is not None else None,
+            )
+            if failure is None:
+                return body if outcome == "data" else None
+            if not will_retry:
+                raise failure
+            self.retries += 1
+            if status != 429:  # after a 429 the budget itself holds every request until Retry-After
+                await self._sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _retry_wait(self, attempt: int, status: int | None, headers: httpx.Headers) -> float:
+        """Seconds to wait before another attempt (Retry-After, else capped backoff); a 429 pauses all."""
+        backoff = min(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1), BACKOFF_CAP_SECONDS)
+        backoff *= 1 - random.random() * 0.25
+        server_wait = _retry_after(headers)
+        wait = server_wait if server_wait is not None else backoff
+        if status == 429:
+            self._budget.block_for(wait)
+        return wait
+
+    def _record(self, **row: Any) -> None:
+        self.responses.append(
+            {
+                "poll_id": self._poll_id,
+                "seq": len(self.responses) + 1,
+                "fetched_at": datetime.now(UTC),
+                "endpoint": row["endpoint"],
+                "app_id": row["app_id"],
+                "livestream_id": row["livestream_id"],
+                "session_id": row["session_id"],
+                "request_path": row["url"],
+                "attempt": row["attempt"],
+                "http_status": row["status"],
+                "elapsed_ms": round(row["elapsed_ms"], 3),
+                "ratelimit": row["ratelimit"],
+                "outcome": row["outcome"],
+                "body": row["body"],
+                "error": row["error"],
+            }
+        )
+
+
+def _classify(
+    endpoint: str, status: int, text: str, where: dict[str, Any]
+) -> tuple[Any, Outcome, ApiError | None]:
+    """Decide what one response means: data, no active session, or a (retryable?) failure."""
+    try:
+        body: Any = orjson.loads(text) if text else None
+        decode_problem = None if text else "empty body"
+    except orjson.JSONDecodeError as exc:
+        body, decode_problem = None, f"malformed JSON body ({exc.msg} at character {exc.pos})"
+    if 200 <= status < 300:
+        if decode_problem is not None:
+            # A 2xx whose body does not decode is a broken transfer: worth one more request.
+            return (
+                None,
+                "error",
+                ApiError(**where, status=status, code=None, message=decode_problem, retryable=True),
+            )
+        if not isinstance(body, dict):
+            message = f"expected a JSON object, got {type(body).__name__}"
+            return body, "error", ApiError(**where, status=status, code=None, message=message)
+        if body.get("success") is False:
+            if endpoint == ACTIVE_SESSION and is_not_found(body):
+                return body, "none", None
+            code, message = error_detail(body)
+            return (
+                body,
+                "error",
+                ApiError(**where, status=status, code=code, message=message or "success: false"),
+            )
+        if endpoint == ACTIVE_SESSION and active_session_parts(body)[1] is None:
+            return body, "none", None
+        return body, "data", None
+    if status == 404 and endpoint == ACTIVE_SESSION:
+        return body, "none", None
+    code, message = error_detail(body)
+    if message is None:
+        message = httpx.codes.get_reason_phrase(status) or "error"
+        if text and decode_problem is not None:
+            message += f": {' '.join(text[:120].split())}"
+    retryable = status in RETRY_STATUSES or status >= 500
+    return body, "error", ApiError(**where, status=status, code=code, message=message, retryable=retryable)
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Return the server-requested wait in seconds (retry-after-ms, then Retry-After), if any."""
+    if (millis := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    """Return a one-line description of a transport failure (no URL, so no chance of leaking anything)."""
+    detail = " ".join(str(exc).split()) or "no detail"
+    return f"{type(exc).__name__}: {detail}"

@@ -1,0 +1,48 @@
+"""The few error types streamledger raises; each message is one line that names what and where."""
+
+from __future__ import annotations
+
+
+class StreamledgerError(Exception):
+    """Base of every error the CLI reports as one line instead of a traceback."""
+
+
+class ConfigError(StreamledgerError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+class ApiError(StreamledgerError):
+    """The API refused a request or kept failing; names endpoint, app, livestream, status and API code."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        app_id: str,
+        subject: str | None,
+        status: int | None,
+        code: int | str | None,
+        message: str,
+        retryable: bool = False,
+    ) -> None:
+        self.endpoint = endpoint
+        self.app_id = app_id
+        self.subject = subject
+        self.status = status
+        self.code = code
+        self.api_message = message
+        self.retryable = retryable
+        where = f"{endpoint} on app {app_id}" + (f", {subject}" if subject else "")
+        what = f"HTTP {status}" if status is not None else "no response"
+        if code is not None:
+            what += f", code {code}"
+        super().__init__(f"{where}: {what}: {message}")
+
+    @property
+    def is_auth_error(self) -> bool:
+        """True for 401/403: the token or account is wrong, so no other request can succeed."""
+        return self.status in (401, 403)
+
+
+class WarehouseError(StreamledgerError):
+    """The DuckDB file could not be opened, migrated or loaded; names the file and the step."""

@@ -1,0 +1,113 @@
+"""The process-wide request budget: a sliding-window limiter that also listens to the server."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+# The API counts a request when it arrives; latency jitter can shift our sends into a later window.
+WINDOW_MARGIN_SECONDS = 1.0
+# Below this share of the server's quota left, requests are spread over the time to the reset.
+LOW_WATER_SHARE = 0.1
+LOW_WATER_MIN = 5
+
+_ITEM = re.compile(r'(?:"[^"]*"|[A-Za-z*][\w.*-]*)((?:\s*;\s*[A-Za-z*][\w.*-]*(?:=[^;,]*)?)*)')
+
+
+@dataclass(frozen=True)
+class RatelimitHeader:
+    """One `Ratelimit: "name";r=<remaining>;t=<seconds to reset>` reading (IETF draft syntax)."""
+
+    remaining: int
+    reset_seconds: float
+
+
+def parse_ratelimit(value: str | None) -> RatelimitHeader | None:
+    """Return the most restrictive r/t item of a Ratelimit header, or None if it has none."""
+    if not value:
+        return None
+    readings = []
+    for item in _ITEM.finditer(value):
+        params: dict[str, str] = {}
+        for part in item.group(1).split(";"):
+            name, _, param = part.strip().partition("=")
+            params[name] = param
+        try:
+            readings.append(RatelimitHeader(int(params["r"]), float(params.get("t") or 0)))
+        except (KeyError, ValueError):
+            continue
+    return min(readings, key=lambda r: r.remaining, default=None)
+
+
+class RequestBudget:
+    """Never more than `limit` request sends in any `window` seconds, across every client of a process."""
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.time) -> None:
+        self.limit = limit
+        self.window = window + WINDOW_MARGIN_SECONDS
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sends: deque[float] = deque()
+        self._blocked_until = 0.0
+        self._spacing = 0.0
+
+    def reserve(self) -> float:
+        """Reserve the next send slot; return how many seconds to wait before sending."""
+        with self._lock:
+            now = self._clock()
+            while self._sends and self._sends[0] <= now - self.window:
+                self._sends.popleft()
+            at = max(now, self._blocked_until)
+            if self._sends:
+                at = max(at, self._sends[-1] + self._spacing)
+                if len(self._sends) >= self.limit:
+                    at = max(at, self._sends[-self.limit] + self.window)
+            self._sends.append(at)
+            return at - now
+
+    def seed(self, sent_at: Iterable[float]) -> None:
+        """Count sends made earlier (e.g. by previous processes, read from raw_responses)."""
+        with self._lock:
+            cutoff = self._clock() - self.window
+            merged = sorted({*self._sends, *(t for t in sent_at if t > cutoff)})
+            self._sends = deque(merged)
+
+    def block_for(self, seconds: float) -> None:
+        """Send nothing for `seconds` (the server said Retry-After)."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+
+    def observe(self, header: RatelimitHeader) -> None:
+        """Slow down when the server says its budget is nearly spent; stop when it is spent."""
+        with self._lock:
+            now = self._clock()
+            low_water = max(LOW_WATER_MIN, int(self.limit * LOW_WATER_SHARE))
+            if header.remaining <= 0:
+                self._blocked_until = max(self._blocked_until, now + header.reset_seconds)
+                self._spacing = 0.0
+            elif header.remaining <= low_water:
+                self._spacing = header.reset_seconds / header.remaining
+            else:
+                self._spacing = 0.0
+
+    def sent_in_window(self) -> int:
+        """Return how many sends fall inside the current window (reserved future slots included)."""
+        with self._lock:
+            cutoff = self._clock() - self.window
+            return sum(1 for t in self._sends if t > cutoff)
+
+
+_BUDGETS: dict[tuple[str, int, float], RequestBudget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def shared_budget(base_url: str, token: str, limit: int, window: float) -> RequestBudget:
+    """Return the one budget of this process for a token at an API (keyed by a hash, never the token)."""
+    key = (hashlib.sha256(f"{base_url}\n{token}".encode()).hexdigest(), limit, window)
+    with _BUDGETS_LOCK:
+        return _BUDGETS.setdefault(key, RequestBudget(limit, window))

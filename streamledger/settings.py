@@ -1,0 +1,134 @@
+"""The one settings object, read from the environment once at the edge and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from streamledger.errors import ConfigError
+
+DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+# Cloudflare's documented global limit: 1,200 requests per 5 minutes per token.
+DEFAULT_BUDGET_REQUESTS = 1200
+DEFAULT_BUDGET_WINDOW_SECONDS = 300.0
+MAX_ID_LENGTH = 32  # account_id and app_id are at most 32 characters [CFAPI]
+
+N = TypeVar("N", int, float)
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or exception messages."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a poll needs: where the API is, who we are, where the warehouse is, how fast to go."""
+
+    api_token: Secret
+    account_id: str
+    app_ids: tuple[str, ...]
+    base_url: str = DEFAULT_BASE_URL
+    database: Path = Path("data/streamledger.duckdb")
+    landing_dir: Path = Path("data/landing")
+    budget_requests: int = DEFAULT_BUDGET_REQUESTS
+    budget_window_seconds: float = DEFAULT_BUDGET_WINDOW_SECONDS
+    concurrency: int = 8
+    per_page: int = 100
+    max_pages: int = 200
+    timeout_seconds: float = 30.0
+    max_attempts: int = 5
+    max_retry_wait_seconds: float = 60.0
+    poll_interval_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from the environment; a missing or bad one is a one-line ConfigError."""
+        env = os.environ if environ is None else environ
+        token = _required(env, "CLOUDFLARE_API_TOKEN")
+        account_id = _identifier("CLOUDFLARE_ACCOUNT_ID", _required(env, "CLOUDFLARE_ACCOUNT_ID"))
+        app_ids = tuple(
+            _identifier("REALTIMEKIT_APP_ID", part.strip())
+            for part in _required(env, "REALTIMEKIT_APP_ID").split(",")
+            if part.strip()
+        )
+        if not app_ids:
+            raise ConfigError("REALTIMEKIT_APP_ID lists no app id (expected one or more, comma-separated)")
+        base_url = env.get("CLOUDFLARE_BASE_URL", "").strip() or DEFAULT_BASE_URL
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"CLOUDFLARE_BASE_URL must start with http:// or https://, got {base_url!r}")
+        database = Path(env.get("STREAMLEDGER_DATABASE", "").strip() or "data/streamledger.duckdb")
+        landing = env.get("STREAMLEDGER_LANDING_DIR", "").strip()
+        return cls(
+            api_token=Secret(token),
+            account_id=account_id,
+            app_ids=tuple(dict.fromkeys(app_ids)),
+            base_url=base_url.rstrip("/"),
+            database=database,
+            landing_dir=Path(landing) if landing else database.parent / "landing",
+            budget_requests=_number(env, "STREAMLEDGER_BUDGET_REQUESTS", DEFAULT_BUDGET_REQUESTS, int),
+            budget_window_seconds=_number(
+                env, "STREAMLEDGER_BUDGET_WINDOW_SECONDS", DEFAULT_BUDGET_WINDOW_SECONDS, float
+            ),
+            concurrency=_number(env, "STREAMLEDGER_CONCURRENCY", 8, int),
+            per_page=_number(env, "STREAMLEDGER_PER_PAGE", 100, int),
+            max_pages=_number(env, "STREAMLEDGER_MAX_PAGES", 200, int),
+            timeout_seconds=_number(env, "STREAMLEDGER_TIMEOUT_SECONDS", 30.0, float),
+            max_attempts=_number(env, "STREAMLEDGER_MAX_ATTEMPTS", 5, int),
+            max_retry_wait_seconds=_number(env, "STREAMLEDGER_MAX_RETRY_WAIT_SECONDS", 60.0, float),
+            poll_interval_seconds=_number(env, "STREAMLEDGER_POLL_INTERVAL_SECONDS", 60.0, float),
+        )
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Return a copy with some settings changed (the demo and tests point it at the simulator)."""
+        return replace(self, **changes)
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set (required; see the README's settings table)")
+    return value
+
+
+def _identifier(name: str, value: str) -> str:
+    if len(value) > MAX_ID_LENGTH or not value.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(
+            f"{name} has an invalid id {value[:40]!r} (expected letters, digits, '-' or '_', at most 32)"
+        )
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value

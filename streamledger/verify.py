@@ -1,0 +1,101 @@
+"""Compare the warehouse with the simulator's ground truth (used by the demo and the tests)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from streamledger.warehouse import connect
+
+PLACEHOLDER_SECONDS = 60.0
+_TIMES = ("created_at", "invoked_time", "started_time")
+
+
+@dataclass
+class Comparison:
+    """How the warehouse's sessions compare with the truth; `mismatches` says what differs and where."""
+
+    seen: int = 0
+    truth: int = 0
+    matched: int = 0
+    final_seen: int = 0
+    unfinished: int = 0  # stopped in the truth, last seen running here (finalization's job)
+    mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every session seen matches the truth."""
+        return not self.mismatches
+
+
+def fetch_truth(root_url: str) -> dict[str, dict[str, Any]]:
+    """Return the simulator's sessions by id, from GET /_simulator/sessions."""
+    body = httpx.get(f"{root_url}/_simulator/sessions", timeout=30).raise_for_status().json()
+    return {session["id"]: session for session in body["sessions"]}
+
+
+def compare(database: Path, truth: dict[str, dict[str, Any]], *, frozen_clock: bool = False) -> Comparison:
+    """Check every warehouse session against the truth.
+
+    Timestamps must be equal. A session seen stopped must carry the true final figures. A session still
+    running must carry figures at most the truth (equal when the clock has not moved since the last poll),
+    or the API's placeholder 60. A session that stopped unseen must carry figures at most its final ones.
+    """
+    con = connect(database, read_only=True)
+    try:
+        rows = con.sql(
+            "select session_id, livestream_id, app_id, created_at, invoked_time, started_time, stopped_time,"
+            " ingest_seconds, viewer_seconds from sessions order by session_id"
+        ).pl()
+    finally:
+        con.close()
+    result = Comparison(seen=rows.height, truth=len(truth))
+    for row in rows.iter_rows(named=True):
+        problems = _differences(row, truth.get(row["session_id"]), frozen_clock)
+        if problems:
+            result.mismatches.extend(f"session {row['session_id']}: {p}" for p in problems)
+        else:
+            result.matched += 1
+            result.final_seen += row["stopped_time"] is not None
+            result.unfinished += row["stopped_time"] is None and bool(truth[row["session_id"]]["is_final"])
+    return result
+
+
+def _differences(row: dict[str, Any], true: dict[str, Any] | None, frozen_clock: bool) -> list[str]:
+    if true is None:
+        return ["not in the ground truth"]
+    problems = [
+        f"{name} {row[name]} != {true[name]}"
+        for name in ("livestream_id", "app_id")
+        if row[name] != true[name]
+    ]
+    for name in (*_TIMES, "stopped_time"):
+        mine, theirs = row[name], _instant(true[name])
+        if name == "stopped_time" and mine is None:
+            continue  # not seen stopped yet: finalization's job
+        if mine != theirs:
+            problems.append(f"{name} {mine} != {theirs}")
+    for name in ("ingest_seconds", "viewer_seconds"):
+        mine, theirs = row[name], float(true[name])
+        if mine is None:
+            problems.append(f"{name} is null")
+        elif row["stopped_time"] is not None or (frozen_clock and not true["is_final"]):
+            if not math.isclose(mine, theirs, rel_tol=0, abs_tol=1e-9) and not _placeholder(row, mine):
+                problems.append(f"{name} {mine} != {theirs}")
+        elif mine > theirs + 1e-9 and not _placeholder(row, mine):
+            problems.append(f"{name} {mine} > true {theirs}")
+    return problems
+
+
+def _placeholder(row: dict[str, Any], value: float) -> bool:
+    """The API reports 60 in a running session's first seconds."""
+    return row["stopped_time"] is None and value == PLACEHOLDER_SECONDS
+
+
+def _instant(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))

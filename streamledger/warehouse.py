@@ -1,0 +1,129 @@
+"""The DuckDB warehouse: connections, numbered migrations, and loading one poll in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from streamledger.errors import WarehouseError
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+LOCK_WAIT_SECONDS = 30.0
+_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+_STATEMENT_END = re.compile(r";\s*$", re.MULTILINE)
+
+
+def sql_text(name: str) -> str:
+    """Return the text of a statement file under sql/, e.g. 'queries/open_sessions.sql'."""
+    return (SQL_DIR / name).read_text()
+
+
+def statements(text: str) -> list[str]:
+    """Split a SQL file into its statements (files keep `;` at line ends, never inside strings)."""
+    parts = (part.strip() for part in _STATEMENT_END.split(text))
+    return [
+        part
+        for part in parts
+        if part and not all(line.lstrip().startswith("--") for line in part.splitlines())
+    ]
+
+
+def run_file(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> None:
+    """Run every statement of a SQL file, binding the named parameters each statement uses."""
+    for statement in statements(sql_text(name)):
+        used = set(_PARAM.findall(statement))
+        con.execute(statement, {k: v for k, v in (params or {}).items() if k in used} or None)
+
+
+def query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
+    """Return the result of a one-statement query file as a polars frame."""
+    (statement,) = statements(sql_text(name))
+    used = set(_PARAM.findall(statement))
+    return con.sql(statement, params={k: v for k, v in (params or {}).items() if k in used} or None).pl()
+
+
+def connect(
+    path: Path, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+) -> duckdb.DuckDBPyConnection:
+    """Open the database (waiting, bounded, while another process holds it) with the session in UTC."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                holder = _lock_holder(str(exc))
+                raise WarehouseError(
+                    f"database {path}: cannot open it{' (' + holder + ')' if holder else ''}: "
+                    f"{' '.join(str(exc).split())[:300]}"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+@contextmanager
+def opened(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database for a short piece of work and close it (the file lock is held only that long)."""
+    con = connect(path, read_only=read_only)
+    try:
+        if not read_only:
+            migrate(con, path)
+        yield con
+    finally:
+        con.close()
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> list[str]:
+    """Apply the numbered migrations not yet recorded, each in its own transaction; return their names."""
+    con.execute(
+        "create table if not exists schema_migrations ("
+        " version integer primary key, name varchar not null, checksum varchar not null,"
+        " applied_at timestamptz not null default now())"
+    )
+    applied = dict(con.execute("select version, checksum from schema_migrations").fetchall())
+    done: list[str] = []
+    for file in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql")):
+        version = int(file.name[:3])
+        text = file.read_text()
+        checksum = hashlib.sha256(text.encode()).hexdigest()
+        if version in applied:
+            if applied[version] != checksum:
+                raise WarehouseError(
+                    f"database {path}: migration {file.name} was changed after it was applied "
+                    "(add a new numbered migration instead)"
+                )
+            continue
+        con.execute("begin transaction")
+        try:
+            for statement in statements(text):
+                con.execute(statement)
+            con.execute(
+                "insert into schema_migrations (version, name, checksum) values ($1, $2, $3)",
+                [version, file.name, checksum],
+            )
+            con.execute("commit")
+        except duckdb.Error as exc:
+            con.execute("rollback")
+            raise WarehouseError(f"database {path}: migration {file.name} failed: {exc}") from None
+        done.append(file.name)
+    return done
+
+
+def _lock_holder(message: str) -> str | None:
+    match = re.search(r"\(PID (\d+)\)", message)
+    return f"held by process {match.group(1)}" if match else None

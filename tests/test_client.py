@@ -1,0 +1,299 @@
+"""The client's retry, budget, error and paging rules, with scripted answers (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from streamledger.client import RealtimeKitClient
+from streamledger.errors import ApiError
+from streamledger.ratelimit import RequestBudget
+from streamledger.settings import Secret, Settings
+
+TOKEN = "tok-secret-42"
+SETTINGS = Settings(
+    api_token=Secret(TOKEN),
+    account_id="acc",
+    app_ids=("app",),
+    base_url="http://api.test/client/v4",
+    database=Path("unused.duckdb"),
+    per_page=2,
+    max_pages=5,
+    max_attempts=4,
+    max_retry_wait_seconds=60,
+)
+ACTIVE = {"success": True, "data": {"livestream": {"id": "ls1", "status": "LIVE"}, "session": {"id": "s1"}}}
+
+
+class Script:
+    """Answers requests in order from a list of (status, body, headers) and records what was asked."""
+
+    def __init__(self, *answers: tuple[int, Any, dict[str, str]] | Exception) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+        self.sleeps: list[float] = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        status, body, headers = answer
+        content = body if isinstance(body, bytes) else orjson.dumps(body)
+        return httpx.Response(status, content=content, headers=headers)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+def run(
+    script: Script, call: Callable[[RealtimeKitClient], Coroutine[Any, Any, Any]], **changes: Any
+) -> tuple[Any, RealtimeKitClient]:
+    async def main() -> tuple[Any, RealtimeKitClient]:
+        budget = RequestBudget(1000, 300)
+        settings = SETTINGS.with_overrides(**changes)
+        transport = httpx.MockTransport(script.handler)
+        async with RealtimeKitClient(
+            settings, budget=budget, transport=transport, sleep=script.sleep
+        ) as client:
+            try:
+                return await call(client), client
+            except ApiError as exc:
+                return exc, client
+
+    return asyncio.run(main())
+
+
+def ok(body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+    return 200, body, headers or {}
+
+
+def test_requests_carry_the_bearer_token_and_the_documented_path() -> None:
+    script = Script(ok(ACTIVE))
+    body, _ = run(script, lambda c: c.active_session("app", "ls1"))
+    assert body == ACTIVE
+    request = script.requests[0]
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert (
+        request.url.path
+        == "/client/v4/accounts/acc/realtime/kit/app/livestreams/ls1/active-livestream-session"
+    )
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried_then_succeed(status: int) -> None:
+    script = Script((status, {"success": False}, {}), ok(ACTIVE))
+    body, client = run(script, lambda c: c.active_session("app", "ls1"))
+    assert body == ACTIVE
+    assert len(script.requests) == 2
+    assert client.retries == 1
+    assert [r["outcome"] for r in client.responses] == ["retry", "data"]
+
+
+def test_connection_errors_and_timeouts_are_retried_and_recorded() -> None:
+    script = Script(httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), ok(ACTIVE))
+    body, client = run(script, lambda c: c.active_session("app", "ls1"))
+    assert body == ACTIVE
+    assert client.transport_errors == 2
+    assert [(r["http_status"], r["outcome"]) for r in client.responses] == [
+        (None, "retry"),
+        (None, "retry"),
+        (200, "data"),
+    ]
+
+
+def test_backoff_is_exponential_capped_and_jittered() -> None:
+    script = Script(*[(503, b"", {})] * 3, ok(ACTIVE))
+    run(script, lambda c: c.active_session("app", "ls1"))
+    assert len(script.sleeps) == 3
+    for n, wait in enumerate(script.sleeps):
+        full = min(0.5 * 2**n, 8.0)
+        assert 0.75 * full <= wait <= full
+
+
+def test_retry_after_is_honoured_and_pauses_the_whole_budget() -> None:
+    script = Script(
+        (429, {"success": False, "errors": [{"code": 971, "message": "slow down"}]}, {"Retry-After": "3"}),
+        ok(ACTIVE),
+    )
+    _, client = run(script, lambda c: c.active_session("app", "ls1"))
+    assert len(script.sleeps) == 1
+    assert script.sleeps[0] == pytest.approx(3.0, abs=0.05)
+    assert client.rate_limited == 1
+
+
+def test_a_retry_after_beyond_the_allowed_wait_fails_at_once_with_a_clear_message() -> None:
+    script = Script(
+        (429, {"success": False, "errors": [{"code": 971, "message": "slow down"}]}, {"Retry-After": "300"})
+    )
+    error, _ = run(script, lambda c: c.active_session("app", "ls1"))
+    assert isinstance(error, ApiError)
+    assert "HTTP 429, code 971: slow down (asked to wait 300 s" in str(error)
+    assert len(script.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            400,
+            {"success": False, "error": {"code": 400, "message": "BAD_REQUEST"}},
+            "HTTP 400, code 400: BAD_REQUEST",
+        ),
+        (
+            401,
+            {"success": False, "errors": [{"code": 10001, "message": "Unable to authenticate request"}]},
+            "HTTP 401, code 10001",
+        ),
+        (
+            403,
+            {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]},
+            "HTTP 403, code 10000: Authentication error",
+        ),
+    ],
+)
+def test_client_errors_are_not_retried_and_name_endpoint_livestream_and_api_code(
+    status: int, body: Any, expected: str
+) -> None:
+    script = Script((status, body, {}))
+    error, client = run(script, lambda c: c.active_session("app", "ls1"))
+    assert isinstance(error, ApiError)
+    assert str(error).startswith("active_session on app app, livestream ls1: ")
+    assert expected in str(error)
+    assert "\n" not in str(error)
+    assert TOKEN not in str(error)
+    assert len(script.requests) == 1
+    assert client.responses[0]["outcome"] == "error"
+
+
+def test_retries_are_exhausted_with_the_last_failure_named() -> None:
+    script = Script(*[(502, b"<html>Bad Gateway</html>", {})] * 4)
+    error, client = run(script, lambda c: c.session_by_id("app", "s1"))
+    assert isinstance(error, ApiError)
+    assert (
+        str(error) == "session_by_id on app app, session s1: HTTP 502: Bad Gateway: <html>Bad Gateway</html>"
+    )
+    assert len(script.requests) == 4
+    assert [r["outcome"] for r in client.responses] == ["retry", "retry", "retry", "error"]
+
+
+def test_a_malformed_success_body_is_retried() -> None:
+    script = Script(ok(b'{"success": true, "data": {"liv'), ok(ACTIVE))
+    body, client = run(script, lambda c: c.active_session("app", "ls1"))
+    assert body == ACTIVE
+    assert client.responses[0]["outcome"] == "retry"
+    assert "malformed JSON body" in client.responses[0]["error"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (
+            404,
+            {"success": False, "error": {"code": 404, "message": "No active livestream session found"}},
+            {},
+        ),
+        (
+            200,
+            {"success": False, "error": {"code": 404, "message": "No active livestream session found"}},
+            {},
+        ),
+        (200, {"success": True, "data": None}, {}),
+        (200, {"success": True}, {}),
+        (
+            200,
+            {"success": True, "data": {"livestream": {"id": "ls1", "status": "IDLE"}, "session": None}},
+            {},
+        ),
+        (200, {"success": True, "data": {"livestream": {"id": "ls1", "status": "IDLE"}}}, {}),
+    ],
+)
+def test_every_no_active_session_form_is_a_normal_none(answer: tuple[int, Any, dict[str, str]]) -> None:
+    script = Script(answer)
+    body, client = run(script, lambda c: c.active_session("app", "ls1"))
+    assert body is None
+    assert client.responses[0]["outcome"] == "none"
+    assert len(script.requests) == 1
+
+
+def test_a_failure_envelope_on_200_that_is_not_not_found_is_an_error() -> None:
+    script = Script(ok({"success": False, "errors": [{"code": 7003, "message": "No route for the URI"}]}))
+    error, _ = run(script, lambda c: c.active_session("app", "ls1"))
+    assert isinstance(error, ApiError)
+    assert "HTTP 200, code 7003: No route for the URI" in str(error)
+
+
+def page(ids: list[str], total: int, start: int, shape: str = "array") -> tuple[int, Any, dict[str, str]]:
+    items = [{"id": i, "status": "LIVE"} for i in ids]
+    paging = {"total_count": total, "start_offset": start, "end_offset": start + len(ids) - 1}
+    if shape == "array":
+        return ok({"success": True, "data": items, "paging": paging})
+    return ok({"success": True, "data": {"livestreams": items, "paging": paging}})
+
+
+def test_listing_follows_paging_in_both_shapes_until_the_total() -> None:
+    script = Script(page(["a", "b"], 5, 1), page(["c", "d"], 5, 3, "object"), page(["e"], 5, 5))
+    listing, _ = run(script, lambda c: c.list_livestreams("app"))
+    assert [i["id"] for i in listing.items] == ["a", "b", "c", "d", "e"]
+    assert listing.complete
+    assert [dict(r.url.params) for r in script.requests] == [
+        {"page_no": str(n), "per_page": "2"} for n in (1, 2, 3)
+    ]
+
+
+def test_listing_stops_on_an_empty_page() -> None:
+    script = Script(
+        ok({"success": True, "data": [{"id": "a"}, {"id": "b"}]}), ok({"success": True, "data": []})
+    )
+    listing, _ = run(script, lambda c: c.list_livestreams("app"))
+    assert [i["id"] for i in listing.items] == ["a", "b"]
+    assert listing.complete
+    assert len(script.requests) == 2
+
+
+def test_listing_stops_on_a_short_page_when_there_is_no_paging() -> None:
+    script = Script(ok({"success": True, "data": [{"id": "a"}]}))
+    listing, _ = run(script, lambda c: c.list_livestreams("app"))
+    assert listing.complete
+    assert len(script.requests) == 1
+
+
+def test_a_server_page_smaller_than_asked_does_not_truncate_when_paging_says_more() -> None:
+    script = Script(page(["a"], 2, 1), page(["b"], 2, 2))
+    listing, _ = run(script, lambda c: c.list_livestreams("app"))
+    assert [i["id"] for i in listing.items] == ["a", "b"]
+
+
+def test_listing_that_never_ends_stops_at_the_page_cap_and_says_so() -> None:
+    script = Script(*[page(["x", "y"], 1000, 1)] * 5)
+    listing, _ = run(script, lambda c: c.list_livestreams("app"))
+    assert not listing.complete
+    assert listing.problem == "page cap 5 reached"
+    assert len(script.requests) == 5
+
+
+def test_listing_that_disagrees_with_the_total_is_flagged() -> None:
+    script = Script(page(["a", "b"], 3, 1), ok({"success": True, "data": [], "paging": {"total_count": 3}}))
+    listing, _ = run(script, lambda c: c.list_livestreams("app"))
+    assert not listing.complete
+    assert listing.problem == "read 2 livestreams, paging says 3"
+
+
+def test_recorded_responses_are_redacted_and_never_hold_the_token() -> None:
+    body = {
+        "success": True,
+        "data": {"livestream": {"id": "ls1", "stream_key": "sk_live_x"}, "session": {"id": "s"}},
+    }
+    script = Script(ok(body, {"Ratelimit": '"default";r=900;t=120'}))
+    _, client = run(script, lambda c: c.active_session("app", "ls1"))
+    (row,) = client.responses
+    assert "sk_live_x" not in row["body"]
+    assert TOKEN not in str(client.responses)
+    assert row["ratelimit"] == '"default";r=900;t=120'
+    assert row["request_path"].endswith("/livestreams/ls1/active-livestream-session")

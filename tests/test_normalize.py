@@ -1,0 +1,189 @@
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from transforms.normalize import (
+    ISSUE_SCHEMA,
+    LIVESTREAM_SCHEMA,
+    SESSION_SCHEMA,
+    normalize_responses,
+    responses_frame,
+)
+from transforms.redact import fingerprint, redact_body
+
+FETCHED = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def response(
+    body: Any, endpoint: str = "active_session", seq: int = 1, outcome: str = "data"
+) -> dict[str, Any]:
+    text = body if isinstance(body, str) else orjson.dumps(body).decode()
+    return {
+        "poll_id": "p1",
+        "seq": seq,
+        "fetched_at": FETCHED,
+        "endpoint": endpoint,
+        "app_id": "app",
+        "livestream_id": "ls1",
+        "session_id": None,
+        "outcome": outcome,
+        "body": redact_body(text),
+    }
+
+
+def active(session: dict[str, Any], livestream: dict[str, Any] | None = None) -> dict[str, Any]:
+    base = {"id": "ls1", "status": "LIVE", "disabled": False, "stream_key": "sk_1"}
+    return {
+        "success": True,
+        "data": {"livestream": base | (livestream or {}), "session": {"id": "s1"} | session},
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("118", 118.0), (" 45 ", 45.0), ("116.11599994199997", 116.11599994199997), (118, 118.0), (0.5, 0.5)],
+)
+def test_seconds_become_numbers_that_keep_the_fraction(raw: Any, expected: float) -> None:
+    poll = normalize_responses([response(active({"ingest_seconds": raw, "viewer_seconds": raw}))])
+    assert poll.sessions["ingest_seconds"].to_list() == [expected]
+    assert poll.sessions["viewer_seconds"].to_list() == [expected]
+    assert poll.issues.is_empty()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2026-11-27T11:48:34.753Z",
+        "2026-11-27T13:48:34.753+02:00",
+        "2026-11-27T06:48:34.753-05:00",
+        "2026-11-27 11:48:34.753Z",
+        "2026-11-27T11:48:34.753000Z",
+    ],
+)
+def test_iso_timestamps_become_utc_instants(raw: str) -> None:
+    poll = normalize_responses([response(active({"started_time": raw}))])
+    assert poll.sessions["started_time"].to_list() == [datetime(2026, 11, 27, 11, 48, 34, 753000, tzinfo=UTC)]
+
+
+def test_timestamp_without_fraction_or_with_empty_string_is_accepted() -> None:
+    poll = normalize_responses(
+        [response(active({"started_time": "2026-11-27T11:48:34Z", "stopped_time": ""}))]
+    )
+    assert poll.sessions["started_time"].to_list() == [datetime(2026, 11, 27, 11, 48, 34, tzinfo=UTC)]
+    assert poll.sessions["stopped_time"].to_list() == [None]
+    assert poll.issues.is_empty()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(False, False), (True, True), ("false", False), (" TRUE ", True)]
+)
+def test_disabled_becomes_a_boolean_from_bool_or_string(raw: Any, expected: bool) -> None:
+    poll = normalize_responses([response(active({}, {"disabled": raw}))])
+    assert poll.livestreams["disabled"].to_list() == [expected]
+
+
+@pytest.mark.parametrize(
+    ("field", "raw", "reason"),
+    [
+        ("viewer_seconds", "abc", "not a number"),
+        ("viewer_seconds", "", "not a number"),
+        ("ingest_seconds", "NaN", "not a finite number"),
+        ("ingest_seconds", "-3", "negative seconds"),
+        ("started_time", "yesterday", "not an ISO 8601 timestamp with a UTC offset"),
+        ("started_time", "2026-11-27T11:48:34", "not an ISO 8601 timestamp with a UTC offset"),
+    ],
+)
+def test_unparseable_value_is_null_and_recorded_with_field_and_reason(
+    field: str, raw: str, reason: str
+) -> None:
+    poll = normalize_responses([response(active({field: raw}))])
+    assert poll.sessions[field].to_list() == [None]
+    assert poll.issues.select("session_id", "field", "raw_value", "reason").rows() == [
+        ("s1", f"session.{field}", raw, reason)
+    ]
+
+
+def test_bad_disabled_is_recorded_against_the_livestream() -> None:
+    poll = normalize_responses([response(active({}, {"disabled": "maybe"}))])
+    assert poll.livestreams["disabled"].to_list() == [None]
+    assert poll.issues.select("livestream_id", "field", "raw_value", "reason").rows() == [
+        ("ls1", "livestream.disabled", "maybe", "not a boolean")
+    ]
+
+
+def test_status_outside_the_enum_is_kept_as_text_and_counted() -> None:
+    poll = normalize_responses([response(active({}, {"status": "OFFLINE"}))])
+    assert poll.livestreams["status"].to_list() == ["OFFLINE"]
+    assert poll.sessions["status"].to_list() == ["OFFLINE"]
+    assert poll.unknown_statuses == 2
+
+
+def test_stream_key_becomes_a_fingerprint_and_the_key_is_dropped() -> None:
+    poll = normalize_responses([response(active({}, {"stream_key": "sk_live_abc"}))])
+    assert poll.livestreams["stream_key_fingerprint"].to_list() == [fingerprint("sk_live_abc")]
+    assert "sk_live_abc" not in str(poll.livestreams.rows())
+
+
+def test_frames_have_the_declared_schemas_even_when_empty() -> None:
+    poll = normalize_responses([])
+    assert poll.livestreams.schema == pl.Schema(LIVESTREAM_SCHEMA)
+    assert poll.sessions.schema == pl.Schema(SESSION_SCHEMA)
+    assert poll.issues.schema == pl.Schema(ISSUE_SCHEMA)
+
+
+def test_list_pages_in_both_shapes_give_livestream_rows() -> None:
+    array = {"success": True, "data": [{"id": "a", "status": "IDLE"}], "paging": {"total_count": 2}}
+    obj = {"success": True, "data": {"livestreams": [{"id": "b", "status": "LIVE"}], "paging": {}}}
+    poll = normalize_responses([response(array, "list_livestreams", 1), response(obj, "list_livestreams", 2)])
+    assert poll.livestreams.select("livestream_id", "status").rows() == [("a", "IDLE"), ("b", "LIVE")]
+
+
+def test_session_by_id_numbers_are_typed_like_strings() -> None:
+    body = {
+        "success": True,
+        "data": {"id": "s9", "livestream_id": "ls1", "ingest_seconds": 118, "viewer_seconds": 116.1},
+    }
+    poll = normalize_responses([response(body, "session_by_id")])
+    assert poll.sessions.select("session_id", "ingest_seconds", "viewer_seconds", "status").rows() == [
+        ("s9", 118.0, 116.1, None)
+    ]
+
+
+def test_malformed_body_and_non_object_records_are_issues_not_silence() -> None:
+    bad_list = {"success": True, "data": ["not-a-livestream"]}
+    poll = normalize_responses(
+        [response('{"success": tr', seq=1), response(bad_list, "list_livestreams", seq=2)]
+    )
+    assert poll.livestreams.is_empty()
+    assert poll.issues.select("seq", "field").rows() == [(1, "body"), (2, "livestream")]
+
+
+def test_none_outcome_still_yields_the_livestream_but_no_session() -> None:
+    body = {"success": True, "data": {"livestream": {"id": "ls1", "status": "IDLE"}, "session": None}}
+    poll = normalize_responses([response(body, outcome="none")])
+    assert poll.livestreams["status"].to_list() == ["IDLE"]
+    assert poll.sessions.is_empty()
+
+
+def test_retried_and_error_responses_are_not_normalized() -> None:
+    poll = normalize_responses([response(active({}), outcome="retry"), response(active({}), outcome="error")])
+    assert poll.sessions.is_empty()
+    assert poll.livestreams.is_empty()
+
+
+def test_normalizing_is_deterministic() -> None:
+    responses = [response(active({"viewer_seconds": "1.5", "started_time": "x"}), seq=i) for i in range(3)]
+    first, second = normalize_responses(responses), normalize_responses(responses)
+    assert_frame_equal(first.sessions, second.sessions)
+    assert_frame_equal(first.issues, second.issues)
+
+
+def test_responses_frame_keeps_the_body_text_exactly() -> None:
+    text = '{"success":true,  "data" : {"x": 1.50}}'
+    frame = responses_frame([response(text) | {"http_status": 200}])
+    assert frame["body"].to_list() == [text]
+    assert frame["http_status"].to_list() == [200]

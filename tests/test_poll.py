@@ -1,0 +1,189 @@
+"""Whole polls against the simulator over real HTTP, into a real DuckDB file (no Prefect)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streamledger import poll, verify, warehouse
+from streamledger.settings import Secret, Settings
+from streamledger.simulator import RunningSimulator, running_simulator
+from tests.conftest import settings_for, simulator_config
+from tests.test_warehouse import HISTORY_TABLES, assert_same_tables, table_contents
+
+
+def poll_until(
+    sim: RunningSimulator, settings: Settings, polls: int, step: float = 7.0
+) -> list[dict[str, object]]:
+    rows = []
+    for _ in range(polls):
+        sim.advance(step)
+        rows.append(poll.run_poll(settings))
+    return rows
+
+
+def test_polls_build_history_that_matches_the_ground_truth(sim: RunningSimulator, settings: Settings) -> None:
+    rows = poll_until(sim, settings, 25)
+    assert all(row["outcome"] == "ok" for row in rows)
+    comparison = verify.compare(settings.database, verify.fetch_truth(sim.root_url), frozen_clock=True)
+    assert comparison.mismatches == []
+    assert comparison.seen >= 10
+    assert comparison.final_seen >= 3  # sessions seen stopping carry their final figures
+
+
+def test_a_poll_records_one_row_per_response_and_its_ledger_row(
+    sim: RunningSimulator, settings: Settings
+) -> None:
+    sim.advance(40)
+    row = poll.run_poll(settings)
+    con = warehouse.connect(settings.database, read_only=True)
+    try:
+        responses = con.execute("select count(*), count(distinct seq) from raw_responses").fetchall()
+        ledger = con.execute("select requests, responses, outcome from poll_runs").fetchall()
+        snapshots = con.execute("select count(*) from session_snapshots").fetchall()
+        status = con.execute("select count(*) from raw_responses where http_status <> 200").fetchall()
+    finally:
+        con.close()
+    assert responses == [(row["responses"], row["responses"])]
+    assert ledger == [(row["requests"], row["responses"], "ok")]
+    assert row["requests"] == 1 + row["active_reads"]  # one list page of 12 + the active reads
+    assert snapshots == [(row["sessions"],)]
+    assert status[0][0] >= 0
+
+
+def test_loading_the_same_poll_twice_changes_nothing(sim: RunningSimulator, settings: Settings) -> None:
+    poll_until(sim, settings, 3)
+    sim.advance(10)
+    fetched = poll.fetch_poll(settings, poll.plan_poll(settings))
+    landed = poll.read_landed(poll.land(settings.landing_dir, fetched))
+    normalized, _ = poll.normalize_poll(landed)
+    poll.load_poll(settings, landed, normalized)
+    once = table_contents(settings.database)
+    again, _ = poll.normalize_poll(poll.read_landed(settings.landing_dir / f"{fetched.poll_id}.jsonl"))
+    poll.load_poll(settings, landed, again)
+    twice = table_contents(settings.database)
+    for table in HISTORY_TABLES:
+        once[table] = once[table].drop("load_seconds", strict=False)
+        twice[table] = twice[table].drop("load_seconds", strict=False)
+    assert_same_tables(once, twice)
+
+
+def test_a_crash_during_load_leaves_nothing_and_the_landed_poll_is_recovered(
+    sim: RunningSimulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.advance(40)
+    fetched = poll.fetch_poll(settings, poll.plan_poll(settings))
+    poll.land(settings.landing_dir, fetched)
+    normalized, _ = poll.normalize_poll(fetched)
+    real_run_file = warehouse.run_file
+
+    def crash_at_sessions(con: object, name: str, params: object = None) -> None:
+        if name == "load/06_sessions.sql":
+            raise KeyboardInterrupt("power cut")
+        real_run_file(con, name, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(poll, "run_file", crash_at_sessions)
+    with pytest.raises(KeyboardInterrupt):
+        poll.load_poll(settings, fetched, normalized)
+    counts = {t: len(rows) for t, rows in table_contents(settings.database).items()}
+    assert counts == dict.fromkeys(HISTORY_TABLES, 0)
+
+    monkeypatch.setattr(poll, "run_file", real_run_file)
+    (recovered,) = poll.recover_landed(settings)
+    assert recovered["poll_id"] == fetched.poll_id
+    assert recovered["recovered"] is True
+    assert not list(settings.landing_dir.glob("*.jsonl"))
+    assert len(table_contents(settings.database)["raw_responses"]) == len(fetched.responses)
+
+
+def test_no_stream_key_and_no_token_reach_the_database_or_landing_files(
+    sim: RunningSimulator, settings: Settings
+) -> None:
+    poll_until(sim, settings, 6)
+    fetched = poll.fetch_poll(settings, poll.plan_poll(settings))
+    landing = poll.land(settings.landing_dir, fetched)
+    keys = [
+        ls["stream_key"] for ls in httpx.get(f"{sim.root_url}/_simulator/livestreams").json()["livestreams"]
+    ]
+    assert len(keys) == 12
+    con = warehouse.connect(settings.database, read_only=True)
+    try:
+        text = "\n".join(
+            str(con.sql(f"select * from {table}").fetchall())
+            for table in (*HISTORY_TABLES, "schema_migrations")
+        )
+        fingerprints = con.execute("select count(stream_key_fingerprint) from livestreams").fetchall()
+    finally:
+        con.close()
+    landed = landing.read_text()
+    for secret in [*keys, sim.config.token]:
+        assert secret not in text
+        assert secret not in landed
+    assert fingerprints[0][0] == 12
+
+
+def test_bad_credentials_fail_the_poll_with_a_one_line_message_and_keep_the_evidence(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    settings = settings_for(sim, tmp_path, api_token=Secret("wrong-token"))
+    row = poll.run_poll(settings)
+    assert row["outcome"] == "failed"
+    assert row["message"] == (
+        "list_livestreams on app sim-app, page 1: HTTP 403, code 10000: Authentication error"
+    )
+    assert row["requests"] == 1
+    con = warehouse.connect(settings.database, read_only=True)
+    try:
+        assert con.execute("select http_status, outcome from raw_responses").fetchall() == [(403, "error")]
+    finally:
+        con.close()
+
+
+def test_faults_are_survived_without_exceeding_the_budget(tmp_path: Path) -> None:
+    config = simulator_config(
+        fault_5xx=0.2, fault_malformed=0.1, latency_ms=5, latency_jitter_ms=5, budget_requests=400
+    )
+    with running_simulator(config) as sim:
+        settings = settings_for(sim, tmp_path, budget_requests=400, max_attempts=8, max_retry_wait_seconds=10)
+        rows = poll_until(sim, settings, 5)
+        stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()
+        truth = verify.fetch_truth(sim.root_url)
+    assert sum(int(r["retries"]) for r in rows) > 0  # type: ignore[call-overload]
+    assert all(r["outcome"] == "ok" for r in rows), [r["message"] for r in rows]
+    assert stats["rate_limited"] == 0
+    assert stats["max_in_window"] <= 400
+    assert verify.compare(settings.database, truth, frozen_clock=True).mismatches == []
+
+
+def test_the_client_slows_down_on_the_ratelimit_header_before_the_server_refuses(tmp_path: Path) -> None:
+    # The server allows far less than the client's own budget: only its Ratelimit header can save us.
+    two_minutes_ago = datetime.now(UTC) - timedelta(seconds=120)  # so that sessions are running
+    config = simulator_config(
+        clock="real", start_at=two_minutes_ago, budget_requests=8, budget_window_seconds=2
+    )
+    with running_simulator(config) as sim:
+        settings = settings_for(sim, tmp_path, budget_requests=1000)
+        row = poll.run_poll(settings)
+        stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()
+    assert row["outcome"] == "ok", row["message"]
+    assert int(row["requests"]) > 8  # type: ignore[call-overload]
+    assert stats["rate_limited"] == 0
+    assert stats["max_in_window"] <= 8
+
+
+def test_a_429_caused_by_another_user_of_the_token_is_waited_out(tmp_path: Path) -> None:
+    config = simulator_config(
+        clock="real", start_at=None, budget_requests=5, budget_window_seconds=1, block_seconds=1
+    )
+    with running_simulator(config) as sim:
+        settings = settings_for(sim, tmp_path, budget_requests=1000, max_attempts=10)
+        neighbour = {"Authorization": f"Bearer {sim.config.token}"}
+        url = f"{sim.base_url}/accounts/{sim.config.account_id}/realtime/kit/sim-app/livestreams"
+        statuses = [httpx.get(url, headers=neighbour).status_code for _ in range(6)]
+        assert statuses[-1] == 429
+        row = poll.run_poll(settings)
+    assert row["outcome"] == "ok", row["message"]
+    assert int(row["rate_limited"]) >= 1  # type: ignore[call-overload]

@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from streamledger.errors import ConfigError
+from streamledger.settings import DEFAULT_BASE_URL, Settings
+
+REQUIRED = {"CLOUDFLARE_API_TOKEN": "tok-123", "CLOUDFLARE_ACCOUNT_ID": "acc", "REALTIMEKIT_APP_ID": "app-1"}
+
+
+def test_defaults_apply_when_only_required_settings_are_given() -> None:
+    settings = Settings.from_env(REQUIRED)
+    assert settings.base_url == DEFAULT_BASE_URL
+    assert settings.database == Path("data/streamledger.duckdb")
+    assert settings.landing_dir == Path("data/landing")
+    assert (settings.budget_requests, settings.budget_window_seconds) == (1200, 300.0)
+    assert settings.app_ids == ("app-1",)
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_missing_required_setting_is_one_line_naming_the_variable(missing: str) -> None:
+    env = {k: v for k, v in REQUIRED.items() if k != missing}
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(env)
+    assert missing in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_app_ids_are_comma_separated_trimmed_and_deduplicated() -> None:
+    settings = Settings.from_env(REQUIRED | {"REALTIMEKIT_APP_ID": " a1, a2 ,a1,"})
+    assert settings.app_ids == ("a1", "a2")
+
+
+def test_bad_number_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="STREAMLEDGER_BUDGET_REQUESTS must be a int, got 'lots'"):
+        Settings.from_env(REQUIRED | {"STREAMLEDGER_BUDGET_REQUESTS": "lots"})
+    with pytest.raises(ConfigError, match="STREAMLEDGER_CONCURRENCY must be positive"):
+        Settings.from_env(REQUIRED | {"STREAMLEDGER_CONCURRENCY": "0"})
+
+
+def test_overlong_app_id_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="REALTIMEKIT_APP_ID has an invalid id"):
+        Settings.from_env(REQUIRED | {"REALTIMEKIT_APP_ID": "x" * 33})
+
+
+def test_database_setting_moves_the_database_and_its_landing_folder() -> None:
+    settings = Settings.from_env(REQUIRED | {"STREAMLEDGER_DATABASE": "/tmp/x/h.duckdb"})
+    assert settings.database == Path("/tmp/x/h.duckdb")
+    assert settings.landing_dir == Path("/tmp/x/landing")
+
+
+def test_token_never_shows_in_repr_or_str() -> None:
+    settings = Settings.from_env(REQUIRED)
+    assert "tok-123" not in repr(settings)
+    assert "tok-123" not in str(settings)
+    assert settings.api_token.reveal() == "tok-123"

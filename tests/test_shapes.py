@@ -1,0 +1,62 @@
+from transforms.shapes import Paging, error_detail, is_not_found, list_items, session_items
+
+
+def test_list_reads_the_array_form_with_top_level_paging() -> None:
+    items, paging = list_items(
+        {"data": [{"id": "a"}], "paging": {"total_count": 3, "start_offset": 1, "end_offset": 1}}
+    )
+    assert items == [{"id": "a"}]
+    assert paging == Paging(3, 1, 1)
+    assert not paging.is_last_page()
+
+
+def test_list_reads_the_object_form_with_inner_paging() -> None:
+    body = {
+        "data": {"livestreams": [{"id": "a"}, {"id": "b"}], "paging": {"total_count": "2", "end_offset": 2}}
+    }
+    items, paging = list_items(body)
+    assert [i["id"] for i in items] == ["a", "b"]
+    assert paging is not None
+    assert paging.is_last_page()
+
+
+def test_list_reads_the_specs_single_object_form() -> None:
+    items, paging = list_items(
+        {"data": {"id": "a", "status": "LIVE", "paging": {"total_count": 1, "end_offset": 1}}}
+    )
+    assert items == [{"id": "a", "status": "LIVE"}]
+    assert paging == Paging(1, None, 1)
+
+
+def test_list_of_an_unexpected_body_is_empty() -> None:
+    assert list_items(["x"]) == ([], None)
+    assert list_items({"data": None}) == ([], None)
+
+
+def test_session_list_accepts_session_or_sessions() -> None:
+    assert session_items({"data": {"livestream": {"id": "l"}, "session": {"id": "s"}}})[1] == [{"id": "s"}]
+    assert session_items({"data": {"sessions": [{"id": "s1"}, {"id": "s2"}]}, "paging": {"total_count": 2}})[
+        2
+    ] == (Paging(2, None, None))
+
+
+def test_error_detail_reads_both_envelopes() -> None:
+    assert error_detail(
+        {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}
+    ) == (
+        10000,
+        "Authentication error",
+    )
+    assert error_detail({"success": False, "error": {"code": 404, "message": "No active session"}}) == (
+        404,
+        "No active session",
+    )
+    assert error_detail("<html>") == (None, None)
+
+
+def test_not_found_is_recognised_by_code_or_by_message() -> None:
+    assert is_not_found({"success": False, "error": {"code": 404, "message": "x"}})
+    assert is_not_found({"success": False, "error": {"message": "Livestream session not found"}})
+    assert not is_not_found(
+        {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}
+    )

@@ -1,0 +1,102 @@
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from streamledger import warehouse
+from streamledger.errors import WarehouseError
+
+HISTORY_TABLES = (
+    "raw_responses",
+    "poll_runs",
+    "livestreams",
+    "sessions",
+    "session_snapshots",
+    "parse_issues",
+)
+
+
+def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    assert warehouse.migrate(con) == ["001_history.sql"]
+    assert warehouse.migrate(con) == []
+    recorded = con.execute("select version, name from schema_migrations").fetchall()
+    assert recorded == [(1, "001_history.sql")]
+    tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert set(HISTORY_TABLES) <= tables
+
+
+def test_a_changed_applied_migration_is_refused(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.migrate(con)
+    con.execute("update schema_migrations set checksum = 'other'")
+    with pytest.raises(WarehouseError, match="001_history.sql was changed after it was applied"):
+        warehouse.migrate(con)
+
+
+def test_every_connection_reads_instants_in_utc(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    assert con.execute("select current_setting('TimeZone')").fetchall() == [("UTC",)]
+    frame = con.sql("select timestamptz '2026-11-27 12:00:00+02' as t").pl()
+    assert frame.schema["t"] == pl.Datetime("us", "UTC")
+    assert frame["t"].to_list() == [datetime(2026, 11, 27, 10, 0, tzinfo=UTC)]
+
+
+def test_a_database_held_by_another_process_gives_a_clear_error_after_a_bounded_wait(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ready', flush=True); "
+            "time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        with pytest.raises(
+            WarehouseError, match=rf"database .*w.duckdb: cannot open it \(held by process {holder.pid}\)"
+        ):
+            warehouse.connect(path, wait_seconds=0.5)
+        assert 0.5 <= time.monotonic() - started < 5
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_sql_files_split_into_statements_without_comment_only_parts() -> None:
+    parts = warehouse.statements("-- head\nselect 1;\n-- only a comment;\nselect 2;\n")
+    assert parts == ["-- head\nselect 1", "select 2"]
+
+
+def test_every_report_runs_unchanged_on_an_empty_warehouse(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.migrate(con)
+    frame = warehouse.query(con, "reports/sessions_by_livestream.sql")
+    assert frame.is_empty()
+    assert "viewer_seconds" in frame.columns
+    health = warehouse.query(con, "reports/poll_health.sql", {"hours": 24})
+    assert health.is_empty()
+
+
+def table_contents(path: Path) -> dict[str, pl.DataFrame]:
+    """Every history table, sorted by all columns, for content comparison."""
+    con = warehouse.connect(path, read_only=True)
+    try:
+        return {t: con.sql(f"select * from {t} order by all").pl() for t in HISTORY_TABLES}
+    finally:
+        con.close()
+
+
+def assert_same_tables(left: dict[str, pl.DataFrame], right: dict[str, pl.DataFrame]) -> None:
+    for table in HISTORY_TABLES:
+        assert_frame_equal(left[table], right[table], check_exact=True)

@@ -1,0 +1,326 @@
+"""Raw API responses in, typed and audited polars frames out.
+
+Pure: no network, no database, no clock. Every value that cannot be parsed becomes null in its typed
+column *and* a row in the issues frame naming the response, the field, the raw value and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import orjson
+import polars as pl
+
+from transforms.redact import stream_key_fingerprint
+from transforms.shapes import active_session_parts, list_items
+
+UTC_INSTANT = pl.Datetime("us", "UTC")
+DOCUMENTED_STATUSES = ("LIVE", "IDLE", "ERRORED", "INVOKED")
+# Accepts Z, offsets and 0-9 fraction digits; yields UTC instants (pitfalls: a literal Z gives naive).
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+
+
+class Kind(Enum):
+    """How a raw field is typed."""
+
+    TEXT = "text"
+    TIMESTAMP = "timestamp"
+    SECONDS = "seconds"
+    BOOLEAN = "boolean"
+
+
+RESPONSE_SCHEMA: dict[str, pl.DataType] = {
+    "poll_id": pl.String(),
+    "seq": pl.Int32(),
+    "fetched_at": UTC_INSTANT,
+    "endpoint": pl.String(),
+    "app_id": pl.String(),
+    "livestream_id": pl.String(),
+    "session_id": pl.String(),
+    "request_path": pl.String(),
+    "attempt": pl.Int16(),
+    "http_status": pl.Int16(),
+    "elapsed_ms": pl.Float64(),
+    "ratelimit": pl.String(),
+    "outcome": pl.String(),
+    "body": pl.String(),
+    "error": pl.String(),
+}
+_CONTEXT: dict[str, pl.DataType] = {
+    "poll_id": pl.String(),
+    "seq": pl.Int32(),
+    "fetched_at": UTC_INSTANT,
+    "endpoint": pl.String(),
+    "app_id": pl.String(),
+}
+LIVESTREAM_FIELDS: dict[str, Kind] = {
+    "livestream_id": Kind.TEXT,
+    "name": Kind.TEXT,
+    "meeting_id": Kind.TEXT,
+    "status": Kind.TEXT,
+    "disabled": Kind.BOOLEAN,
+    "ingest_server": Kind.TEXT,
+    "playback_url": Kind.TEXT,
+    "stream_key_fingerprint": Kind.TEXT,
+    "created_at": Kind.TIMESTAMP,
+    "updated_at": Kind.TIMESTAMP,
+}
+SESSION_FIELDS: dict[str, Kind] = {
+    "session_id": Kind.TEXT,
+    "livestream_id": Kind.TEXT,
+    "status": Kind.TEXT,
+    "created_at": Kind.TIMESTAMP,
+    "updated_at": Kind.TIMESTAMP,
+    "invoked_time": Kind.TIMESTAMP,
+    "started_time": Kind.TIMESTAMP,
+    "stopped_time": Kind.TIMESTAMP,
+    "err_message": Kind.TEXT,
+    "ingest_seconds": Kind.SECONDS,
+    "viewer_seconds": Kind.SECONDS,
+}
+_DTYPES = {
+    Kind.TEXT: pl.String(),
+    Kind.TIMESTAMP: UTC_INSTANT,
+    Kind.SECONDS: pl.Float64(),
+    Kind.BOOLEAN: pl.Boolean(),
+}
+LIVESTREAM_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {k: _DTYPES[v] for k, v in LIVESTREAM_FIELDS.items()}
+SESSION_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {k: _DTYPES[v] for k, v in SESSION_FIELDS.items()}
+ISSUE_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {
+    "livestream_id": pl.String(),
+    "session_id": pl.String(),
+    "field": pl.String(),
+    "raw_value": pl.String(),
+    "reason": pl.String(),
+}
+# API field name -> our column name, where they differ.
+_LIVESTREAM_RENAMES = {"id": "livestream_id"}
+_SESSION_RENAMES = {"id": "session_id"}
+
+
+@dataclass(frozen=True)
+class NormalizedPoll:
+    """The typed frames of one poll: livestream and session observations, and every parse issue."""
+
+    livestreams: pl.DataFrame
+    sessions: pl.DataFrame
+    issues: pl.DataFrame
+
+    @property
+    def unknown_statuses(self) -> int:
+        """Count the observations whose status is outside the documented enum."""
+        return sum(
+            frame.filter(pl.col("status").is_not_null() & ~pl.col("status").is_in(DOCUMENTED_STATUSES)).height
+            for frame in (self.livestreams, self.sessions)
+        )
+
+
+def responses_frame(responses: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """Return the landed responses as a frame with the raw_responses schema (one row per response)."""
+    return pl.DataFrame(
+        [{name: r.get(name) for name in RESPONSE_SCHEMA} for r in responses], schema=RESPONSE_SCHEMA
+    )
+
+
+def normalize_responses(responses: Iterable[Mapping[str, Any]]) -> NormalizedPoll:
+    """Flatten the data-bearing responses of a poll and type every field, auditing what fails."""
+    flat = _Flattener()
+    for response in responses:
+        # "none" answers of the active-session endpoint may still describe the livestream.
+        if response["outcome"] in ("data", "none") and response["body"]:
+            flat.add(response)
+    livestreams, livestream_issues = _typed(flat.livestreams, LIVESTREAM_FIELDS, "livestream")
+    sessions, session_issues = _typed(flat.sessions, SESSION_FIELDS, "session")
+    issues = pl.concat(
+        [pl.DataFrame(flat.issues, schema=ISSUE_SCHEMA), livestream_issues, session_issues], how="vertical"
+    ).sort("seq", "field")
+    return NormalizedPoll(livestreams=livestreams, sessions=sessions, issues=issues)
+
+
+class _Flattener:
+    """Collects raw text values per field (in Python, where the shapes vary) before typing in polars."""
+
+    def __init__(self) -> None:
+        self.livestreams: list[dict[str, Any]] = []
+        self.sessions: list[dict[str, Any]] = []
+        self.issues: list[dict[str, Any]] = []
+
+    def add(self, response: Mapping[str, Any]) -> None:
+        context = {name: response[name] for name in _CONTEXT}
+        try:
+            body = orjson.loads(response["body"])
+        except orjson.JSONDecodeError as exc:
+            self._issue(context, response, None, "body", response["body"][:200], f"invalid JSON: {exc}")
+            return
+        endpoint = response["endpoint"]
+        if endpoint == "list_livestreams":
+            items, _ = list_items(body)
+            for item in items:
+                self._livestream(context, response, item)
+        elif endpoint == "active_session":
+            livestream, session = active_session_parts(body)
+            if livestream is not None:
+                self._livestream(context, response, livestream)
+            if session is not None:
+                status = livestream.get("status") if livestream is not None else None
+                self._session(context, response, session, status)
+        elif endpoint == "session_by_id":
+            data = body.get("data") if isinstance(body, dict) else None
+            self._session(context, response, data, None)
+
+    def _livestream(self, context: dict[str, Any], response: Mapping[str, Any], item: Any) -> None:
+        if not self._is_record(context, response, item, "livestream"):
+            return
+        row = self._raw_fields(context, response, item, LIVESTREAM_FIELDS, _LIVESTREAM_RENAMES, "livestream")
+        key = item.get("stream_key")
+        row["stream_key_fingerprint"] = stream_key_fingerprint(key) if isinstance(key, str) and key else None
+        if row["livestream_id"] is None:
+            row["livestream_id"] = response["livestream_id"]
+        if row["livestream_id"] is None:
+            self._issue(
+                context, response, None, "livestream.id", None, "livestream without an id: row dropped"
+            )
+            return
+        self.livestreams.append(row)
+
+    def _session(self, context: dict[str, Any], response: Mapping[str, Any], item: Any, status: Any) -> None:
+        if not self._is_record(context, response, item, "session"):
+            return
+        row = self._raw_fields(context, response, item, SESSION_FIELDS, _SESSION_RENAMES, "session")
+        row["status"] = _raw_text(status)
+        row["livestream_id"] = row["livestream_id"] or response["livestream_id"]
+        row["session_id"] = row["session_id"] or response["session_id"]
+        if row["session_id"] is None:
+            self._issue(context, response, None, "session.id", None, "session without an id: row dropped")
+            return
+        self.sessions.append(row)
+
+    def _is_record(
+        self, context: dict[str, Any], response: Mapping[str, Any], item: Any, entity: str
+    ) -> bool:
+        if isinstance(item, dict):
+            return True
+        raw = None if item is None else orjson.dumps(item).decode()[:200]
+        self._issue(context, response, None, entity, raw, f"expected a {entity} object")
+        return False
+
+    def _raw_fields(
+        self,
+        context: dict[str, Any],
+        response: Mapping[str, Any],
+        item: dict[str, Any],
+        fields: Mapping[str, Kind],
+        renames: Mapping[str, str],
+        entity: str,
+    ) -> dict[str, Any]:
+        row = dict(context)
+        columns = {renames.get(key, key): key for key in item}
+        for column in fields:
+            value = item.get(columns.get(column, column))
+            if fields[column] is Kind.TEXT and isinstance(value, dict | list):
+                raw = orjson.dumps(value).decode()
+                self._issue(context, response, item, f"{entity}.{column}", raw[:200], "expected text")
+                value = None
+            row[column] = _raw_text(value)
+        return row
+
+    def _issue(
+        self,
+        context: dict[str, Any],
+        response: Mapping[str, Any],
+        item: Mapping[str, Any] | None,
+        field: str,
+        raw_value: str | None,
+        reason: str,
+    ) -> None:
+        livestream_id = response["livestream_id"]
+        session_id = response["session_id"]
+        if item is not None and isinstance(item.get("id"), str):
+            session_id = item["id"] if field.startswith("session") else session_id
+            livestream_id = item["id"] if field.startswith("livestream") else livestream_id
+        self.issues.append(
+            context
+            | {
+                "livestream_id": livestream_id,
+                "session_id": session_id,
+                "field": field,
+                "raw_value": raw_value,
+                "reason": reason,
+            }
+        )
+
+
+def _raw_text(value: Any) -> str | None:
+    """Return a JSON scalar as the text it was sent as (numbers and booleans in JSON spelling)."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _typed(
+    rows: list[dict[str, Any]], fields: Mapping[str, Kind], entity: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Type the raw text columns; return (typed frame, issues frame with one row per failed value)."""
+    raw = pl.DataFrame(rows, schema=_CONTEXT | dict.fromkeys(fields, pl.String())).with_row_index("_row")
+    parsed = {column: _parse(pl.col(column), kind) for column, kind in fields.items()}
+    audited = [column for column, (_, reason) in parsed.items() if reason is not None]
+    reasons = raw.select(
+        "_row", *[reason.alias(column) for column, (_, reason) in parsed.items() if reason is not None]
+    ).unpivot(index="_row", on=audited, variable_name="field", value_name="reason")
+    raw_values = raw.unpivot(index="_row", on=audited, variable_name="field", value_name="raw_value")
+    session_id = pl.col("session_id") if "session_id" in fields else pl.lit(None, pl.String())
+    issues = (
+        reasons.filter(pl.col("reason").is_not_null())
+        .join(raw_values, on=["_row", "field"])
+        .join(raw.select("_row", *_CONTEXT, "livestream_id", session_id.alias("session_id")), on="_row")
+        .sort("_row", "field")
+        .select(
+            *_CONTEXT,
+            "livestream_id",
+            "session_id",
+            (pl.lit(f"{entity}.") + pl.col("field")).alias("field"),
+            "raw_value",
+            "reason",
+        )
+    )
+    schema = _CONTEXT | {column: _DTYPES[kind] for column, kind in fields.items()}
+    typed = raw.select(*_CONTEXT, *[value.alias(column) for column, (value, _) in parsed.items()])
+    return typed.cast(schema), issues.cast(ISSUE_SCHEMA)
+
+
+def _parse(raw: pl.Expr, kind: Kind) -> tuple[pl.Expr, pl.Expr | None]:
+    """Return (typed value, reason it failed or null) for one raw text column."""
+    if kind is Kind.TEXT:
+        return raw, None
+    text = raw.str.strip_chars()
+    if kind is Kind.SECONDS:
+        number = text.cast(pl.Float64, strict=False)
+        reason = (
+            pl.when(raw.is_null())
+            .then(None)
+            .when(number.is_null())
+            .then(pl.lit("not a number"))
+            .when(~number.is_finite())
+            .then(pl.lit("not a finite number"))
+            .when(number < 0)
+            .then(pl.lit("negative seconds"))
+        )
+        return pl.when(reason.is_null()).then(number), reason
+    if kind is Kind.TIMESTAMP:
+        # An empty string is the API saying "not set" (e.g. stopped_time of a running session), not a value.
+        iso = text.str.to_uppercase().str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+        instant = iso.str.to_datetime(ISO_FORMAT, time_unit="us", strict=False)
+        reason = (
+            pl.when(raw.is_null() | (text == ""))
+            .then(None)
+            .when(instant.is_null())
+            .then(pl.lit("not an ISO 8601 timestamp with a UTC offset"))
+        )
+        return instant, reason
+    flag = text.str.to_lowercase()
+    boolean = pl.when(flag == "true").then(True).when(flag == "false").then(False)
+    reason = pl.when(raw.is_not_null() & boolean.is_null()).then(pl.lit("not a boolean"))
+    return boolean, reason
