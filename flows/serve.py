@@ -6,6 +6,7 @@ import os
 
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.deployments.runner import RunnerDeployment
 
 from flows.snapshot import snapshot
 from streamledger.errors import ConfigError
@@ -28,5 +29,6 @@ def serve_snapshots(settings: Settings) -> None:
         ),
         description="One poll per interval of every configured app's active livestream sessions.",
     )
+    assert isinstance(deployment, RunnerDeployment)  # called from sync code, so not a coroutine
     # A restart must not leave the schedule paused (Prefect pauses it on shutdown by default).
     serve(deployment, pause_on_shutdown=False)

@@ -8,8 +8,9 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from prefect.runtime import deployment, flow_run
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, Failed
 
 from streamledger import poll
 from streamledger.errors import StreamledgerError
@@ -108,5 +109,5 @@ def _lateness_seconds() -> float:
     """Return how late a scheduled run started (0 for runs started by hand)."""
     if deployment.id is None:
         return 0.0
-    scheduled = flow_run.scheduled_start_time
+    scheduled: datetime = flow_run.scheduled_start_time
     return max(0.0, (datetime.now(UTC) - scheduled).total_seconds())

@@ -48,9 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     simulate = commands.add_parser("simulate", help="serve the RealtimeKit simulator on 127.0.0.1")
-    from streamledger.simulator.server import add_arguments
+    from streamledger.simulator.server import add_simulator_arguments
 
-    add_arguments(simulate)
+    add_simulator_arguments(simulate)
     simulate.set_defaults(run=_simulate)
 
     demo = commands.add_parser(
@@ -112,7 +112,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from streamledger.simulator.server import config_from_args, serve_forever
 
-    serve_forever(config_from_args(args), args.port)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        raise StreamledgerError(f"simulate: {exc}") from None
+    serve_forever(config, args.sim_port, args.sim_host)
     return 0
 
 

@@ -35,6 +35,28 @@ Outcome = Literal["data", "none", "retry", "error"]
 
 
 @dataclass(frozen=True)
+class _Where:
+    """Which call a response belongs to, for error messages."""
+
+    endpoint: str
+    app_id: str
+    subject: str | None
+
+    def error(
+        self, status: int | None, code: int | str | None, message: str, *, retryable: bool = False
+    ) -> ApiError:
+        return ApiError(
+            endpoint=self.endpoint,
+            app_id=self.app_id,
+            subject=self.subject,
+            status=status,
+            code=code,
+            message=message,
+            retryable=retryable,
+        )
+
+
+@dataclass(frozen=True)
 class Listing:
     """The livestreams of one app, read page by page; `complete` is False if paging was cut short."""
 
@@ -145,7 +167,7 @@ class RealtimeKitClient:
         subject: str | None = None,
     ) -> Any:
         """Send one GET with retries; return the decoded body (None for 'no active session')."""
-        where = {"endpoint": endpoint, "app_id": app_id, "subject": subject}
+        where = _Where(endpoint, app_id, subject)
         attempts = self._settings.max_attempts
         for attempt in range(1, attempts + 1):
             async with self._slots:
@@ -159,9 +181,7 @@ class RealtimeKitClient:
                 except httpx.TransportError as exc:
                     self.transport_errors += 1
                     status, text, headers = None, None, httpx.Headers()
-                    failure: ApiError | None = ApiError(
-                        **where, status=None, code=None, message=_describe(exc), retryable=True
-                    )
+                    failure: ApiError | None = where.error(None, None, _describe(exc), retryable=True)
                     body: Any = None
                     outcome: Outcome = "error"
                     url = str(self._http.build_request("GET", path, params=params).url)
@@ -179,11 +199,10 @@ class RealtimeKitClient:
             will_retry = failure is not None and failure.retryable and attempt < attempts
             if failure is not None and will_retry and wait > self._settings.max_retry_wait_seconds:
                 will_retry = False
-                failure = ApiError(
-                    **where,
-                    status=status,
-                    code=failure.code,
-                    message=f"{failure.api_message} (asked to wait {wait:.0f} s, more than "
+                failure = where.error(
+                    status,
+                    failure.code,
+                    f"{failure.api_message} (asked to wait {wait:.0f} s, more than "
                     f"STREAMLEDGER_MAX_RETRY_WAIT_SECONDS={self._settings.max_retry_wait_seconds:g})",
                 )
             self._record(
@@ -241,9 +260,7 @@ class RealtimeKitClient:
         )
 
 
-def _classify(
-    endpoint: str, status: int, text: str, where: dict[str, Any]
-) -> tuple[Any, Outcome, ApiError | None]:
+def _classify(endpoint: str, status: int, text: str, where: _Where) -> tuple[Any, Outcome, ApiError | None]:
     """Decide what one response means: data, no active session, or a (retryable?) failure."""
     try:
         body: Any = orjson.loads(text) if text else None
@@ -256,32 +273,30 @@ def _classify(
             return (
                 None,
                 "error",
-                ApiError(**where, status=status, code=None, message=decode_problem, retryable=True),
+                where.error(status, None, decode_problem, retryable=True),
             )
         if not isinstance(body, dict):
-            message = f"expected a JSON object, got {type(body).__name__}"
-            return body, "error", ApiError(**where, status=status, code=None, message=message)
-        if body.get("success") is False:
-            if endpoint == ACTIVE_SESSION and is_not_found(body):
-                return body, "none", None
-            code, message = error_detail(body)
             return (
                 body,
                 "error",
-                ApiError(**where, status=status, code=code, message=message or "success: false"),
+                where.error(status, None, f"expected a JSON object, got {type(body).__name__}"),
             )
+        if body.get("success") is False:
+            if endpoint == ACTIVE_SESSION and is_not_found(body):
+                return body, "none", None
+            code, detail = error_detail(body)
+            return body, "error", where.error(status, code, detail or "success: false")
         if endpoint == ACTIVE_SESSION and active_session_parts(body)[1] is None:
             return body, "none", None
         return body, "data", None
     if status == 404 and endpoint == ACTIVE_SESSION:
         return body, "none", None
-    code, message = error_detail(body)
-    if message is None:
-        message = httpx.codes.get_reason_phrase(status) or "error"
-        if text and decode_problem is not None:
-            message += f": {' '.join(text[:120].split())}"
+    code, detail = error_detail(body)
+    message = detail if detail is not None else httpx.codes.get_reason_phrase(status) or "error"
+    if detail is None and text and decode_problem is not None:
+        message += f": {' '.join(text[:120].split())}"
     retryable = status in RETRY_STATUSES or status >= 500
-    return body, "error", ApiError(**where, status=status, code=code, message=message, retryable=retryable)
+    return body, "error", where.error(status, code, message, retryable=retryable)
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

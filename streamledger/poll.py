@@ -271,7 +271,7 @@ def poll_run_row(
     recovered: bool,
 ) -> dict[str, Any]:
     """Return the poll's ledger row (one row of poll_runs)."""
-    problems = [poll.fatal] if poll.fatal else []
+    problems: list[str] = [poll.fatal] if poll.fatal else []
     problems += [e for e in poll.errors if e != poll.fatal]
     if len(problems) > MESSAGE_LINES:
         problems = [*problems[:MESSAGE_LINES], f"... and {len(problems) - MESSAGE_LINES} more"]
@@ -288,8 +288,7 @@ def poll_run_row(
         "retries": poll.retries,
         "rate_limited": poll.rate_limited,
         "transport_errors": poll.transport_errors,
-        "failed_calls": len(poll.errors)
-        - (1 if any("list_livestreams" in e and "page" in e for e in []) else 0),
+        "failed_calls": poll.failed_calls,
         "parse_issues": normalized.issues.height,
         "unknown_statuses": normalized.unknown_statuses,
         "outcome": poll.outcome,

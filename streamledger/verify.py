@@ -13,7 +13,8 @@ import httpx
 from streamledger.warehouse import connect
 
 PLACEHOLDER_SECONDS = 60.0
-_TIMES = ("created_at", "invoked_time", "started_time")
+_TIMES = ("created_at", "invoked_time", "started_time", "stopped_time")
+_LATER_TIMES = ("started_time", "stopped_time")
 
 
 @dataclass
@@ -42,9 +43,10 @@ def fetch_truth(root_url: str) -> dict[str, dict[str, Any]]:
 def compare(database: Path, truth: dict[str, dict[str, Any]], *, frozen_clock: bool = False) -> Comparison:
     """Check every warehouse session against the truth.
 
-    Timestamps must be equal. A session seen stopped must carry the true final figures. A session still
-    running must carry figures at most the truth (equal when the clock has not moved since the last poll),
-    or the API's placeholder 60. A session that stopped unseen must carry figures at most its final ones.
+    Timestamps must be equal (started and stopped times may be not yet observed). A session seen stopped
+    must carry the true final figures. A session still running must carry figures at most the truth
+    (equal when the clock has not moved since the last poll), or the API's placeholder 60. A session
+    that stopped unseen must carry figures at most its final ones.
     """
     con = connect(database, read_only=True)
     try:
@@ -74,21 +76,21 @@ def _differences(row: dict[str, Any], true: dict[str, Any] | None, frozen_clock:
         for name in ("livestream_id", "app_id")
         if row[name] != true[name]
     ]
-    for name in (*_TIMES, "stopped_time"):
-        mine, theirs = row[name], _instant(true[name])
-        if name == "stopped_time" and mine is None:
-            continue  # not seen stopped yet: finalization's job
-        if mine != theirs:
-            problems.append(f"{name} {mine} != {theirs}")
+    for name in _TIMES:
+        seen_at, true_at = row[name], _instant(true[name])
+        if seen_at is None and name in _LATER_TIMES:
+            continue  # not observed yet (still INVOKED, or not seen stopped: finalization's job)
+        if seen_at != true_at:
+            problems.append(f"{name} {seen_at} != {true_at}")
     for name in ("ingest_seconds", "viewer_seconds"):
-        mine, theirs = row[name], float(true[name])
-        if mine is None:
+        seen, true_value = row[name], float(true[name])
+        if seen is None:
             problems.append(f"{name} is null")
         elif row["stopped_time"] is not None or (frozen_clock and not true["is_final"]):
-            if not math.isclose(mine, theirs, rel_tol=0, abs_tol=1e-9) and not _placeholder(row, mine):
-                problems.append(f"{name} {mine} != {theirs}")
-        elif mine > theirs + 1e-9 and not _placeholder(row, mine):
-            problems.append(f"{name} {mine} > true {theirs}")
+            if not math.isclose(seen, true_value, rel_tol=0, abs_tol=1e-9) and not _placeholder(row, seen):
+                problems.append(f"{name} {seen} != {true_value}")
+        elif seen > true_value + 1e-9 and not _placeholder(row, seen):
+            problems.append(f"{name} {seen} > true {true_value}")
     return problems
 
 

@@ -48,7 +48,10 @@ def query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] |
     """Return the result of a one-statement query file as a polars frame."""
     (statement,) = statements(sql_text(name))
     used = set(_PARAM.findall(statement))
-    return con.sql(statement, params={k: v for k, v in (params or {}).items() if k in used} or None).pl()
+    frame: pl.DataFrame = con.sql(
+        statement, params={k: v for k, v in (params or {}).items() if k in used} or None
+    ).pl()
+    return frame
 
 
 def connect(

@@ -11,14 +11,14 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
-from collections.abc import Iterator  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from streamledger.settings import Secret, Settings  # noqa: E402
-from streamledger.simulator import RunningSimulator, SimulatorConfig, running_simulator  # noqa: E402
+from streamledger.settings import Secret, Settings
+from streamledger.simulator import RunningSimulator, SimulatorConfig, running_simulator
 
 # Crossing a month boundary during tests exercises UTC day/month attribution.
 SIM_START = datetime(2026, 10, 31, 23, 58, 0, tzinfo=UTC)

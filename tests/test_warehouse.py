@@ -35,7 +35,7 @@ def test_a_changed_applied_migration_is_refused(tmp_path: Path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     warehouse.migrate(con)
     con.execute("update schema_migrations set checksum = 'other'")
-    with pytest.raises(WarehouseError, match="001_history.sql was changed after it was applied"):
+    with pytest.raises(WarehouseError, match=r"001_history\.sql was changed after it was applied"):
         warehouse.migrate(con)
 
 

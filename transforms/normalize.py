@@ -288,7 +288,7 @@ def _typed(
     )
     schema = _CONTEXT | {column: _DTYPES[kind] for column, kind in fields.items()}
     typed = raw.select(*_CONTEXT, *[value.alias(column) for column, (value, _) in parsed.items()])
-    return typed.cast(schema), issues.cast(ISSUE_SCHEMA)
+    return typed.cast(pl.Schema(schema)), issues.cast(pl.Schema(ISSUE_SCHEMA))
 
 
 def _parse(raw: pl.Expr, kind: Kind) -> tuple[pl.Expr, pl.Expr | None]:
@@ -322,5 +322,4 @@ def _parse(raw: pl.Expr, kind: Kind) -> tuple[pl.Expr, pl.Expr | None]:
         return instant, reason
     flag = text.str.to_lowercase()
     boolean = pl.when(flag == "true").then(True).when(flag == "false").then(False)
-    reason = pl.when(raw.is_not_null() & boolean.is_null()).then(pl.lit("not a boolean"))
-    return boolean, reason
+    return boolean, pl.when(raw.is_not_null() & boolean.is_null()).then(pl.lit("not a boolean"))

@@ -1,0 +1,43 @@
+# Two commands matter: `make demo` and `make test`. Each sets up what it needs from a bare Python 3.11+.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_COMPILE_BYTECODE := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
+
+.PHONY: demo test test-slow bench lint clean
+
+demo: $(VENV)/.synced  ## run the main job on the embedded default: simulator + local DuckDB file
+	$(BIN)/streamledger demo
+
+test: $(VENV)/.synced lint  ## lint, type-check and run the fast tests (what CI runs)
+	$(BIN)/pytest -m "not slow"
+
+lint: $(VENV)/.synced
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test-slow: $(VENV)/.synced  ## the soak and scale tests
+	$(BIN)/pytest -m slow
+
+bench: $(VENV)/.synced  ## print the timing figures of one poll of 1,000 live livestreams
+	$(BIN)/python -m benchmarks.poll_scale
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,79 @@
+"""The demo: the simulator, real snapshot flow runs for about a minute, then what DuckDB holds."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from streamledger import verify
+from streamledger.errors import StreamledgerError
+from streamledger.reports import print_report
+from streamledger.simulator import SimulatorConfig, running_simulator
+
+
+def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, database: Path) -> int:
+    """Poll a simulated account with real Prefect flow runs, print the history and check it; exit status."""
+    # Short sessions so that a minute shows starts, stops, errors and placeholders; the account has been
+    # running for a while already, so some livestreams are live at the first poll.
+    config = SimulatorConfig(
+        seed=seed,
+        livestreams=livestreams,
+        gap_seconds=(3.0, 15.0),
+        live_seconds=(10.0, 40.0),
+        placeholder_seconds=5.0,
+        linger_seconds=interval * 2,
+        start_at=datetime.now(UTC) - timedelta(seconds=90),
+    )
+    for stale in (database, database.with_name(database.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    landing = database.parent / "demo-landing"
+    with running_simulator(config) as sim:
+        print(f"simulator: {sim.base_url} ({livestreams} livestreams, seed {seed}); database: {database}")
+        # The flow reads its settings from the environment, exactly as a scheduled run does.
+        os.environ.update(
+            {
+                "CLOUDFLARE_API_TOKEN": config.token,
+                "CLOUDFLARE_ACCOUNT_ID": config.account_id,
+                "REALTIMEKIT_APP_ID": ",".join(config.app_ids),
+                "CLOUDFLARE_BASE_URL": sim.base_url,
+                "STREAMLEDGER_DATABASE": str(database),
+                "STREAMLEDGER_LANDING_DIR": str(landing),
+            }
+        )
+        from flows.snapshot import snapshot
+
+        print("starting Prefect (the first flow run starts a temporary Prefect server)...", flush=True)
+        started = time.monotonic()
+        polls = 0
+        while polls == 0 or time.monotonic() - started < seconds:
+            tick = time.monotonic()
+            state = snapshot(return_state=True)
+            polls += 1
+            if not state.is_completed():
+                raise StreamledgerError(f"demo: snapshot flow run failed: {state.message}")
+            row = cast(dict[str, Any], state.result())
+            if polls == 1:
+                started = time.monotonic()  # the minute of polling starts once Prefect is up
+            print(
+                f"poll {polls:>2} {row['poll_id']}: {row['outcome']}, {row['livestreams']} livestreams, "
+                f"{row['sessions']} sessions, {row['requests']} requests, {row['parse_issues']} parse issues",
+                flush=True,
+            )
+            time.sleep(max(0.0, interval - (time.monotonic() - tick)))
+        truth = verify.fetch_truth(sim.root_url)
+    print()
+    print_report(database, "sessions_by_livestream")
+    comparison = verify.compare(database, truth)
+    print(
+        f"\nground truth: {comparison.matched} of {comparison.seen} sessions seen match the simulator "
+        f"({comparison.final_seen} with final figures, {comparison.unfinished} stopped unseen and left to "
+        f"finalization; the simulator created {comparison.truth}, counting those that ended before the "
+        "first poll)"
+    )
+    for line in comparison.mismatches[:10]:
+        print(f"  mismatch: {line}")
+    print(f'\nquery it yourself: duckdb -readonly {database} "select * from sessions"')
+    return 0 if comparison.ok else 1

@@ -1,0 +1,30 @@
+"""A local HTTP simulator of the Cloudflare RealtimeKit livestream API, faults included."""
+
+from streamledger.simulator.app import SimulatorState, build_app, create_app
+from streamledger.simulator.config import SimulatorConfig
+from streamledger.simulator.model import Figures, Livestream, Session, SimulatorModel
+from streamledger.simulator.server import (
+    RunningSimulator,
+    add_simulator_arguments,
+    config_from_args,
+    run_from_args,
+    running_simulator,
+    serve_forever,
+)
+
+__all__ = [
+    "Figures",
+    "Livestream",
+    "RunningSimulator",
+    "Session",
+    "SimulatorConfig",
+    "SimulatorModel",
+    "SimulatorState",
+    "add_simulator_arguments",
+    "build_app",
+    "config_from_args",
+    "create_app",
+    "run_from_args",
+    "running_simulator",
+    "serve_forever",
+]

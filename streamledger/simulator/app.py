@@ -1,0 +1,682 @@
+"""Starlette app of the simulated RealtimeKit API: routing, auth, budget, faults, envelopes."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import math
+import random
+import re
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from streamledger.simulator.config import SimulatorConfig
+from streamledger.simulator.model import App, Livestream, Session, SimulatorModel
+
+API_PREFIX = "/client/v4"
+CONTROL_PREFIX = "/_simulator"
+JSON_TYPE = "application/json"
+HTML_TYPE = "text/html; charset=UTF-8"
+SERVER_ERROR_STATUSES = (500, 502, 503, 504)
+_REASONS = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+Json = dict[str, Any]
+T = TypeVar("T")
+
+
+class ManualClock:
+    """Simulated time that moves only when advanced."""
+
+    kind = "manual"
+
+    def __init__(self) -> None:
+        """Start at t = 0 (the model origin)."""
+        self._t = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        """Seconds since the origin."""
+        with self._lock:
+            return self._t
+
+    def advance(self, seconds: float) -> float:
+        """Move time forward and return the new t."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("advance_seconds must be a finite number >= 0")
+        with self._lock:
+            self._t += seconds
+            return self._t
+
+
+class RealClock:
+    """Wall-clock time measured from the model origin."""
+
+    kind = "real"
+
+    def __init__(self, origin_epoch_seconds: float) -> None:
+        """Anchor t = 0 at origin_epoch_seconds."""
+        self._origin = origin_epoch_seconds
+
+    def now(self) -> float:
+        """Seconds since the origin."""
+        return time.time() - self._origin
+
+
+Clock = ManualClock | RealClock
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Outcome of one request against the rate-limit budget."""
+
+    allowed: bool
+    remaining: int
+    reset_seconds: int
+    retry_after: int | None = None
+
+
+def _ceil_seconds(seconds: float) -> int:
+    """Whole seconds, rounded up, never below 1."""
+    return max(1, math.ceil(seconds - 1e-9))
+
+
+class Budget:
+    """Sliding-window request budget with Cloudflare's block-after-exceeding behaviour."""
+
+    def __init__(self, limit: int, window_seconds: float, block_seconds: float) -> None:
+        """limit requests per window_seconds; exceeding blocks everything for block_seconds."""
+        self.limit = limit
+        self.window = window_seconds
+        self.block = block_seconds
+        self._accepted: deque[float] = deque()
+        self._seen: deque[float] = deque()
+        self.blocked_until: float | None = None
+        self.max_in_window = 0
+
+    def _purge(self, queue: deque[float], t: float) -> None:
+        """Drop entries that left the window (t - window, t]."""
+        while queue and queue[0] <= t - self.window:
+            queue.popleft()
+
+    def _open(self, t: float) -> Admission:
+        """Remaining quota and reset time without a block."""
+        self._purge(self._accepted, t)
+        reset = self.window if not self._accepted else self._accepted[0] + self.window - t
+        return Admission(True, self.limit - len(self._accepted), _ceil_seconds(reset))
+
+    def peek(self, t: float) -> Admission:
+        """Current state, consuming nothing."""
+        if self.blocked_until is not None and t < self.blocked_until:
+            wait = _ceil_seconds(self.blocked_until - t)
+            return Admission(False, 0, wait, wait)
+        return self._open(t)
+
+    def admit(self, t: float) -> Admission:
+        """Count one request at t and decide whether it is served."""
+        self._seen.append(t)
+        self._purge(self._seen, t)
+        self.max_in_window = max(self.max_in_window, len(self._seen))
+        if self.blocked_until is not None and t < self.blocked_until:
+            wait = _ceil_seconds(self.blocked_until - t)
+            return Admission(False, 0, wait, wait)
+        self._purge(self._accepted, t)
+        if len(self._accepted) >= self.limit:
+            self.blocked_until = t + self.block
+            wait = _ceil_seconds(self.block)
+            return Admission(False, 0, wait, wait)
+        self._accepted.append(t)
+        return self._open(t)
+
+
+@dataclass
+class Stats:
+    """Counters over requests to the API paths."""
+
+    requests_total: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0
+    faults_5xx: int = 0
+    faults_malformed: int = 0
+
+    def record(self, status: int) -> None:
+        """Count one answered API request."""
+        self.requests_total += 1
+        self.by_status[str(status)] += 1
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Faults drawn for one admitted request."""
+
+    delay_seconds: float
+    server_error: bool
+    error_status: int
+    error_body: str
+    malformed: bool
+    cut_fraction: float
+
+
+class SimulatorState:
+    """Everything the app mutates: clock, budget, fault RNG and stats, behind one lock."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        """Build the model at config.start_at (or now) and the clock it runs on."""
+        origin = config.start_at if config.start_at is not None else datetime.now(UTC)
+        self.config = config
+        self.model = SimulatorModel(config, origin)
+        self.clock: Clock = (
+            ManualClock() if config.clock == "manual" else RealClock(self.model.origin_ms / 1000.0)
+        )
+        self.budget = Budget(config.budget_requests, config.budget_window_seconds, config.block_seconds)
+        self.stats = Stats()
+        self.lock = threading.Lock()
+        self._fault_rng = random.Random(f"{config.seed}:faults")
+
+    def now(self) -> float:
+        """Seconds since the model origin on the simulator clock."""
+        return self.clock.now()
+
+    def now_iso(self) -> str:
+        """The simulator's current time as an ISO timestamp."""
+        return self.model.iso_at(self.now())
+
+    def advance(self, seconds: float) -> float:
+        """Advance a manual clock; refuses on a real clock."""
+        if not isinstance(self.clock, ManualClock):
+            raise RuntimeError("the simulator runs on a real clock; only a manual clock can be advanced")
+        return self.clock.advance(seconds)
+
+    def draw_faults(self) -> FaultPlan:
+        """Draw a fixed number of values per request so the fault sequence is reproducible."""
+        rng, config = self._fault_rng, self.config
+        jitter_draw, error_draw, status_draw, body_draw, malformed_draw, cut_draw = (
+            rng.random() for _ in range(6)
+        )
+        return FaultPlan(
+            delay_seconds=(config.latency_ms + jitter_draw * config.latency_jitter_ms) / 1000.0,
+            server_error=error_draw < config.fault_5xx,
+            error_status=SERVER_ERROR_STATUSES[int(status_draw * len(SERVER_ERROR_STATUSES))],
+            error_body=("html", "v4", "realtimekit")[int(body_draw * 3)],
+            malformed=malformed_draw < config.fault_malformed,
+            cut_fraction=cut_draw,
+        )
+
+    def stats_json(self) -> Json:
+        """Stats as served by /_simulator/stats."""
+        return {
+            "requests_total": self.stats.requests_total,
+            "by_status": dict(sorted(self.stats.by_status.items())),
+            "rate_limited": self.stats.rate_limited,
+            "max_in_window": self.budget.max_in_window,
+            "faults_5xx": self.stats.faults_5xx,
+            "faults_malformed": self.stats.faults_malformed,
+        }
+
+
+def v4_error(code: int, message: str) -> Json:
+    """Cloudflare v4 error envelope, as the API gateway writes it."""
+    return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+
+
+def realtimekit_error(status: int, message: str) -> Json:
+    """RealtimeKit (Dyte) error envelope."""
+    return {"success": False, "error": {"code": status, "message": message}}
+
+
+class _BadRequest(Exception):
+    """A query parameter the API would reject with 400."""
+
+
+def figure_text(value: float, placeholder: bool = False) -> str:
+    """A figure as the active-session endpoint writes it: integral values without a decimal point."""
+    if placeholder or float(value).is_integer():
+        return str(int(value))
+    # Shortest round-trip digits, but positional like JavaScript's String() for tiny values (no 1e-05).
+    return format(Decimal(repr(float(value))), "f")
+
+
+def livestream_json(model: SimulatorModel, livestream: Livestream, t: float) -> Json:
+    """Livestream object as the API serves it (stream_key included, as the real API does)."""
+    disabled: bool | str = livestream.disabled
+    if livestream.disabled_as_string:
+        disabled = "true" if livestream.disabled else "false"
+    return {
+        "id": livestream.id,
+        "name": livestream.name,
+        "meeting_id": livestream.meeting_id,
+        "status": model.livestream_status(livestream, t),
+        "disabled": disabled,
+        "ingest_server": livestream.ingest_server,
+        "playback_url": livestream.playback_url,
+        "stream_key": livestream.stream_key,
+        "created_at": model.iso(livestream.created_ms),
+        "updated_at": model.iso(model.livestream_updated_ms(livestream, t)),
+    }
+
+
+def _optional_iso(model: SimulatorModel, offset_ms: int | None, t: float) -> str | None:
+    """ISO timestamp of an event that has happened by t, else None."""
+    if offset_ms is None or offset_ms > t * 1000.0:
+        return None
+    return model.iso(offset_ms)
+
+
+def session_times_json(model: SimulatorModel, session: Session, t: float) -> Json:
+    """Identity and timestamps of a session as known at t."""
+    return {
+        "id": session.id,
+        "livestream_id": session.livestream_id,
+        "created_at": model.iso(session.invoked_ms),
+        "invoked_time": model.iso(session.invoked_ms),
+        "started_time": _optional_iso(model, session.started_ms, t),
+        "stopped_time": _optional_iso(model, session.stopped_ms, t),
+        "updated_at": model.iso(session.updated_ms(t)),
+        "err_message": session.err_message if session.phase(t) == "STOPPED" else None,
+    }
+
+
+def session_json(model: SimulatorModel, session: Session, t: float, as_strings: bool) -> Json:
+    """Session object with reported figures: strings (active endpoint) or numbers (by id, details)."""
+    figures = session.reported_figures(t, model.config.placeholder_seconds)
+    body = session_times_json(model, session, t)
+    if as_strings:
+        body["ingest_seconds"] = figure_text(figures.ingest_seconds, figures.placeholder)
+        body["viewer_seconds"] = figure_text(figures.viewer_seconds, figures.placeholder)
+    else:
+        body["ingest_seconds"] = figures.ingest_seconds
+        body["viewer_seconds"] = (
+            int(figures.viewer_seconds) if figures.placeholder else float(figures.viewer_seconds)
+        )
+    return body
+
+
+def truth_session_json(model: SimulatorModel, session: Session, t: float) -> Json:
+    """Ground truth for one session: true figures, final status and whether it has stopped."""
+    figures = session.true_figures(t)
+    body = session_times_json(model, session, t)
+    body.update(
+        app_id=session.app_id,
+        status=session.status(t),
+        ingest_seconds=figures.ingest_seconds,
+        viewer_seconds=figures.viewer_seconds,
+        is_final=session.phase(t) == "STOPPED",
+    )
+    return body
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
+    """A non-negative integer query parameter."""
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _BadRequest(f'BAD_REQUEST: "{name}" must be a number') from None
+    if value < 0:
+        raise _BadRequest(f'BAD_REQUEST: "{name}" must be greater than or equal to 0')
+    return value
+
+
+def _paging(config: SimulatorConfig, query: Mapping[str, str]) -> tuple[int, int]:
+    """(page_no, per_page): 1-based pages, 0 read as 1; per_page defaulted and capped."""
+    page_no = max(1, _int_param(query, "page_no", 1))
+    per_page = _int_param(query, "per_page", config.default_per_page) or config.default_per_page
+    return page_no, min(per_page, config.max_per_page)
+
+
+def _page(items: Sequence[T], page_no: int, per_page: int) -> tuple[Sequence[T], Json]:
+    """One page of items and its paging block with 1-based inclusive offsets."""
+    offset = (page_no - 1) * per_page
+    rows = items[offset : offset + per_page]
+    paging = {"total_count": len(items), "start_offset": offset + 1, "end_offset": offset + len(rows)}
+    return rows, paging
+
+
+Handler = Callable[[SimulatorState, float, dict[str, str], Mapping[str, str]], tuple[int, Json]]
+
+
+def _app_or_error(state: SimulatorState, app_id: str) -> App | tuple[int, Json]:
+    """The app, or the 404 RealtimeKit answer for an unknown one."""
+    app = state.model.app(app_id)
+    if app is None:
+        return 404, realtimekit_error(404, f"No app found for app_id {app_id}")
+    return app
+
+
+def _list_apps(
+    state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
+) -> tuple[int, Json]:
+    """GET /accounts/{a}/realtime/kit/apps."""
+    page_no, per_page = _paging(state.config, query)
+    model = state.model
+    rows, paging = _page(model.apps, page_no, per_page)
+    data = [{"id": app.id, "created_at": model.iso(app.created_ms), "name": app.name} for app in rows]
+    return 200, {"success": True, "data": data, "paging": paging}
+
+
+def _list_livestreams(
+    state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
+) -> tuple[int, Json]:
+    """GET .../{app}/livestreams in the array or the object shape."""
+    found = _app_or_error(state, params["app"])
+    if not isinstance(found, App):
+        return found
+    page_no, per_page = _paging(state.config, query)
+    model = state.model
+    livestreams = sorted(model.livestreams_of(found.id), key=lambda ls: (ls.created_ms, ls.id))
+    if query.get("sort_order", "").upper() == "DSC":
+        livestreams.reverse()
+    if query.get("exclude_meetings", "").lower() == "true":
+        livestreams = [ls for ls in livestreams if ls.meeting_id is None]
+    status = query.get("status")
+    if status:
+        livestreams = [ls for ls in livestreams if model.livestream_status(ls, t) == status.upper()]
+    rows, paging = _page(livestreams, page_no, per_page)
+    data = [livestream_json(model, ls, t) for ls in rows]
+    shape = state.config.list_shape
+    if shape == "mixed":
+        # Alternating by page keeps a retried page in the same shape while every walk sees both.
+        shape = "array" if page_no % 2 == 1 else "object"
+    if shape == "array":
+        return 200, {"success": True, "data": data, "paging": paging}
+    return 200, {"success": True, "data": {"livestreams": data, "paging": paging}}
+
+
+def _livestream_or_error(state: SimulatorState, params: dict[str, str]) -> Livestream | tuple[int, Json]:
+    """The livestream of the path, or the RealtimeKit 404 for an unknown app or id."""
+    found = _app_or_error(state, params["app"])
+    if not isinstance(found, App):
+        return found
+    livestream = state.model.livestream(params["livestream"])
+    if livestream is None or livestream.app_id != found.id:
+        return 404, realtimekit_error(404, f"No livestream found for livestream_id {params['livestream']}")
+    return livestream
+
+
+def _livestream_details(
+    state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
+) -> tuple[int, Json]:
+    """GET .../livestreams/{id}: the livestream and its sessions so far, newest first."""
+    found = _livestream_or_error(state, params)
+    if not isinstance(found, Livestream):
+        return found
+    page_no, per_page = _paging(state.config, query)
+    model = state.model
+    sessions = list(reversed(model.sessions_created(found, t)))
+    rows, paging = _page(sessions, page_no, per_page)
+    data = {
+        "livestream": livestream_json(model, found, t),
+        "sessions": [session_json(model, s, t, as_strings=False) for s in rows],
+    }
+    return 200, {"success": True, "data": data, "paging": paging}
+
+
+def _active_session(
+    state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
+) -> tuple[int, Json]:
+    """GET .../livestreams/{id}/active-livestream-session, with every plausible 'nothing active' form."""
+    found = _livestream_or_error(state, params)
+    if not isinstance(found, Livestream):
+        return found
+    model = state.model
+    session = model.active_session(found, t)
+    if session is not None:
+        data = {
+            "livestream": livestream_json(model, found, t),
+            "session": session_json(model, session, t, True),
+        }
+        return 200, {"success": True, "data": data}
+    message = f"No active livestream session found for livestream_id {found.id}"
+    if found.inactive_form == "404":
+        return 404, realtimekit_error(404, message)
+    if found.inactive_form == "success_false":
+        return 200, realtimekit_error(404, message)
+    if found.inactive_form == "null_session":
+        return 200, {
+            "success": True,
+            "data": {"livestream": livestream_json(model, found, t), "session": None},
+        }
+    return 200, ({"success": True} if found.no_data_omits_key else {"success": True, "data": None})
+
+
+def _session_by_id(
+    state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
+) -> tuple[int, Json]:
+    """GET .../livestreams/sessions/{session_id}, figures as numbers."""
+    found = _app_or_error(state, params["app"])
+    if not isinstance(found, App):
+        return found
+    session = state.model.session(params["session"], t)
+    if session is None or session.app_id != found.id:
+        return 404, realtimekit_error(404, f"No livestream session found for id {params['session']}")
+    return 200, {"success": True, "data": session_json(state.model, session, t, as_strings=False)}
+
+
+_SEGMENT = r"[^/]+"
+_KIT = rf"/accounts/(?P<account>{_SEGMENT})/realtime/kit"
+_ROUTES: tuple[tuple[re.Pattern[str], Handler], ...] = (
+    (re.compile(rf"^{_KIT}/apps/?$"), _list_apps),
+    (re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/?$"), _list_livestreams),
+    (
+        re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/sessions/(?P<session>{_SEGMENT})/?$"),
+        _session_by_id,
+    ),
+    (
+        re.compile(
+            rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/(?P<livestream>{_SEGMENT})/active-livestream-session/?$"
+        ),
+        _active_session,
+    ),
+    (
+        re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/(?P<livestream>{_SEGMENT})/?$"),
+        _livestream_details,
+    ),
+)
+
+
+def _match(path: str) -> tuple[Handler, dict[str, str]] | None:
+    """The handler and path parameters for an API path."""
+    for pattern, handler in _ROUTES:
+        matched = pattern.match(path)
+        if matched:
+            return handler, matched.groupdict()
+    return None
+
+
+def _ratelimit_headers(config: SimulatorConfig, admission: Admission) -> dict[str, str]:
+    """Cloudflare's IETF-draft rate-limit headers, plus Retry-After when refused."""
+    window = config.budget_window_seconds
+    window_text = str(int(window)) if float(window).is_integer() else str(window)
+    headers = {
+        "Ratelimit": f'"default";r={admission.remaining};t={admission.reset_seconds}',
+        "Ratelimit-Policy": f'"burst";q={config.budget_requests};w={window_text}',
+    }
+    if admission.retry_after is not None:
+        headers["Retry-After"] = str(admission.retry_after)
+    return headers
+
+
+def _json_response(status: int, body: Json, headers: Mapping[str, str]) -> Response:
+    """A JSON response with the given headers."""
+    return Response(orjson.dumps(body), status_code=status, headers=dict(headers), media_type=JSON_TYPE)
+
+
+def _authenticate(config: SimulatorConfig, request: Request) -> tuple[int, Json] | None:
+    """The 401/403 answer for a missing, non-Bearer or wrong token; None when the token is good."""
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials:
+        return 401, v4_error(10001, "Unable to authenticate request")
+    if not hmac.compare_digest(credentials.encode(), config.token.encode()):
+        return 403, v4_error(10000, "Authentication error")
+    return None
+
+
+def _server_error_response(plan: FaultPlan, headers: Mapping[str, str]) -> Response:
+    """An injected 5xx with an HTML page, a v4 envelope or a RealtimeKit envelope."""
+    status = plan.error_status
+    reason = _REASONS[status]
+    if plan.error_body == "html":
+        page = (
+            f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
+            "</body>\r\n</html>\r\n"
+        )
+        return Response(page.encode(), status_code=status, headers=dict(headers), media_type=HTML_TYPE)
+    if plan.error_body == "v4":
+        return _json_response(status, v4_error(10002, f"{reason}: please try again later"), headers)
+    return _json_response(status, realtimekit_error(status, reason), headers)
+
+
+async def _api(request: Request) -> Response:
+    """Every /client/v4 request: auth, budget, routing, faults, then the endpoint itself."""
+    state: SimulatorState = request.app.state.simulator
+    config = state.config
+    path = "/" + str(request.path_params["path"])
+    with state.lock:
+        t = state.now()
+        denied = _authenticate(config, request)
+        if denied is not None:
+            state.stats.record(denied[0])
+            return _json_response(*denied, _ratelimit_headers(config, state.budget.peek(t)))
+        admission = state.budget.admit(t)
+        headers = _ratelimit_headers(config, admission)
+        if not admission.allowed:
+            state.stats.record(429)
+            state.stats.rate_limited += 1
+            return _json_response(
+                429, v4_error(971, "Please wait and consider throttling your request speed"), headers
+            )
+        routed = _match(path)
+        if routed is None:
+            state.stats.record(404)
+            return _json_response(404, v4_error(7003, "No route for the URI"), headers)
+        handler, params = routed
+        if params["account"] != config.account_id:
+            state.stats.record(403)
+            return _json_response(403, v4_error(10000, "Authentication error"), headers)
+        if request.method != "GET":
+            state.stats.record(405)
+            return _json_response(405, v4_error(7001, "Method not allowed for this route"), headers)
+        plan = state.draw_faults()
+    if plan.delay_seconds > 0:
+        await asyncio.sleep(plan.delay_seconds)
+    with state.lock:
+        if plan.server_error:
+            state.stats.faults_5xx += 1
+            state.stats.record(plan.error_status)
+            return _server_error_response(plan, headers)
+        t = state.now()
+        try:
+            status, body = handler(state, t, params, request.query_params)
+        except _BadRequest as error:
+            status, body = 400, realtimekit_error(400, str(error))
+        content = orjson.dumps(body)
+        if status == 200 and plan.malformed:
+            state.stats.faults_malformed += 1
+            # A proper prefix of a JSON object is never valid JSON.
+            content = content[: int(len(content) * plan.cut_fraction)]
+        state.stats.record(status)
+    return Response(content, status_code=status, headers=headers, media_type=JSON_TYPE)
+
+
+def _control_json(body: Json, status: int = 200) -> Response:
+    """A JSON response from a control endpoint."""
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON_TYPE)
+
+
+async def _truth_sessions(request: Request) -> Response:
+    """GET /_simulator/sessions: every session created so far with true figures."""
+    state: SimulatorState = request.app.state.simulator
+    app_id = request.query_params.get("app_id")
+    livestream_id = request.query_params.get("livestream_id")
+    with state.lock:
+        t = state.now()
+        model = state.model
+        sessions = [
+            truth_session_json(model, session, t)
+            for session in model.all_sessions(t)
+            if (app_id is None or session.app_id == app_id)
+            and (livestream_id is None or session.livestream_id == livestream_id)
+        ]
+        return _control_json({"now": model.iso_at(t), "sessions": sessions})
+
+
+async def _truth_livestreams(request: Request) -> Response:
+    """GET /_simulator/livestreams: every livestream, stream_key included."""
+    state: SimulatorState = request.app.state.simulator
+    with state.lock:
+        t = state.now()
+        model = state.model
+        livestreams = []
+        for livestream in model.livestreams:
+            body = livestream_json(model, livestream, t)
+            body.update(
+                app_id=livestream.app_id, disabled=livestream.disabled, inactive_form=livestream.inactive_form
+            )
+            livestreams.append(body)
+        return _control_json({"now": model.iso_at(t), "livestreams": livestreams})
+
+
+async def _stats(request: Request) -> Response:
+    """GET /_simulator/stats."""
+    state: SimulatorState = request.app.state.simulator
+    with state.lock:
+        return _control_json(state.stats_json())
+
+
+async def _clock(request: Request) -> Response:
+    """GET the simulator time, or POST {"advance_seconds": x} to move a manual clock."""
+    state: SimulatorState = request.app.state.simulator
+    if request.method == "POST":
+        if not isinstance(state.clock, ManualClock):
+            return _control_json({"error": "the simulator runs on a real clock"}, 409)
+        try:
+            payload = orjson.loads(await request.body())
+            seconds = payload["advance_seconds"]
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                raise TypeError("advance_seconds must be a number")
+            state.advance(float(seconds))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            return _control_json({"error": f"expected {{'advance_seconds': number >= 0}}: {error}"}, 400)
+    return _control_json({"now": state.now_iso(), "clock": state.clock.kind})
+
+
+def build_app(state: SimulatorState) -> Starlette:
+    """The Starlette app serving state."""
+    every_method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    app = Starlette(
+        routes=[
+            Route(f"{API_PREFIX}/{{path:path}}", _api, methods=every_method),
+            Route(f"{CONTROL_PREFIX}/sessions", _truth_sessions, methods=["GET"]),
+            Route(f"{CONTROL_PREFIX}/livestreams", _truth_livestreams, methods=["GET"]),
+            Route(f"{CONTROL_PREFIX}/stats", _stats, methods=["GET"]),
+            Route(f"{CONTROL_PREFIX}/clock", _clock, methods=["GET", "POST"]),
+        ]
+    )
+    app.state.simulator = state
+    return app
+
+
+def create_app(config: SimulatorConfig) -> Starlette:
+    """A fresh simulator app for config; its state is at app.state.simulator."""
+    return build_app(SimulatorState(config))

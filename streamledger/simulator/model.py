@@ -1,0 +1,365 @@
+"""Deterministic fleet and session timelines of the simulated RealtimeKit account (no I/O)."""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from streamledger.simulator.config import SimulatorConfig
+
+INGEST_SERVER = "rtmps://live.cloudflare.com:443/live/"
+PLACEHOLDER_FIGURE = 60
+VIEWER_BLOCK_SECONDS = 10.0
+# Share of ERRORED sessions that fail while INVOKED, before any input arrives.
+ERRORED_BEFORE_LIVE_SHARE = 0.25
+ERROR_MESSAGES = (
+    "RTMP ingest disconnected",
+    "Input stream timed out",
+    "Encoder sent an unsupported codec",
+    "Livestream exceeded maximum duration",
+)
+CONCRETE_INACTIVE_FORMS = ("404", "null_session", "no_data", "success_false")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Outcome = Literal["IDLE", "ERRORED", "OFFLINE"]
+Phase = Literal["PENDING", "INVOKED", "LIVE", "STOPPED"]
+
+
+def _uuid4(rng: random.Random) -> str:
+    """A uuid4-shaped string drawn from rng."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def iso_from_epoch_ms(epoch_ms: int) -> str:
+    """ISO 8601 UTC with milliseconds and Z, as RealtimeKit writes timestamps."""
+    moment = _EPOCH + timedelta(milliseconds=epoch_ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch, floored."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+@dataclass(frozen=True)
+class Figures:
+    """ingest_seconds and viewer_seconds at one instant; placeholder marks the API's early 60s."""
+
+    ingest_seconds: int
+    viewer_seconds: float
+    placeholder: bool = False
+
+
+@dataclass(frozen=True)
+class App:
+    """One RealtimeKit app."""
+
+    id: str
+    name: str
+    created_ms: int
+
+
+@dataclass(frozen=True)
+class Livestream:
+    """Static attributes of one livestream; its status comes from the session timeline."""
+
+    id: str
+    app_id: str
+    position: int
+    name: str | None
+    meeting_id: str | None
+    ingest_server: str
+    playback_url: str
+    stream_key: str
+    created_ms: int
+    updated_ms: int
+    disabled: bool
+    disabled_as_string: bool
+    inactive_form: str
+    no_data_omits_key: bool
+
+
+@dataclass(frozen=True)
+class Session:
+    """One livestream session; times are milliseconds after the simulator origin."""
+
+    id: str
+    livestream_id: str
+    app_id: str
+    index: int
+    invoked_ms: int
+    started_ms: int | None
+    stopped_ms: int
+    outcome: Outcome
+    err_message: str | None
+    ingest_factor: float
+    viewer_rates: tuple[float, ...]
+    viewer_cumulative: tuple[float, ...]
+
+    def phase(self, t: float) -> Phase:
+        """Where the session is at t seconds after the origin."""
+        ms = t * 1000.0
+        if ms < self.invoked_ms:
+            return "PENDING"
+        if ms >= self.stopped_ms:
+            return "STOPPED"
+        if self.started_ms is None or ms < self.started_ms:
+            return "INVOKED"
+        return "LIVE"
+
+    def status(self, t: float) -> str:
+        """The livestream status this session gives (or gave, once stopped) at t."""
+        phase = self.phase(t)
+        if phase == "STOPPED":
+            return self.outcome
+        return "INVOKED" if phase == "PENDING" else phase
+
+    def live_elapsed(self, t: float) -> float:
+        """Seconds of LIVE time up to t (frozen at the stop)."""
+        if self.started_ms is None:
+            return 0.0
+        end = min(t, self.stopped_ms / 1000.0)
+        return max(0.0, end - self.started_ms / 1000.0)
+
+    def true_figures(self, t: float) -> Figures:
+        """Exact ingest and viewer seconds at t."""
+        elapsed = self.live_elapsed(t)
+        if elapsed <= 0.0:
+            return Figures(0, 0.0)
+        block = min(int(elapsed // VIEWER_BLOCK_SECONDS), len(self.viewer_rates) - 1)
+        viewer = self.viewer_cumulative[block] + self.viewer_rates[block] * (
+            elapsed - block * VIEWER_BLOCK_SECONDS
+        )
+        return Figures(math.floor(self.ingest_factor * elapsed), viewer)
+
+    def reported_figures(self, t: float, placeholder_seconds: float) -> Figures:
+        """What the API reports at t: the placeholder 60 for both early in the LIVE phase."""
+        if self.phase(t) == "LIVE" and self.live_elapsed(t) < placeholder_seconds:
+            return Figures(PLACEHOLDER_FIGURE, float(PLACEHOLDER_FIGURE), placeholder=True)
+        return self.true_figures(t)
+
+    def updated_ms(self, t: float) -> int:
+        """Latest state change at or before t."""
+        ms = t * 1000.0
+        changes = [
+            c for c in (self.invoked_ms, self.started_ms, self.stopped_ms) if c is not None and c <= ms
+        ]
+        return max(changes) if changes else self.invoked_ms
+
+
+def _draw_session(
+    config: SimulatorConfig, livestream: Livestream, index: int, previous_stop_ms: int
+) -> Session:
+    """Session number index of a livestream, from its own RNG so request order never matters."""
+    rng = random.Random(f"{config.seed}:{livestream.id}:{index}")
+    session_id = _uuid4(rng)
+    gap = rng.uniform(*config.gap_seconds)
+    invoked_for = rng.uniform(*config.invoked_seconds)
+    live_for = rng.uniform(*config.live_seconds)
+    outcome_draw = rng.random()
+    before_live_draw = rng.random()
+    ingest_factor = rng.uniform(0.93, 0.99)
+    err_message = ERROR_MESSAGES[rng.randrange(len(ERROR_MESSAGES))]
+    invoked_ms = previous_stop_ms + round(gap * 1000)
+    outcome: Outcome = "IDLE"
+    if outcome_draw < config.errored_share:
+        outcome = "ERRORED"
+    elif outcome_draw < config.errored_share + config.odd_status_share:
+        outcome = "OFFLINE"
+    end_of_invoked_ms = invoked_ms + max(1, round(invoked_for * 1000))
+    started_ms: int | None = end_of_invoked_ms
+    stopped_ms = end_of_invoked_ms + max(1, round(live_for * 1000))
+    if outcome == "ERRORED" and before_live_draw < ERRORED_BEFORE_LIVE_SHARE:
+        started_ms, stopped_ms = None, end_of_invoked_ms
+    live_ms = 0 if started_ms is None else stopped_ms - started_ms
+    blocks = math.ceil(live_ms / (VIEWER_BLOCK_SECONDS * 1000)) + 1
+    rates = tuple(rng.uniform(0.0, 25.0) for _ in range(blocks))
+    cumulative = [0.0]
+    for rate in rates[:-1]:
+        cumulative.append(cumulative[-1] + rate * VIEWER_BLOCK_SECONDS)
+    return Session(
+        id=session_id,
+        livestream_id=livestream.id,
+        app_id=livestream.app_id,
+        index=index,
+        invoked_ms=invoked_ms,
+        started_ms=started_ms,
+        stopped_ms=stopped_ms,
+        outcome=outcome,
+        err_message=err_message if outcome == "ERRORED" else None,
+        ingest_factor=ingest_factor,
+        viewer_rates=rates,
+        viewer_cumulative=tuple(cumulative),
+    )
+
+
+def _draw_fleet(config: SimulatorConfig) -> tuple[tuple[App, ...], tuple[Livestream, ...]]:
+    """Apps and livestreams, each livestream from its own seeded RNG."""
+    apps: list[App] = []
+    livestreams: list[Livestream] = []
+    form_offset = random.Random(f"{config.seed}:inactive").randrange(len(CONCRETE_INACTIVE_FORMS))
+    for app_number, app_id in enumerate(config.app_ids):
+        app_rng = random.Random(f"{config.seed}:app:{app_id}")
+        apps.append(
+            App(app_id, f"Simulated app {app_number + 1}", -round(app_rng.uniform(100, 400) * 86_400_000))
+        )
+        for i in range(config.livestreams):
+            rng = random.Random(f"{config.seed}:livestream:{app_id}:{i}")
+            livestream_id = _uuid4(rng)
+            named = rng.random() >= 0.15
+            meeting_id = _uuid4(rng)
+            has_meeting = rng.random() < 0.4
+            playback_hex = f"{rng.getrandbits(128):032x}"
+            stream_key = f"{rng.getrandbits(192):048x}"
+            created_ms = -round(rng.uniform(3_600, 90 * 86_400) * 1000)
+            updated_ms = created_ms + round(rng.random() * -created_ms)
+            disabled = rng.random() < config.disabled_share
+            disabled_as_string = rng.random() < config.disabled_as_string_share
+            no_data_omits_key = rng.random() < 0.5
+            position = len(livestreams)
+            if config.inactive_form == "mixed":
+                form = CONCRETE_INACTIVE_FORMS[(position + form_offset) % len(CONCRETE_INACTIVE_FORMS)]
+            else:
+                form = config.inactive_form
+            livestreams.append(
+                Livestream(
+                    id=livestream_id,
+                    app_id=app_id,
+                    position=position,
+                    name=f"stream-{i + 1}" if named else None,
+                    meeting_id=meeting_id if has_meeting else None,
+                    ingest_server=INGEST_SERVER,
+                    playback_url=f"https://customer-sim.cloudflarestream.com/{playback_hex}/manifest/video.m3u8",
+                    stream_key=stream_key,
+                    created_ms=created_ms,
+                    updated_ms=updated_ms,
+                    disabled=disabled,
+                    disabled_as_string=disabled_as_string,
+                    inactive_form=form,
+                    no_data_omits_key=no_data_omits_key,
+                )
+            )
+    return tuple(apps), tuple(livestreams)
+
+
+class SimulatorModel:
+    """The fleet and its lazily drawn session timelines; every answer is a function of (config, t)."""
+
+    def __init__(self, config: SimulatorConfig, origin: datetime) -> None:
+        """Draw the fleet; origin is the instant t = 0 (floored to the millisecond)."""
+        self.config = config
+        self.origin_ms = epoch_ms(origin)
+        self.apps, self.livestreams = _draw_fleet(config)
+        self._apps_by_id = {app.id: app for app in self.apps}
+        self._livestreams_by_id = {ls.id: ls for ls in self.livestreams}
+        self._by_app: dict[str, tuple[Livestream, ...]] = {
+            app.id: tuple(ls for ls in self.livestreams if ls.app_id == app.id) for app in self.apps
+        }
+        self._timelines: dict[str, list[Session]] = {ls.id: [] for ls in self.livestreams}
+        self._invoked: dict[str, list[int]] = {ls.id: [] for ls in self.livestreams}
+        self._sessions_by_id: dict[str, Session] = {}
+        self._extended_to = -math.inf
+        # Timelines are extended lazily from the server thread and from test threads alike.
+        self._lock = threading.RLock()
+
+    def iso(self, offset_ms: int) -> str:
+        """ISO timestamp of a millisecond offset from the origin."""
+        return iso_from_epoch_ms(self.origin_ms + offset_ms)
+
+    def iso_at(self, t: float) -> str:
+        """ISO timestamp of t seconds after the origin."""
+        return self.iso(math.floor(t * 1000.0))
+
+    def app(self, app_id: str) -> App | None:
+        """The app with that id, if any."""
+        return self._apps_by_id.get(app_id)
+
+    def livestreams_of(self, app_id: str) -> tuple[Livestream, ...]:
+        """Livestreams of one app, in creation-draw order."""
+        return self._by_app.get(app_id, ())
+
+    def livestream(self, livestream_id: str) -> Livestream | None:
+        """The livestream with that id, if any."""
+        return self._livestreams_by_id.get(livestream_id)
+
+    def _extend(self, livestream: Livestream, t: float) -> list[Session]:
+        """Draw sessions until one starts after t, so the timeline up to t is complete."""
+        with self._lock:
+            timeline = self._timelines[livestream.id]
+            if livestream.disabled:
+                return timeline
+            invoked = self._invoked[livestream.id]
+            limit_ms = t * 1000.0
+            while not timeline or timeline[-1].invoked_ms <= limit_ms:
+                previous_stop = timeline[-1].stopped_ms if timeline else 0
+                session = _draw_session(self.config, livestream, len(timeline), previous_stop)
+                timeline.append(session)
+                invoked.append(session.invoked_ms)
+                self._sessions_by_id[session.id] = session
+            return timeline
+
+    def sessions_created(self, livestream: Livestream, t: float) -> list[Session]:
+        """Sessions invoked at or before t, oldest first."""
+        timeline = self._extend(livestream, t)
+        with self._lock:
+            count = bisect.bisect_right(self._invoked[livestream.id], t * 1000.0)
+            return timeline[:count]
+
+    def latest_session(self, livestream: Livestream, t: float) -> Session | None:
+        """The most recently invoked session at t."""
+        timeline = self._extend(livestream, t)
+        with self._lock:
+            count = bisect.bisect_right(self._invoked[livestream.id], t * 1000.0)
+            return timeline[count - 1] if count else None
+
+    def active_session(self, livestream: Livestream, t: float) -> Session | None:
+        """The session the active-session endpoint returns: running, or stopped within linger_seconds."""
+        session = self.latest_session(livestream, t)
+        if session is None:
+            return None
+        if t * 1000.0 < session.stopped_ms + self.config.linger_seconds * 1000.0:
+            return session
+        return None
+
+    def livestream_status(self, livestream: Livestream, t: float) -> str:
+        """Livestream status at t: from its latest session, IDLE before the first one."""
+        session = self.latest_session(livestream, t)
+        return "IDLE" if session is None else session.status(t)
+
+    def livestream_updated_ms(self, livestream: Livestream, t: float) -> int:
+        """Livestream updated_at at t: its own edit time or its latest session change."""
+        session = self.latest_session(livestream, t)
+        if session is None:
+            return livestream.updated_ms
+        return max(livestream.updated_ms, session.updated_ms(t))
+
+    def session(self, session_id: str, t: float) -> Session | None:
+        """A session by id, only if it has been invoked by t."""
+        self._extend_all(t)
+        session = self._sessions_by_id.get(session_id)
+        if session is None or session.invoked_ms > t * 1000.0:
+            return None
+        return session
+
+    def all_sessions(self, t: float) -> list[Session]:
+        """Every session invoked by t, oldest first."""
+        sessions: list[Session] = []
+        for livestream in self.livestreams:
+            sessions.extend(self.sessions_created(livestream, t))
+        return sorted(sessions, key=lambda s: (s.invoked_ms, s.id))
+
+    def _extend_all(self, t: float) -> None:
+        """Extend every timeline to t, skipping the work when already done."""
+        with self._lock:
+            if t <= self._extended_to:
+                return
+            for livestream in self.livestreams:
+                self._extend(livestream, t)
+            self._extended_to = t

@@ -1,0 +1,247 @@
+"""Run the simulator under uvicorn: in a background thread for tests, or blocking for the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime
+
+import uvicorn
+
+from streamledger.simulator.app import API_PREFIX, SimulatorState, build_app
+from streamledger.simulator.config import CLOCK_KINDS, INACTIVE_FORMS, LIST_SHAPES, SimulatorConfig
+from streamledger.simulator.model import SimulatorModel
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+_STARTUP_TIMEOUT_SECONDS = 10.0
+
+
+def _uvicorn_config(state: SimulatorState, host: str, port: int) -> uvicorn.Config:
+    """Quiet uvicorn settings shared by both ways of running."""
+    return uvicorn.Config(
+        build_app(state),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+    )
+
+
+class RunningSimulator:
+    """A simulator served from a background thread; see running_simulator()."""
+
+    def __init__(
+        self, state: SimulatorState, server: uvicorn.Server, thread: threading.Thread, port: int
+    ) -> None:
+        """Wrap a started server."""
+        self.state = state
+        self.port = port
+        self.root_url = f"http://{HOST}:{port}"
+        self.base_url = f"{self.root_url}{API_PREFIX}"
+        self._server = server
+        self._thread = thread
+
+    @property
+    def config(self) -> SimulatorConfig:
+        """The configuration the simulator runs with."""
+        return self.state.config
+
+    @property
+    def model(self) -> SimulatorModel:
+        """The fleet and timelines; pass now() as t to read what the API would answer."""
+        return self.state.model
+
+    def now(self) -> float:
+        """Simulator time in seconds since the model origin."""
+        return self.state.now()
+
+    def now_iso(self) -> str:
+        """Simulator time as an ISO timestamp."""
+        return self.state.now_iso()
+
+    def advance(self, seconds: float) -> str:
+        """Advance the manual clock by seconds and return the new time (ISO)."""
+        self.state.advance(seconds)
+        return self.state.now_iso()
+
+    def advance_to(self, t: float) -> str:
+        """Move the manual clock to t seconds after the origin (never backwards)."""
+        return self.advance(max(0.0, t - self.state.now()))
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread; safe to call twice."""
+        self._server.should_exit = True
+        self._thread.join(timeout=_STARTUP_TIMEOUT_SECONDS)
+
+
+def _wait_for_connection(port: int, deadline: float) -> None:
+    """Block until the port accepts TCP connections."""
+    while True:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"simulator on port {port} does not accept connections") from None
+            time.sleep(0.01)
+
+
+@contextmanager
+def running_simulator(config: SimulatorConfig, port: int = 0) -> Iterator[RunningSimulator]:
+    """Serve config on 127.0.0.1 (port 0 picks a free port) for the duration of the block."""
+    state = SimulatorState(config)
+    server = uvicorn.Server(_uvicorn_config(state, HOST, port))
+    thread = threading.Thread(target=server.run, name="streamledger-simulator", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError(f"simulator failed to start on {HOST}:{port}")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("simulator did not start in time")
+        time.sleep(0.005)
+    bound_port = int(server.servers[0].sockets[0].getsockname()[1])
+    running = RunningSimulator(state, server, thread, bound_port)
+    try:
+        _wait_for_connection(bound_port, deadline)
+        yield running
+    finally:
+        running.stop()
+
+
+def serve_forever(config: SimulatorConfig, port: int, host: str = HOST) -> None:
+    """Serve config until interrupted (Ctrl-C), announcing the base URL on stderr."""
+    state = SimulatorState(config)
+    uv_config = _uvicorn_config(state, host, port)
+    # proto must be IPPROTO_TCP: asyncio only sets TCP_NODELAY on such sockets, and without it every
+    # response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    print(
+        f"RealtimeKit simulator: base URL http://{host}:{bound_port}{API_PREFIX} "
+        f"account={config.account_id} apps={','.join(config.app_ids)} token={config.token} "
+        f"clock={config.clock} (ground truth at http://{host}:{bound_port}/_simulator/sessions)",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.Server(uv_config).run(sockets=[sock])
+
+
+def _app_ids(text: str) -> tuple[str, ...]:
+    """--apps: a count N (sim-app-1..N) or comma-separated app ids."""
+    if text.isdigit():
+        count = int(text)
+        if count < 1:
+            raise argparse.ArgumentTypeError("--apps needs at least one app")
+        return ("sim-app",) if count == 1 else tuple(f"sim-app-{n}" for n in range(1, count + 1))
+    ids = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not ids:
+        raise argparse.ArgumentTypeError("--apps needs a count or comma-separated app ids")
+    return ids
+
+
+def _start_at(text: str) -> datetime:
+    """--start-at: an ISO 8601 timestamp with a zone (Z accepted)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError("--start-at needs a timezone, e.g. 2026-01-01T00:00:00Z")
+    return moment
+
+
+def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the simulate options; every dest starts with sim_ to avoid clashes with other options."""
+    d = SimulatorConfig()
+    parser.add_argument("--port", dest="sim_port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    parser.add_argument("--host", dest="sim_host", default=HOST)
+    parser.add_argument("--seed", dest="sim_seed", type=int, default=d.seed)
+    parser.add_argument(
+        "--livestreams", dest="sim_livestreams", type=int, default=d.livestreams, help="per app"
+    )
+    parser.add_argument(
+        "--apps", dest="sim_apps", type=_app_ids, default=d.app_ids, help="a count or comma-separated app ids"
+    )
+    parser.add_argument("--token", dest="sim_token", default=d.token)
+    parser.add_argument("--account", dest="sim_account", default=d.account_id)
+    parser.add_argument(
+        "--budget", dest="sim_budget", type=int, default=d.budget_requests, help="requests/window"
+    )
+    parser.add_argument(
+        "--budget-window", dest="sim_budget_window", type=float, default=d.budget_window_seconds
+    )
+    parser.add_argument("--block-seconds", dest="sim_block_seconds", type=float, default=d.block_seconds)
+    parser.add_argument(
+        "--fault-5xx", dest="sim_fault_5xx", type=float, default=d.fault_5xx, help="share 0..1"
+    )
+    parser.add_argument(
+        "--fault-malformed",
+        dest="sim_fault_malformed",
+        type=float,
+        default=d.fault_malformed,
+        help="share 0..1",
+    )
+    parser.add_argument("--latency-ms", dest="sim_latency_ms", type=float, default=d.latency_ms)
+    parser.add_argument(
+        "--latency-jitter-ms", dest="sim_latency_jitter_ms", type=float, default=d.latency_jitter_ms
+    )
+    parser.add_argument("--clock", dest="sim_clock", choices=CLOCK_KINDS, default=d.clock)
+    parser.add_argument(
+        "--start-at", dest="sim_start_at", type=_start_at, default=None, help="ISO time of t=0"
+    )
+    parser.add_argument(
+        "--inactive-form", dest="sim_inactive_form", choices=INACTIVE_FORMS, default=d.inactive_form
+    )
+    parser.add_argument("--list-shape", dest="sim_list_shape", choices=LIST_SHAPES, default=d.list_shape)
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    """The SimulatorConfig described by options added with add_simulator_arguments()."""
+    return SimulatorConfig(
+        seed=args.sim_seed,
+        account_id=args.sim_account,
+        app_ids=tuple(args.sim_apps),
+        token=args.sim_token,
+        livestreams=args.sim_livestreams,
+        budget_requests=args.sim_budget,
+        budget_window_seconds=args.sim_budget_window,
+        block_seconds=args.sim_block_seconds,
+        fault_5xx=args.sim_fault_5xx,
+        fault_malformed=args.sim_fault_malformed,
+        latency_ms=args.sim_latency_ms,
+        latency_jitter_ms=args.sim_latency_jitter_ms,
+        clock=args.sim_clock,
+        start_at=args.sim_start_at,
+        inactive_form=args.sim_inactive_form,
+        list_shape=args.sim_list_shape,
+    )
+
+
+def run_from_args(args: argparse.Namespace) -> None:
+    """Serve forever with the options added by add_simulator_arguments()."""
+    serve_forever(config_from_args(args), args.sim_port, args.sim_host)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry point: python -m streamledger.simulator [options]."""
+    parser = argparse.ArgumentParser(prog="streamledger simulate", description="Simulated RealtimeKit API")
+    add_simulator_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as error:
+        parser.error(str(error))
+    with suppress(KeyboardInterrupt):
+        serve_forever(config, args.sim_port, args.sim_host)
+    return 0

@@ -1,0 +1,102 @@
+"""Real Prefect flow runs of the snapshot flow, under one session-scoped Prefect test harness."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from prefect.artifacts import Artifact
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.snapshot import snapshot
+from streamledger import warehouse
+from streamledger.cli import main
+from streamledger.simulator import RunningSimulator
+
+pytestmark = pytest.mark.prefect
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    with (
+        prefect_test_harness(server_startup_timeout=90),
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
+        yield
+
+
+@pytest.fixture
+def sim_env(sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the flow's settings (read from the environment) at the simulator; return the database path."""
+    database = tmp_path / "flow.duckdb"
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", sim.config.token)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", sim.config.account_id)
+    monkeypatch.setenv("REALTIMEKIT_APP_ID", "sim-app")
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", sim.base_url)
+    monkeypatch.setenv("STREAMLEDGER_DATABASE", str(database))
+    sim.advance(60)
+    return database
+
+
+def test_a_flow_run_is_one_poll_with_its_ledger_row_and_artifact(prefect_api: None, sim_env: Path) -> None:
+    state = snapshot(return_state=True)
+    assert state.is_completed()
+    row = cast(dict[str, Any], state.result())
+    assert row["outcome"] == "ok"
+    assert row["sessions"] > 0
+    con = warehouse.connect(sim_env, read_only=True)
+    try:
+        ledger = con.execute("select poll_id, sessions from poll_runs").fetchall()
+    finally:
+        con.close()
+    assert ledger == [(row["poll_id"], row["sessions"])]
+    artifact = cast(Artifact | None, Artifact.get("snapshot-summary"))
+    assert artifact is not None
+    assert row["poll_id"] in str(artifact.data)
+    assert not list((sim_env.parent / "landing").glob("*.jsonl"))
+
+
+def test_bad_credentials_fail_the_flow_run_with_a_one_line_message(
+    prefect_api: None, sim_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "not-the-token")
+    state = snapshot(return_state=True)
+    assert state.is_failed()
+    assert (
+        state.message == "list_livestreams on app sim-app, page 1: HTTP 403, code 10000: Authentication error"
+    )
+
+
+def test_the_cli_reports_bad_credentials_in_one_line(
+    prefect_api: None, sim_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "not-the-token")
+    assert main(["snapshot"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "streamledger: error: list_livestreams on app sim-app, page 1: "
+        "HTTP 403, code 10000: Authentication error\n"
+    )
+
+
+def test_the_cli_snapshot_prints_a_summary_line(
+    prefect_api: None, sim_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["snapshot"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("poll ")
+    assert ": ok, 12 livestreams, " in out
+
+
+def test_the_token_appears_nowhere_in_prefects_database(
+    prefect_api: None, sim_env: Path, sim: RunningSimulator
+) -> None:
+    assert snapshot(return_state=True).is_completed()
+    url = get_current_settings().server.database.connection_url
+    assert url is not None
+    path = Path(url.get_secret_value().split("///", 1)[1])
+    assert path.exists()
+    assert sim.config.token.encode() not in path.read_bytes()
