@@ -70,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
         "--database", type=Path, help="default: STREAMLEDGER_DATABASE or data/streamledger.duckdb"
     )
     report.set_defaults(run=_report)
+
+    sql = commands.add_parser(
+        "sql", help="run ad-hoc read-only SQL against the warehouse and print the result"
+    )
+    sql.add_argument("statement", help='e.g. "select * from sessions limit 5"')
+    sql.add_argument(
+        "--database", type=Path, help="default: STREAMLEDGER_DATABASE or data/streamledger.duckdb"
+    )
+    sql.set_defaults(run=_sql)
     return parser
 
 
@@ -132,10 +141,21 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
 
+def _database(args: argparse.Namespace) -> Path:
+    return args.database or Path(os.environ.get("STREAMLEDGER_DATABASE") or "data/streamledger.duckdb")
+
+
+def _sql(args: argparse.Namespace) -> int:
+    from streamledger.reports import print_sql
+
+    print_sql(_database(args), args.statement)
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from streamledger.reports import print_report
 
-    database = args.database or Path(os.environ.get("STREAMLEDGER_DATABASE") or "data/streamledger.duckdb")
+    database = _database(args)
     params = {}
     for item in args.param:
         name, sep, value = item.partition("=")

@@ -55,6 +55,7 @@ class RequestBudget:
         self._sends: deque[float] = deque()
         self._blocked_until = 0.0
         self._spacing = 0.0
+        self._seeded = False
 
     def reserve(self) -> float:
         """Reserve the next send slot; return how many seconds to wait before sending."""
@@ -71,8 +72,11 @@ class RequestBudget:
             return at - now
 
     def seed(self, sent_at: Iterable[float]) -> None:
-        """Count sends made earlier (e.g. by previous processes, read from raw_responses)."""
+        """Count the sends of earlier processes (read from raw_responses) into a new budget."""
         with self._lock:
+            if self._seeded:  # later seeds would count this process's own sends a second time
+                return
+            self._seeded = True
             cutoff = self._clock() - self.window
             merged = sorted({*self._sends, *(t for t in sent_at if t > cutoff)})
             self._sends = deque(merged)

@@ -35,6 +35,15 @@ def test_seeded_sends_from_earlier_processes_count() -> None:
     assert budget.reserve() == (clock.now - 10 + 60 + WINDOW_MARGIN_SECONDS) - clock.now
 
 
+def test_only_the_first_seed_counts_so_own_sends_are_not_counted_twice() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(limit=10, window=60, clock=clock)
+    budget.seed([clock.now - 5])
+    budget.reserve()
+    budget.seed([clock.now - 5, clock.now])  # the database now also holds our own send
+    assert budget.sent_in_window() == 2
+
+
 def test_retry_after_blocks_every_send_until_it_passes() -> None:
     clock = FakeClock()
     budget = RequestBudget(limit=100, window=60, clock=clock)
