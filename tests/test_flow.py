@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import pytest
 from prefect.artifacts import Artifact
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
@@ -100,3 +104,34 @@ def test_the_token_appears_nowhere_in_prefects_database(
     path = Path(url.get_secret_value().split("///", 1)[1])
     assert path.exists()
     assert sim.config.token.encode() not in path.read_bytes()
+
+
+def test_a_snapshot_command_in_its_own_process_logs_nothing_secret(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    sim.advance(60)
+    env = os.environ | {
+        "CLOUDFLARE_API_TOKEN": sim.config.token,
+        "CLOUDFLARE_ACCOUNT_ID": sim.config.account_id,
+        "REALTIMEKIT_APP_ID": "sim-app",
+        "CLOUDFLARE_BASE_URL": sim.base_url,
+        "STREAMLEDGER_DATABASE": str(tmp_path / "cli.duckdb"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_LOGGING_LEVEL": "DEBUG",
+    }
+    env.pop("PREFECT_API_URL", None)  # its own temporary Prefect server, like a user's first run
+    done = subprocess.run(
+        [sys.executable, "-m", "streamledger.cli", "snapshot"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert ": ok, 12 livestreams, " in done.stdout
+    keys = [
+        ls["stream_key"] for ls in httpx.get(f"{sim.root_url}/_simulator/livestreams").json()["livestreams"]
+    ]
+    for secret in [sim.config.token, *keys]:
+        assert secret not in done.stdout
+        assert secret not in done.stderr
