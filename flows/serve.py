@@ -1,4 +1,4 @@
-"""The snapshot deployment: every minute, never two at once, late runs skipped."""
+"""The deployments: snapshot every minute (never two at once, late runs skipped), reconcile daily."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 
+from flows.reconcile import reconcile
 from flows.snapshot import snapshot
 from streamledger.errors import ConfigError
 from streamledger.settings import Settings
@@ -29,6 +30,15 @@ def serve_snapshots(settings: Settings) -> None:
         ),
         description="One poll per interval of every configured app's active livestream sessions.",
     )
-    assert isinstance(deployment, RunnerDeployment)  # called from sync code, so not a coroutine
-    # A restart must not leave the schedule paused (Prefect pauses it on shutdown by default).
-    serve(deployment, pause_on_shutdown=False)
+    daily = reconcile.to_deployment(
+        name="daily",
+        cron="15 0 * * *",  # 00:15 UTC, once yesterday is complete
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
+        description="Cloudflare's daywise livestream totals for the recent days, for reconciliation.",
+    )
+    assert isinstance(deployment, RunnerDeployment)  # called from sync code, so not coroutines
+    assert isinstance(daily, RunnerDeployment)
+    # A restart must not leave the schedules paused (Prefect pauses them on shutdown by default).
+    serve(deployment, daily, pause_on_shutdown=False)

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from streamledger.errors import StreamledgerError
 
@@ -96,6 +97,27 @@ def _snapshot(args: argparse.Namespace) -> int:
         print(_summary_line(result))
     else:
         print(state.message)
+    return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from streamledger.settings import Settings
+
+    Settings.from_env()
+    from flows.reconcile import reconcile
+
+    state = reconcile(return_state=True)
+    if not state.is_completed():
+        raise StreamledgerError(state.message or "the reconcile flow run failed")
+    print(_summary_line(cast(dict[str, object], state.result())))
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from streamledger.poll import rebuild
+
+    counts = rebuild(_database(args))
+    print("rebuilt from raw_responses: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
     return 0
 
 

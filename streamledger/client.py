@@ -24,9 +24,12 @@ from streamledger.settings import Settings
 from transforms.redact import redact_body
 from transforms.shapes import active_session_parts, error_detail, is_not_found, list_items
 
+LIST_APPS = "list_apps"
 LIST_LIVESTREAMS = "list_livestreams"
 ACTIVE_SESSION = "active_session"
 SESSION_BY_ID = "session_by_id"
+LIVESTREAM_SESSIONS = "livestream_sessions"
+ANALYTICS_DAYWISE = "analytics_daywise"
 RETRY_STATUSES = frozenset({408, 409, 429})
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
@@ -39,7 +42,7 @@ class _Where:
     """Which call a response belongs to, for error messages."""
 
     endpoint: str
-    app_id: str
+    app_id: str | None
     subject: str | None
 
     def error(
@@ -60,7 +63,7 @@ class _Where:
 class Listing:
     """The livestreams of one app, read page by page; `complete` is False if paging was cut short."""
 
-    app_id: str
+    app_id: str | None
     items: list[Any]
     pages: int
     complete: bool
@@ -109,15 +112,19 @@ class RealtimeKitClient:
 
     async def list_livestreams(self, app_id: str) -> Listing:
         """Read every page of an app's livestreams, up to the page cap."""
+        return await self._list(LIST_LIVESTREAMS, app_id, f"/{app_id}/livestreams", "livestreams")
+
+    async def list_apps(self) -> Listing:
+        """Read every page of the account's apps, up to the page cap."""
+        return await self._list(LIST_APPS, None, "/apps", "apps")
+
+    async def _list(self, endpoint: str, app_id: str | None, path: str, noun: str) -> Listing:
+        """Read a paged list; stop on an empty page, at the total, on a short unpaged page, or at the cap."""
         items: list[Any] = []
         per_page = self._settings.per_page
         for page in range(1, self._settings.max_pages + 1):
             body = await self._get(
-                LIST_LIVESTREAMS,
-                app_id,
-                f"/{app_id}/livestreams",
-                params={"page_no": page, "per_page": per_page},
-                subject=f"page {page}",
+                endpoint, app_id, path, params={"page_no": page, "per_page": per_page}, subject=f"page {page}"
             )
             page_items, paging = list_items(body)
             items.extend(page_items)
@@ -132,8 +139,29 @@ class RealtimeKitClient:
             return Listing(app_id, items, page, False, f"page cap {self._settings.max_pages} reached")
         total = paging.total_count if paging is not None else None
         if total is not None and total != len(items):
-            return Listing(app_id, items, page, False, f"read {len(items)} livestreams, paging says {total}")
+            return Listing(app_id, items, page, False, f"read {len(items)} {noun}, paging says {total}")
         return Listing(app_id, items, page, True, None)
+
+    async def livestream_sessions(self, app_id: str, livestream_id: str, page: int, per_page: int) -> Any:
+        """Return one page of a livestream's details with its sessions (newest first)."""
+        return await self._get(
+            LIVESTREAM_SESSIONS,
+            app_id,
+            f"/{app_id}/livestreams/{livestream_id}",
+            params={"page_no": page, "per_page": per_page},
+            livestream_id=livestream_id,
+            subject=f"livestream {livestream_id} page {page}",
+        )
+
+    async def daywise(self, app_id: str, start: datetime, end: datetime) -> Any:
+        """Return an app's livestream analytics per day between two instants (sent as Unix seconds)."""
+        return await self._get(
+            ANALYTICS_DAYWISE,
+            app_id,
+            f"/{app_id}/analytics/livestreams/daywise",
+            params={"start_time": int(start.timestamp()), "end_time": int(end.timestamp())},
+            subject=f"days {start:%Y-%m-%d} to {end:%Y-%m-%d}",
+        )
 
     async def active_session(self, app_id: str, livestream_id: str) -> Any:
         """Return the active-session body, or None when the livestream has no active session."""
@@ -158,7 +186,7 @@ class RealtimeKitClient:
     async def _get(
         self,
         endpoint: str,
-        app_id: str,
+        app_id: str | None,
         path: str,
         *,
         params: dict[str, Any] | None = None,
@@ -215,6 +243,7 @@ class RealtimeKitClient:
                 status=status,
                 elapsed_ms=elapsed_ms,
                 ratelimit=headers.get("ratelimit"),
+                server_date=_server_date(headers),
                 outcome="retry" if will_retry else outcome,
                 body=text,
                 error=str(failure) if failure is not None else None,
@@ -253,6 +282,7 @@ class RealtimeKitClient:
                 "http_status": row["status"],
                 "elapsed_ms": round(row["elapsed_ms"], 3),
                 "ratelimit": row["ratelimit"],
+                "server_date": row["server_date"],
                 "outcome": row["outcome"],
                 "body": row["body"],
                 "error": row["error"],
@@ -318,6 +348,17 @@ def _retry_after(headers: httpx.Headers) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _server_date(headers: httpx.Headers) -> datetime | None:
+    """Return the response's Date header: the API's own clock, which places readings on its time axis."""
+    value = headers.get("date")
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None
 
 
 def _describe(exc: httpx.TransportError) -> str:

@@ -18,7 +18,7 @@ class ApiError(StreamledgerError):
         self,
         *,
         endpoint: str,
-        app_id: str,
+        app_id: str | None,
         subject: str | None,
         status: int | None,
         code: int | str | None,
@@ -32,7 +32,7 @@ class ApiError(StreamledgerError):
         self.code = code
         self.api_message = message
         self.retryable = retryable
-        where = f"{endpoint} on app {app_id}" + (f", {subject}" if subject else "")
+        where = endpoint + (f" on app {app_id}" if app_id else "") + (f", {subject}" if subject else "")
         what = f"HTTP {status}" if status is not None else "no response"
         if code is not None:
             what += f", code {code}"

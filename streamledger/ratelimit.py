@@ -99,6 +99,10 @@ class RequestBudget:
             else:
                 self._spacing = 0.0
 
+    def available(self) -> int:
+        """Return how many more sends the current window allows."""
+        return max(0, self.limit - self.sent_in_window())
+
     def sent_in_window(self) -> int:
         """Return how many sends fall inside the current window (reserved future slots included)."""
         with self._lock:

@@ -62,6 +62,9 @@ class Settings:
     max_attempts: int = 5
     max_retry_wait_seconds: float = 60.0
     poll_interval_seconds: float = 60.0
+    sweep_interval_seconds: float = 900.0
+    max_sweep_pages: int = 5
+    reconcile_days: int = 7
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -69,13 +72,12 @@ class Settings:
         env = os.environ if environ is None else environ
         token = _required(env, "CLOUDFLARE_API_TOKEN")
         account_id = _identifier("CLOUDFLARE_ACCOUNT_ID", _required(env, "CLOUDFLARE_ACCOUNT_ID"))
+        # Not set: every app of the account is discovered through the apps list on each poll.
         app_ids = tuple(
             _identifier("REALTIMEKIT_APP_ID", part.strip())
-            for part in _required(env, "REALTIMEKIT_APP_ID").split(",")
+            for part in env.get("REALTIMEKIT_APP_ID", "").split(",")
             if part.strip()
         )
-        if not app_ids:
-            raise ConfigError("REALTIMEKIT_APP_ID lists no app id (expected one or more, comma-separated)")
         base_url = env.get("CLOUDFLARE_BASE_URL", "").strip() or DEFAULT_BASE_URL
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"CLOUDFLARE_BASE_URL must start with http:// or https://, got {base_url!r}")
@@ -99,6 +101,9 @@ class Settings:
             max_attempts=_number(env, "STREAMLEDGER_MAX_ATTEMPTS", 5, int),
             max_retry_wait_seconds=_number(env, "STREAMLEDGER_MAX_RETRY_WAIT_SECONDS", 60.0, float),
             poll_interval_seconds=_number(env, "STREAMLEDGER_POLL_INTERVAL_SECONDS", 60.0, float),
+            sweep_interval_seconds=_number(env, "STREAMLEDGER_SWEEP_INTERVAL_SECONDS", 900.0, float),
+            max_sweep_pages=_number(env, "STREAMLEDGER_MAX_SWEEP_PAGES", 5, int),
+            reconcile_days=_number(env, "STREAMLEDGER_RECONCILE_DAYS", 7, int),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -99,5 +99,14 @@ def _placeholder(row: dict[str, Any], value: float) -> bool:
     return row["stopped_time"] is None and value == PLACEHOLDER_SECONDS
 
 
+def seconds_before(iso: str, sim: Any, now: float) -> float:
+    """Seconds between a ground-truth timestamp and the simulator time `now` (seconds since its origin)."""
+    at = _instant(iso)
+    assert at is not None
+    origin = _instant(sim.model.iso(0))
+    assert origin is not None
+    return now - (at - origin).total_seconds()
+
+
 def _instant(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))

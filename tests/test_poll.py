@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from streamledger import poll, verify, warehouse
+from streamledger.fetch import fetch_poll
 from streamledger.settings import Secret, Settings
 from streamledger.simulator import RunningSimulator, running_simulator
 from tests.conftest import settings_for, simulator_config
@@ -49,7 +50,13 @@ def test_a_poll_records_one_row_per_response_and_its_ledger_row(
         con.close()
     assert responses == [(row["responses"], row["responses"])]
     assert ledger == [(row["requests"], row["responses"], "ok")]
-    assert row["requests"] == 1 + row["active_reads"]  # one list page of 12 + the active reads
+    # One list page of 12, the active reads, and a first sweep of every livestream's session list.
+    assert row["requests"] == 1 + row["active_reads"] + 12
+    assert (row["discovery_requests"], row["planned_live"], row["planned_sweep"]) == (
+        1,
+        row["active_reads"],
+        12,
+    )
     assert snapshots == [(row["sessions"],)]
     assert status[0][0] >= 0
 
@@ -57,7 +64,7 @@ def test_a_poll_records_one_row_per_response_and_its_ledger_row(
 def test_loading_the_same_poll_twice_changes_nothing(sim: RunningSimulator, settings: Settings) -> None:
     poll_until(sim, settings, 3)
     sim.advance(10)
-    fetched = poll.fetch_poll(settings, poll.plan_poll(settings))
+    fetched = fetch_poll(settings, poll.plan_poll(settings))
     landed = poll.read_landed(poll.land(settings.landing_dir, fetched))
     normalized, _ = poll.normalize_poll(landed)
     poll.load_poll(settings, landed, normalized)
@@ -75,7 +82,7 @@ def test_a_crash_during_load_leaves_nothing_and_the_landed_poll_is_recovered(
     sim: RunningSimulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim.advance(40)
-    fetched = poll.fetch_poll(settings, poll.plan_poll(settings))
+    fetched = fetch_poll(settings, poll.plan_poll(settings))
     poll.land(settings.landing_dir, fetched)
     normalized, _ = poll.normalize_poll(fetched)
     real_run_file = warehouse.run_file
@@ -103,7 +110,7 @@ def test_no_stream_key_and_no_token_reach_the_database_or_landing_files(
     sim: RunningSimulator, settings: Settings
 ) -> None:
     poll_until(sim, settings, 6)
-    fetched = poll.fetch_poll(settings, poll.plan_poll(settings))
+    fetched = fetch_poll(settings, poll.plan_poll(settings))
     landing = poll.land(settings.landing_dir, fetched)
     keys = [
         ls["stream_key"] for ls in httpx.get(f"{sim.root_url}/_simulator/livestreams").json()["livestreams"]
@@ -144,7 +151,12 @@ def test_bad_credentials_fail_the_poll_with_a_one_line_message_and_keep_the_evid
 
 def test_faults_are_survived_without_exceeding_the_budget(tmp_path: Path) -> None:
     config = simulator_config(
-        fault_5xx=0.2, fault_malformed=0.1, latency_ms=5, latency_jitter_ms=5, budget_requests=400
+        fault_5xx=0.2,
+        fault_malformed=0.1,
+        latency_ms=5,
+        latency_jitter_ms=5,
+        budget_requests=400,
+        livestreams=6,
     )
     with running_simulator(config) as sim:
         settings = settings_for(sim, tmp_path, budget_requests=400, max_attempts=8, max_retry_wait_seconds=10)
@@ -162,7 +174,7 @@ def test_the_client_slows_down_on_the_ratelimit_header_before_the_server_refuses
     # The server allows far less than the client's own budget: only its Ratelimit header can save us.
     two_minutes_ago = datetime.now(UTC) - timedelta(seconds=120)  # so that sessions are running
     config = simulator_config(
-        clock="real", start_at=two_minutes_ago, budget_requests=8, budget_window_seconds=2
+        clock="real", start_at=two_minutes_ago, budget_requests=8, budget_window_seconds=2, livestreams=6
     )
     with running_simulator(config) as sim:
         settings = settings_for(sim, tmp_path, budget_requests=1000)

@@ -5,11 +5,12 @@ import pytest
 from streamledger.errors import ConfigError
 from streamledger.settings import DEFAULT_BASE_URL, Settings
 
-REQUIRED = {"CLOUDFLARE_API_TOKEN": "tok-123", "CLOUDFLARE_ACCOUNT_ID": "acc", "REALTIMEKIT_APP_ID": "app-1"}
+REQUIRED = {"CLOUDFLARE_API_TOKEN": "tok-123", "CLOUDFLARE_ACCOUNT_ID": "acc"}
+CONFIGURED = REQUIRED | {"REALTIMEKIT_APP_ID": "app-1"}
 
 
 def test_defaults_apply_when_only_required_settings_are_given() -> None:
-    settings = Settings.from_env(REQUIRED)
+    settings = Settings.from_env(CONFIGURED)
     assert settings.base_url == DEFAULT_BASE_URL
     assert settings.database == Path("data/streamledger.duckdb")
     assert settings.landing_dir == Path("data/landing")
@@ -24,6 +25,11 @@ def test_missing_required_setting_is_one_line_naming_the_variable(missing: str) 
         Settings.from_env(env)
     assert missing in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_no_app_id_means_every_app_of_the_account_is_discovered() -> None:
+    assert Settings.from_env(REQUIRED).app_ids == ()
+    assert Settings.from_env(REQUIRED | {"REALTIMEKIT_APP_ID": " , "}).app_ids == ()
 
 
 def test_app_ids_are_comma_separated_trimmed_and_deduplicated() -> None:

@@ -23,10 +23,10 @@ HISTORY_TABLES = (
 
 def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
-    assert warehouse.migrate(con) == ["001_history.sql"]
+    assert warehouse.migrate(con) == ["001_history.sql", "002_exact_history.sql"]
     assert warehouse.migrate(con) == []
-    recorded = con.execute("select version, name from schema_migrations").fetchall()
-    assert recorded == [(1, "001_history.sql")]
+    recorded = con.execute("select version, name from schema_migrations order by version").fetchall()
+    assert recorded == [(1, "001_history.sql"), (2, "002_exact_history.sql")]
     tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
     assert set(HISTORY_TABLES) <= tables
 
@@ -98,5 +98,6 @@ def table_contents(path: Path) -> dict[str, pl.DataFrame]:
 
 
 def assert_same_tables(left: dict[str, pl.DataFrame], right: dict[str, pl.DataFrame]) -> None:
-    for table in HISTORY_TABLES:
+    assert left.keys() == right.keys()
+    for table in left:
         assert_frame_equal(left[table], right[table], check_exact=True)

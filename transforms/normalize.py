@@ -15,7 +15,7 @@ import orjson
 import polars as pl
 
 from transforms.redact import stream_key_fingerprint
-from transforms.shapes import active_session_parts, list_items
+from transforms.shapes import active_session_parts, list_items, session_items
 
 UTC_INSTANT = pl.Datetime("us", "UTC")
 DOCUMENTED_STATUSES = ("LIVE", "IDLE", "ERRORED", "INVOKED")
@@ -30,6 +30,8 @@ class Kind(Enum):
     TIMESTAMP = "timestamp"
     SECONDS = "seconds"
     BOOLEAN = "boolean"
+    DATE = "date"
+    COUNT = "count"
 
 
 RESPONSE_SCHEMA: dict[str, pl.DataType] = {
@@ -45,6 +47,7 @@ RESPONSE_SCHEMA: dict[str, pl.DataType] = {
     "http_status": pl.Int16(),
     "elapsed_ms": pl.Float64(),
     "ratelimit": pl.String(),
+    "server_date": UTC_INSTANT,
     "outcome": pl.String(),
     "body": pl.String(),
     "error": pl.String(),
@@ -81,14 +84,30 @@ SESSION_FIELDS: dict[str, Kind] = {
     "ingest_seconds": Kind.SECONDS,
     "viewer_seconds": Kind.SECONDS,
 }
+# An app's own id is `id`: `app_id` is the context column (null for account-level responses).
+APP_FIELDS: dict[str, Kind] = {"id": Kind.TEXT, "name": Kind.TEXT, "created_at": Kind.TIMESTAMP}
+DAYWISE_FIELDS: dict[str, Kind] = {
+    "date": Kind.DATE,
+    "count": Kind.COUNT,
+    "total_ingest_seconds": Kind.SECONDS,
+    "total_viewer_seconds": Kind.SECONDS,
+}
 _DTYPES = {
     Kind.TEXT: pl.String(),
     Kind.TIMESTAMP: UTC_INSTANT,
     Kind.SECONDS: pl.Float64(),
     Kind.BOOLEAN: pl.Boolean(),
+    Kind.DATE: pl.Date(),
+    Kind.COUNT: pl.Int64(),
 }
+# Session observations also carry when they were read on the API's clock (its Date header).
+_SESSION_EXTRA: dict[str, pl.DataType] = {"observed_at": UTC_INSTANT}
 LIVESTREAM_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {k: _DTYPES[v] for k, v in LIVESTREAM_FIELDS.items()}
-SESSION_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {k: _DTYPES[v] for k, v in SESSION_FIELDS.items()}
+SESSION_SCHEMA: dict[str, pl.DataType] = (
+    _CONTEXT | _SESSION_EXTRA | {k: _DTYPES[v] for k, v in SESSION_FIELDS.items()}
+)
+APP_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {k: _DTYPES[v] for k, v in APP_FIELDS.items()}
+DAYWISE_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {k: _DTYPES[v] for k, v in DAYWISE_FIELDS.items()}
 ISSUE_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {
     "livestream_id": pl.String(),
     "session_id": pl.String(),
@@ -103,11 +122,13 @@ _SESSION_RENAMES = {"id": "session_id"}
 
 @dataclass(frozen=True)
 class NormalizedPoll:
-    """The typed frames of one poll: livestream and session observations, and every parse issue."""
+    """The typed frames of one poll: app, livestream, session and daywise observations, and parse issues."""
 
     livestreams: pl.DataFrame
     sessions: pl.DataFrame
     issues: pl.DataFrame
+    apps: pl.DataFrame
+    daywise: pl.DataFrame
 
     @property
     def unknown_statuses(self) -> int:
@@ -133,11 +154,22 @@ def normalize_responses(responses: Iterable[Mapping[str, Any]]) -> NormalizedPol
         if response["outcome"] in ("data", "none") and response["body"]:
             flat.add(response)
     livestreams, livestream_issues = _typed(flat.livestreams, LIVESTREAM_FIELDS, "livestream")
-    sessions, session_issues = _typed(flat.sessions, SESSION_FIELDS, "session")
+    sessions, session_issues = _typed(flat.sessions, SESSION_FIELDS, "session", _SESSION_EXTRA)
+    apps, app_issues = _typed(flat.apps, APP_FIELDS, "app")
+    daywise, daywise_issues = _typed(flat.daywise, DAYWISE_FIELDS, "daywise")
     issues = pl.concat(
-        [pl.DataFrame(flat.issues, schema=ISSUE_SCHEMA), livestream_issues, session_issues], how="vertical"
+        [
+            pl.DataFrame(flat.issues, schema=ISSUE_SCHEMA),
+            livestream_issues,
+            session_issues,
+            app_issues,
+            daywise_issues,
+        ],
+        how="vertical",
     ).sort("seq", "field")
-    return NormalizedPoll(livestreams=livestreams, sessions=sessions, issues=issues)
+    return NormalizedPoll(
+        livestreams=livestreams, sessions=sessions, issues=issues, apps=apps, daywise=daywise
+    )
 
 
 class _Flattener:
@@ -146,6 +178,8 @@ class _Flattener:
     def __init__(self) -> None:
         self.livestreams: list[dict[str, Any]] = []
         self.sessions: list[dict[str, Any]] = []
+        self.apps: list[dict[str, Any]] = []
+        self.daywise: list[dict[str, Any]] = []
         self.issues: list[dict[str, Any]] = []
 
     def add(self, response: Mapping[str, Any]) -> None:
@@ -170,6 +204,24 @@ class _Flattener:
         elif endpoint == "session_by_id":
             data = body.get("data") if isinstance(body, dict) else None
             self._session(context, response, data, None)
+        elif endpoint == "livestream_sessions":
+            livestream, sessions, _ = session_items(body)
+            if livestream is not None:
+                self._livestream(context, response, livestream)
+            for session in sessions:
+                self._session(context, response, session, None)
+        elif endpoint == "list_apps":
+            for item in list_items(body)[0]:
+                if self._is_record(context, response, item, "app"):
+                    self.apps.append(self._raw_fields(context, response, item, APP_FIELDS, {}, "app"))
+        elif endpoint == "analytics_daywise":
+            days = body.get("data") if isinstance(body, dict) else None
+            records: list[Any] = days if isinstance(days, list) else [days]
+            for item in records:
+                if self._is_record(context, response, item, "daywise"):
+                    self.daywise.append(
+                        self._raw_fields(context, response, item, DAYWISE_FIELDS, {}, "daywise")
+                    )
 
     def _livestream(self, context: dict[str, Any], response: Mapping[str, Any], item: Any) -> None:
         if not self._is_record(context, response, item, "livestream"):
@@ -191,6 +243,7 @@ class _Flattener:
             return
         row = self._raw_fields(context, response, item, SESSION_FIELDS, _SESSION_RENAMES, "session")
         row["status"] = _raw_text(status)
+        row["observed_at"] = response.get("server_date") or response["fetched_at"]
         row["livestream_id"] = row["livestream_id"] or response["livestream_id"]
         row["session_id"] = row["session_id"] or response["session_id"]
         if row["session_id"] is None:
@@ -261,21 +314,33 @@ def _raw_text(value: Any) -> str | None:
 
 
 def _typed(
-    rows: list[dict[str, Any]], fields: Mapping[str, Kind], entity: str
+    rows: list[dict[str, Any]],
+    fields: Mapping[str, Kind],
+    entity: str,
+    extra: Mapping[str, pl.DataType] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Type the raw text columns; return (typed frame, issues frame with one row per failed value)."""
-    raw = pl.DataFrame(rows, schema=_CONTEXT | dict.fromkeys(fields, pl.String())).with_row_index("_row")
+    extra = extra or {}
+    raw = pl.DataFrame(
+        rows, schema=_CONTEXT | dict(extra) | dict.fromkeys(fields, pl.String())
+    ).with_row_index("_row")
     parsed = {column: _parse(pl.col(column), kind) for column, kind in fields.items()}
     audited = [column for column, (_, reason) in parsed.items() if reason is not None]
     reasons = raw.select(
         "_row", *[reason.alias(column) for column, (_, reason) in parsed.items() if reason is not None]
     ).unpivot(index="_row", on=audited, variable_name="field", value_name="reason")
     raw_values = raw.unpivot(index="_row", on=audited, variable_name="field", value_name="raw_value")
+    livestream_id = pl.col("livestream_id") if "livestream_id" in fields else pl.lit(None, pl.String())
     session_id = pl.col("session_id") if "session_id" in fields else pl.lit(None, pl.String())
     issues = (
         reasons.filter(pl.col("reason").is_not_null())
         .join(raw_values, on=["_row", "field"])
-        .join(raw.select("_row", *_CONTEXT, "livestream_id", session_id.alias("session_id")), on="_row")
+        .join(
+            raw.select(
+                "_row", *_CONTEXT, livestream_id.alias("livestream_id"), session_id.alias("session_id")
+            ),
+            on="_row",
+        )
         .sort("_row", "field")
         .select(
             *_CONTEXT,
@@ -286,8 +351,8 @@ def _typed(
             "reason",
         )
     )
-    schema = _CONTEXT | {column: _DTYPES[kind] for column, kind in fields.items()}
-    typed = raw.select(*_CONTEXT, *[value.alias(column) for column, (value, _) in parsed.items()])
+    schema = _CONTEXT | dict(extra) | {column: _DTYPES[kind] for column, kind in fields.items()}
+    typed = raw.select(*_CONTEXT, *extra, *[value.alias(column) for column, (value, _) in parsed.items()])
     return typed.cast(pl.Schema(schema)), issues.cast(pl.Schema(ISSUE_SCHEMA))
 
 
@@ -320,6 +385,17 @@ def _parse(raw: pl.Expr, kind: Kind) -> tuple[pl.Expr, pl.Expr | None]:
             .then(pl.lit("not an ISO 8601 timestamp with a UTC offset"))
         )
         return instant, reason
+    if kind is Kind.DATE:
+        # "2026-11-01" or an ISO instant at midnight ("2026-11-01T00:00:00.000Z"): the day is the first 10.
+        day = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        return day, pl.when(raw.is_not_null() & day.is_null()).then(pl.lit("not a date (YYYY-MM-DD)"))
+    if kind is Kind.COUNT:
+        number = text.cast(pl.Float64, strict=False)
+        valid = number.is_finite() & (number >= 0) & (number == number.floor())
+        invalid = pl.when(raw.is_not_null() & ~valid.fill_null(False)).then(
+            pl.lit("not a non-negative integer")
+        )
+        return pl.when(valid).then(number.cast(pl.Int64, strict=False)), invalid
     flag = text.str.to_lowercase()
     boolean = pl.when(flag == "true").then(True).when(flag == "false").then(False)
     return boolean, pl.when(raw.is_not_null() & boolean.is_null()).then(pl.lit("not a boolean"))

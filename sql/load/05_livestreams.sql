@@ -1,12 +1,20 @@
--- Upsert one row per livestream from the poll's latest observation of it. Reads: staged_livestreams.
+-- Upsert one row per livestream from the batch's observations of it. Reads: staged_livestreams.
 -- The newest observation wins; a null in a typed column (possibly a parse failure, see parse_issues)
--- never erases a known value. Replaying an older poll only widens first_seen_at.
+-- never erases a known value. A batch may hold many polls (rebuild): within it, typed columns take their
+-- last non-null value, so one batch gives what loading its polls one by one gives.
 merge into livestreams as t
 using (
     select
-        *,
-        min(fetched_at) over (partition by livestream_id) as first_fetched_at
+        livestream_id, app_id, name, meeting_id, status, ingest_server, playback_url, fetched_at, poll_id,
+        last_value(disabled ignore nulls) over whole as disabled,
+        last_value(stream_key_fingerprint ignore nulls) over whole as stream_key_fingerprint,
+        last_value(created_at ignore nulls) over whole as created_at,
+        last_value(updated_at ignore nulls) over whole as updated_at,
+        min(fetched_at) over whole as first_fetched_at
     from staged_livestreams
+    window whole as (
+        partition by livestream_id order by fetched_at, seq rows between unbounded preceding and unbounded following
+    )
     qualify row_number() over (partition by livestream_id order by fetched_at desc, seq desc) = 1
 ) as s
 on t.livestream_id = s.livestream_id

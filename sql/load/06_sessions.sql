@@ -1,12 +1,25 @@
--- Upsert one row per session from the poll's latest observation of it. Reads: staged_sessions.
+-- Upsert one row per session from the batch's observations of it. Reads: staged_sessions.
 -- The newest observation wins; a null in a typed column (possibly a parse failure, see parse_issues)
--- never erases a known value, and a session once stopped stays stopped.
+-- never erases a known value, and a session once stopped stays stopped. Within a batch of many polls
+-- (rebuild) typed columns take their last non-null value, as loading the polls one by one would.
 merge into sessions as t
 using (
     select
-        *,
-        min(fetched_at) over (partition by session_id) as first_fetched_at
+        session_id, livestream_id, app_id, fetched_at, poll_id,
+        last_value(status ignore nulls) over whole as status,
+        last_value(created_at ignore nulls) over whole as created_at,
+        last_value(updated_at ignore nulls) over whole as updated_at,
+        last_value(invoked_time ignore nulls) over whole as invoked_time,
+        last_value(started_time ignore nulls) over whole as started_time,
+        last_value(stopped_time ignore nulls) over whole as stopped_time,
+        last_value(err_message ignore nulls) over whole as err_message,
+        last_value(ingest_seconds ignore nulls) over whole as ingest_seconds,
+        last_value(viewer_seconds ignore nulls) over whole as viewer_seconds,
+        min(fetched_at) over whole as first_fetched_at
     from staged_sessions
+    window whole as (
+        partition by session_id order by fetched_at, seq rows between unbounded preceding and unbounded following
+    )
     qualify row_number() over (partition by session_id order by fetched_at desc, seq desc) = 1
 ) as s
 on t.session_id = s.session_id
@@ -29,9 +42,10 @@ when matched then update set
     first_seen_at = least(t.first_seen_at, s.first_fetched_at)
 when not matched then insert (
     session_id, livestream_id, app_id, status, created_at, updated_at, invoked_time, started_time,
-    stopped_time, err_message, ingest_seconds, viewer_seconds, first_seen_at, last_seen_at, last_poll_id
+    stopped_time, err_message, ingest_seconds, viewer_seconds, is_final, first_seen_at, last_seen_at,
+    last_poll_id
 ) values (
     s.session_id, s.livestream_id, s.app_id, s.status, s.created_at, s.updated_at, s.invoked_time,
-    s.started_time, s.stopped_time, s.err_message, s.ingest_seconds, s.viewer_seconds, s.first_fetched_at,
-    s.fetched_at, s.poll_id
+    s.started_time, s.stopped_time, s.err_message, s.ingest_seconds, s.viewer_seconds, false,
+    s.first_fetched_at, s.fetched_at, s.poll_id
 );

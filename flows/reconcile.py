@@ -1,0 +1,31 @@
+"""The reconcile flow: once a day, Cloudflare's own daywise totals beside the warehouse's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
+
+from flows.tasks import fetch_analytics, land, load, normalize, publish, recover_interrupted
+from streamledger.errors import StreamledgerError
+from streamledger.settings import Settings
+
+
+@flow(name="reconcile", description="Read Cloudflare's daywise livestream analytics into analytics_daily.")
+def reconcile() -> dict[str, Any] | State[Any]:
+    """Fetch, land, normalize and load the recent days' analytics; see the reconciliation_daily view."""
+    try:
+        settings = Settings.from_env()
+        recover_interrupted(settings)
+        fetched = fetch_analytics(settings)
+        land(settings, fetched)
+        normalized, seconds = normalize(fetched)
+        row = load(settings, fetched, normalized, seconds)
+        publish(row)
+    except StreamledgerError as exc:
+        return Failed(message=str(exc))
+    if row["outcome"] == "failed":
+        return Failed(message=row["message"].splitlines()[0])
+    return row

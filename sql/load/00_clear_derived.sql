@@ -1,0 +1,7 @@
+-- Rebuild only: empty every table that is derived from raw_responses (poll_runs and raw_responses stay).
+delete from parse_issues;
+delete from session_snapshots;
+delete from sessions;
+delete from livestreams;
+delete from apps;
+delete from analytics_daily;

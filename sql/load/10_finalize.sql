@@ -1,0 +1,30 @@
+-- Mark sessions final: two consecutive reads after the stop (in different polls) report the same
+-- figures. finalized_at is the time of the confirming read. Reads: staged_sessions (sessions touched).
+update sessions
+set is_final = true, finalized_at = c.finalized_at
+from (
+    with touched as (
+        select distinct session_id from staged_sessions
+    ),
+
+    post_stop as (
+        select
+            ss.session_id,
+            ss.fetched_at,
+            ss.ingest_seconds,
+            ss.viewer_seconds,
+            lag(ss.ingest_seconds) over w as previous_ingest,
+            lag(ss.viewer_seconds) over w as previous_viewer
+        from session_snapshots as ss
+        inner join touched as t on t.session_id = ss.session_id
+        where ss.stopped_time is not null and ss.ingest_seconds is not null and ss.viewer_seconds is not null
+        window w as (partition by ss.session_id order by ss.fetched_at, ss.poll_id)
+    )
+
+    select session_id, min(fetched_at) as finalized_at
+    from post_stop
+    where ingest_seconds = previous_ingest and viewer_seconds = previous_viewer
+    group by session_id
+) as c
+where sessions.session_id = c.session_id
+  and (not sessions.is_final or sessions.finalized_at is distinct from c.finalized_at);
