@@ -16,15 +16,20 @@ from streamledger.simulator import SimulatorConfig, running_simulator
 
 def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, database: Path) -> int:
     """Poll a simulated account with real Prefect flow runs, print the history and check it; exit status."""
-    # Short sessions so that a minute shows starts, stops, errors and placeholders; the account has been
-    # running for a while already, so some livestreams are live at the first poll.
+    # Short sessions so that a minute shows starts, stops, errors, placeholders, dips and sessions shorter
+    # than the poll interval; figures settle a few seconds after a stop. The account has been running for
+    # a while already, so some livestreams are live at the first poll.
     config = SimulatorConfig(
         seed=seed,
         livestreams=livestreams,
         gap_seconds=(3.0, 15.0),
         live_seconds=(10.0, 40.0),
+        short_share=0.2,
+        short_live_seconds=(1.0, interval * 0.8),
         placeholder_seconds=5.0,
-        linger_seconds=interval * 2,
+        report_lag_seconds=2.0,
+        dip_share=0.05,
+        linger_seconds=interval,
         start_at=datetime.now(UTC) - timedelta(seconds=90),
     )
     for stale in (database, database.with_name(database.name + ".wal")):
@@ -41,8 +46,11 @@ def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, da
                 "CLOUDFLARE_BASE_URL": sim.base_url,
                 "STREAMLEDGER_DATABASE": str(database),
                 "STREAMLEDGER_LANDING_DIR": str(landing),
+                "STREAMLEDGER_POLL_INTERVAL_SECONDS": str(interval),
+                "STREAMLEDGER_RECONCILE_DAYS": "1",
             }
         )
+        from flows.reconcile import reconcile
         from flows.snapshot import snapshot
 
         print("starting Prefect (the first flow run starts a temporary Prefect server)...", flush=True)
@@ -63,15 +71,18 @@ def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, da
                 flush=True,
             )
             time.sleep(max(0.0, interval - (time.monotonic() - tick)))
+        if not reconcile(return_state=True).is_completed():
+            raise StreamledgerError("demo: reconcile flow run failed")
         truth = verify.fetch_truth(sim.root_url)
     print()
     print_report(database, "sessions_by_livestream")
+    print()
+    print_report(database, "reconciliation")
     comparison = verify.compare(database, truth)
     print(
-        f"\nground truth: {comparison.matched} of {comparison.seen} sessions seen match the simulator "
-        f"({comparison.final_seen} with final figures, {comparison.unfinished} stopped unseen and left to "
-        f"finalization; the simulator created {comparison.truth}, counting those that ended before the "
-        "first poll)"
+        f"\nground truth: {comparison.matched} of {comparison.seen} sessions in the warehouse match the "
+        f"simulator, which created {comparison.truth}; {comparison.final_seen} are final with their exact "
+        f"final figures, {comparison.unfinished} stopped but are still being finalized"
     )
     for line in comparison.mismatches[:10]:
         print(f"  mismatch: {line}")

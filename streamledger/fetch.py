@@ -103,10 +103,14 @@ def fetch_poll(
 
 
 def fetch_daywise(
-    settings: Settings, days: int, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    days: int,
+    *,
+    until: datetime | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> FetchedPoll:
-    """Read Cloudflare's daywise livestream totals of every app for the last `days` UTC days."""
-    return asyncio.run(_fetch_daywise(settings, days, transport))
+    """Read Cloudflare's daywise livestream totals of every app for the `days` UTC days up to `until`."""
+    return asyncio.run(_fetch_daywise(settings, days, until, transport))
 
 
 def poll_allowance(settings: Settings, budget: RequestBudget) -> int:
@@ -141,15 +145,14 @@ async def _fetch(
 
 
 async def _fetch_daywise(
-    settings: Settings, days: int, transport: httpx.AsyncBaseTransport | None
+    settings: Settings, days: int, until: datetime | None, transport: httpx.AsyncBaseTransport | None
 ) -> FetchedPoll:
     poll = _new_poll(settings, "reconcile")
+    end = until or poll.started_at
+    first_day = end.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
     async with RealtimeKitClient(settings, poll_id=poll.poll_id, transport=transport) as client:
         poll.app_ids = await _discover_apps(client, poll, settings)
-        first_day = poll.started_at.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-            days=days - 1
-        )
-        reads = [client.daywise(app_id, first_day, poll.started_at) for app_id in poll.app_ids]
+        reads = [client.daywise(app_id, first_day, end) for app_id in poll.app_ids]
         _collect(poll, await asyncio.gather(*reads, return_exceptions=True))
         poll.discovery_requests = client.requests
         _finish(poll, client)

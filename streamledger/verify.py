@@ -24,8 +24,9 @@ class Comparison:
     seen: int = 0
     truth: int = 0
     matched: int = 0
-    final_seen: int = 0
-    unfinished: int = 0  # stopped in the truth, last seen running here (finalization's job)
+    final_seen: int = 0  # final here, with figures equal to the true final ones
+    unfinished: int = 0  # stopped in the truth, not final here yet (finalization's job)
+    missing: list[str] = field(default_factory=list)  # in the truth, not in the warehouse
     mismatches: list[str] = field(default_factory=list)
 
     @property
@@ -43,16 +44,16 @@ def fetch_truth(root_url: str) -> dict[str, dict[str, Any]]:
 def compare(database: Path, truth: dict[str, dict[str, Any]], *, frozen_clock: bool = False) -> Comparison:
     """Check every warehouse session against the truth.
 
-    Timestamps must be equal (started and stopped times may be not yet observed). A session seen stopped
-    must carry the true final figures. A session still running must carry figures at most the truth
-    (equal when the clock has not moved since the last poll), or the API's placeholder 60. A session
-    that stopped unseen must carry figures at most its final ones.
+    Timestamps must be equal (started and stopped times may be not yet observed). A final session must
+    carry exactly the true final figures. Any other session must carry figures at most the truth (equal
+    for a running one when the clock has not moved since the last poll), or the API's placeholder 60.
+    Truth sessions absent from the warehouse are listed in `missing`.
     """
     con = connect(database, read_only=True)
     try:
         rows = con.sql(
             "select session_id, livestream_id, app_id, created_at, invoked_time, started_time, stopped_time,"
-            " ingest_seconds, viewer_seconds from sessions order by session_id"
+            " ingest_seconds, viewer_seconds, is_final from sessions order by session_id"
         ).pl()
     finally:
         con.close()
@@ -63,8 +64,9 @@ def compare(database: Path, truth: dict[str, dict[str, Any]], *, frozen_clock: b
             result.mismatches.extend(f"session {row['session_id']}: {p}" for p in problems)
         else:
             result.matched += 1
-            result.final_seen += row["stopped_time"] is not None
-            result.unfinished += row["stopped_time"] is None and bool(truth[row["session_id"]]["is_final"])
+            result.final_seen += bool(row["is_final"])
+            result.unfinished += not row["is_final"] and bool(truth[row["session_id"]]["is_final"])
+    result.missing = sorted(set(truth) - set(rows["session_id"]))
     return result
 
 
@@ -86,7 +88,7 @@ def _differences(row: dict[str, Any], true: dict[str, Any] | None, frozen_clock:
         seen, true_value = row[name], float(true[name])
         if seen is None:
             problems.append(f"{name} is null")
-        elif row["stopped_time"] is not None or (frozen_clock and not true["is_final"]):
+        elif row["is_final"] or (frozen_clock and not true["is_final"] and row["stopped_time"] is None):
             if not math.isclose(seen, true_value, rel_tol=0, abs_tol=1e-9) and not _placeholder(row, seen):
                 problems.append(f"{name} {seen} != {true_value}")
         elif seen > true_value + 1e-9 and not _placeholder(row, seen):
@@ -96,7 +98,7 @@ def _differences(row: dict[str, Any], true: dict[str, Any] | None, frozen_clock:
 
 def _placeholder(row: dict[str, Any], value: float) -> bool:
     """The API reports 60 in a running session's first seconds."""
-    return row["stopped_time"] is None and value == PLACEHOLDER_SECONDS
+    return not row["is_final"] and value == PLACEHOLDER_SECONDS
 
 
 def seconds_before(iso: str, sim: Any, now: float) -> float:

@@ -15,6 +15,8 @@ from prefect.artifacts import Artifact
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
+import flows.snapshot as snapshot_module
+from flows.reconcile import reconcile
 from flows.snapshot import snapshot
 from streamledger import warehouse
 from streamledger.cli import main
@@ -135,3 +137,33 @@ def test_a_snapshot_command_in_its_own_process_logs_nothing_secret(
     for secret in [sim.config.token, *keys]:
         assert secret not in done.stdout
         assert secret not in done.stderr
+
+
+def test_a_late_scheduled_run_is_skipped_and_says_so(
+    prefect_api: None, sim_env: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(snapshot_module, "lateness_seconds", lambda: 600.0)
+    state = snapshot(return_state=True)
+    assert state.is_completed()
+    assert state.message == "skipped: this scheduled run started 600 s late; the next on-time run polls"
+    assert "started 600 s late" in caplog.text
+    assert not sim_env.exists()  # nothing was polled, so not even the database was created
+
+
+def test_the_reconcile_flow_loads_cloudflares_daywise_totals(
+    prefect_api: None, sim_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAMLEDGER_RECONCILE_DAYS", "90")  # the simulator's clock is in 2026-10
+    assert snapshot(return_state=True).is_completed()
+    state = reconcile(return_state=True)
+    assert state.is_completed(), state.message
+    row = cast(dict[str, Any], state.result())
+    assert (row["kind"], row["outcome"]) == ("reconcile", "ok")
+    con = warehouse.connect(sim_env, read_only=True)
+    try:
+        days = con.execute("select count(*) from analytics_daily").fetchall()
+        kinds = con.execute("select kind, count(*) from poll_runs group by kind order by kind").fetchall()
+    finally:
+        con.close()
+    assert days[0][0] >= 1
+    assert kinds == [("reconcile", 1), ("snapshot", 1)]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import math
 import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -515,3 +517,385 @@ def test_cli_helpers_build_the_config_from_argv() -> None:
     assert named.app_ids == ("alpha", "beta")
     with pytest.raises(ValueError, match="fault_5xx"):
         config_from_args(parser.parse_args(["--fault-5xx", "2"]))
+
+
+def by_id(client: httpx.Client, session_id: str) -> dict[str, Any]:
+    """Session by id as the API serves it."""
+    data: dict[str, Any] = client.get(f"{KIT}/livestreams/sessions/{session_id}").json()["data"]
+    return data
+
+
+def truth_of(sim: RunningSimulator, session_id: str) -> dict[str, Any]:
+    """The ground-truth row of one session."""
+    return next(s for s in truth(sim) if s["id"] == session_id)
+
+
+def parse_iso(text: str) -> datetime:
+    """An API timestamp as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_report_lag_keeps_figures_rising_after_the_stop_then_settles_exactly_on_the_truth() -> None:
+    lag = 15.0
+    with simulator(report_lag_seconds=lag, live_seconds=(40.0, 60.0), linger_seconds=10.0) as (sim, client):
+        session = first_session(sim.model)
+        assert session.started_ms is not None
+        start, stop = session.started_ms / 1000, session.stopped_ms / 1000
+
+        sim.advance_to(start + 30.0)
+        live = by_id(client, session.id)
+        live_truth = truth_of(sim, session.id)
+        assert live["ingest_seconds"] == session.true_figures(start + 30.0 - lag).ingest_seconds
+        assert live["ingest_seconds"] < live_truth["ingest_seconds"]
+        assert live["viewer_seconds"] == live_truth["reported_viewer_seconds"] < live_truth["viewer_seconds"]
+
+        final = session.true_figures(stop)
+        readings = []
+        for after_stop in (0.001, 5.0, 10.0, 14.9):
+            sim.advance_to(stop + after_stop)
+            served = by_id(client, session.id)
+            row = truth_of(sim, session.id)
+            assert served["stopped_time"] is not None
+            assert (row["is_final"], row["settled"]) == (True, False)
+            assert (row["ingest_seconds"], row["viewer_seconds"]) == (
+                final.ingest_seconds,
+                final.viewer_seconds,
+            )
+            assert (row["reported_ingest_seconds"], row["reported_viewer_seconds"]) == (
+                served["ingest_seconds"],
+                served["viewer_seconds"],
+            )
+            readings.append((served["ingest_seconds"], served["viewer_seconds"]))
+            if after_stop < 10.0:  # still lingering: the active endpoint reports the same lagged figures
+                active = client.get(f"{KIT}/livestreams/{session.livestream_id}/active-livestream-session")
+                assert active.json()["data"]["session"]["ingest_seconds"] == str(served["ingest_seconds"])
+        assert all(a[0] < b[0] and a[1] < b[1] for a, b in itertools.pairwise(readings))
+        assert readings[-1][0] <= final.ingest_seconds
+        assert readings[-1][1] < final.viewer_seconds
+
+        for after_stop in (lag, lag + 400.0):
+            sim.advance_to(stop + after_stop)
+            settled = by_id(client, session.id)
+            row = truth_of(sim, session.id)
+            assert row["settled"] is True
+            assert (settled["ingest_seconds"], settled["viewer_seconds"]) == (
+                row["ingest_seconds"],
+                row["viewer_seconds"],
+            )
+            assert (settled["ingest_seconds"], settled["viewer_seconds"]) == (
+                final.ingest_seconds,
+                final.viewer_seconds,
+            )
+
+
+def test_short_sessions_live_for_short_live_seconds_and_keep_every_other_draw() -> None:
+    with simulator(short_share=0.4, short_live_seconds=(2.0, 6.0)) as (sim, client):
+        sim.advance_to(600.0)
+        rows = [s for s in truth(sim) if s["is_final"] and s["started_time"] is not None]
+        durations = {
+            s["id"]: (parse_iso(s["stopped_time"]) - parse_iso(s["started_time"])).total_seconds()
+            for s in rows
+        }
+        short = {sid: d for sid, d in durations.items() if d < 6.0}
+        assert 0.2 <= len(short) / len(durations) <= 0.6
+        assert all(2.0 <= d < 6.0 for d in short.values())
+        assert min(d for d in durations.values() if d >= 6.0) >= 20.0
+        lives = [
+            (parse_iso(s["stopped_time"]) - parse_iso(s["invoked_time"])).total_seconds()
+            for s in rows
+            if s["id"] in short
+        ]
+        assert min(lives) < 10.0  # invoked, started and stopped between two polls 10 s apart
+        served = by_id(client, next(iter(short)))
+        assert served["started_time"] is not None
+        assert served["stopped_time"] is not None
+
+    long_model = SimulatorModel(replace(MANUAL, short_share=0.0), START)
+    short_model = SimulatorModel(replace(MANUAL, short_share=1.0, short_live_seconds=(2.0, 6.0)), START)
+    for position in range(len(long_model.livestreams)):
+        long_first, short_first = first_session(long_model, position), first_session(short_model, position)
+        same = ("id", "invoked_ms", "started_ms", "outcome", "err_message", "ingest_factor")
+        assert [getattr(short_first, f) for f in same] == [getattr(long_first, f) for f in same]
+        rates = short_first.viewer_rates
+        assert rates == long_first.viewer_rates[: len(rates)]
+        if short_first.started_ms is not None:
+            assert short_first.short
+            assert 2000 <= short_first.stopped_ms - short_first.started_ms <= 6000
+
+
+def _poll_by_id(
+    sim: RunningSimulator, client: httpx.Client, steps: int
+) -> tuple[dict[str, list[tuple[int, float]]], dict[str, list[tuple[int, float]]]]:
+    """Reported (by id) and true figures of every unsettled session, every 2 simulated seconds."""
+    reported: dict[str, list[tuple[int, float]]] = {}
+    true: dict[str, list[tuple[int, float]]] = {}
+    with httpx.Client(base_url=sim.root_url) as control:
+        for _ in range(steps):
+            sim.advance(2.0)
+            for row in control.get("/_simulator/sessions").json()["sessions"]:
+                if row["started_time"] is None or row["settled"]:
+                    continue
+                served = by_id(client, row["id"])
+                reported.setdefault(row["id"], []).append(
+                    (served["ingest_seconds"], served["viewer_seconds"])
+                )
+                true.setdefault(row["id"], []).append((row["ingest_seconds"], row["viewer_seconds"]))
+    return reported, true
+
+
+def _has_decrease(series: list[tuple[int, float]]) -> bool:
+    """True when some reading is lower than an earlier one (ingest or viewer)."""
+    return any(b[0] < a[0] or b[1] < a[1] for i, b in enumerate(series) for a in series[:i])
+
+
+@pytest.mark.parametrize("dip_share", [0.0, 0.3])
+def test_dips_make_reported_figures_go_down_while_truth_is_monotonic_and_finals_are_true(
+    dip_share: float,
+) -> None:
+    config = {
+        "dip_share": dip_share,
+        "placeholder_seconds": 0.0,
+        "livestreams": 4,
+        "budget_requests": 100_000,
+    }
+    with simulator(**config) as (sim, client):
+        reported, true = _poll_by_id(sim, client, 75)
+        assert len(reported) >= 6
+        assert not any(_has_decrease(series) for series in true.values())
+        dipped = [sid for sid, series in reported.items() if _has_decrease(series)]
+        if dip_share:
+            assert len(dipped) >= 2
+        else:
+            assert dipped == []
+        sim.advance(200.0)
+        finals = {row["id"]: row for row in truth(sim)}
+        for session_id in reported:
+            row = finals[session_id]
+            assert row["settled"] is True
+            served = by_id(client, session_id)
+            assert (served["ingest_seconds"], served["viewer_seconds"]) == (
+                row["ingest_seconds"],
+                row["viewer_seconds"],
+            )
+
+
+def test_dips_never_touch_the_placeholder_or_the_settled_figures() -> None:
+    session = first_session(SimulatorModel(replace(MANUAL, live_seconds=(60.0, 80.0)), START))
+    assert session.started_ms is not None
+    start, stop = session.started_ms / 1000, session.stopped_ms / 1000
+    assert session.reported_figures(start + 3.0, 8.0, 0.0, 1.0).placeholder
+    dipped = session.reported_figures(start + 25.0, 8.0, 0.0, 1.0)
+    base = session.true_figures(start + 20.0)
+    assert 0.8 * base.viewer_seconds <= dipped.viewer_seconds <= 0.95 * base.viewer_seconds
+    assert dipped.ingest_seconds < session.true_figures(start + 25.0).ingest_seconds
+    for after in (0.0, 30.0):
+        assert session.reported_figures(stop + after, 8.0, 0.0, 1.0) == session.true_figures(stop)
+    assert session.reported_figures(stop + 10.0, 8.0, 10.0, 1.0) == session.true_figures(stop)
+
+
+DAY_START = datetime(2026, 10, 31, 23, 58, tzinfo=UTC)
+DAYWISE = f"{KIT}/analytics/livestreams/daywise"
+
+
+def daywise(client: httpx.Client, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The API's daywise items between two instants."""
+    response = client.get(DAYWISE, params={"start_time": int(start.timestamp()), "end_time": end.timestamp()})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"success", "data"}
+    items: list[dict[str, Any]] = body["data"]
+    return items
+
+
+def truth_daywise(sim: RunningSimulator) -> dict[str, dict[str, Any]]:
+    """Ground-truth daywise by plain date."""
+    body = httpx.get(f"{sim.root_url}/_simulator/daywise", params={"app_id": APP}).json()
+    return {day["date"]: day for day in body["data"]}
+
+
+def test_daywise_attributes_sessions_to_their_started_day_and_settled_days_equal_the_truth() -> None:
+    config = {
+        "start_at": DAY_START,
+        "report_lag_seconds": 20.0,
+        "dip_share": 0.2,
+        "invoked_seconds": (5.0, 15.0),
+    }
+    figures = ("count", "total_ingest_seconds", "total_viewer_seconds")
+    with simulator(**config) as (sim, client):
+        since = datetime(2026, 10, 31, tzinfo=UTC)
+        sim.advance_to(125.0)
+        early = {item["date"][:10]: item for item in daywise(client, since, parse_iso(sim.now_iso()))}
+        early_truth = truth_daywise(sim)
+        assert list(early) == list(early_truth) == ["2026-10-31", "2026-11-01"]
+        assert early_truth["2026-10-31"]["settled"] is False
+        assert early["2026-10-31"]["count"] == early_truth["2026-10-31"]["count"]
+        assert early["2026-10-31"]["total_ingest_seconds"] < early_truth["2026-10-31"]["total_ingest_seconds"]
+
+        sim.advance_to(240.0)
+        requests_before = stats(sim)["requests_total"]
+        items = daywise(client, since, parse_iso(sim.now_iso()))
+        assert stats(sim)["requests_total"] == requests_before + 1
+        assert sorted(item["date"] for item in items) == ["2026-10-31", "2026-11-01T00:00:00.000Z"]
+        assert [item["date"][:10] for item in items] == ["2026-10-31", "2026-11-01"]
+        for item in items:
+            assert isinstance(item["count"], int)
+            assert isinstance(item["total_ingest_seconds"], int)
+            assert isinstance(item["total_viewer_seconds"], float)
+        served = {item["date"][:10]: item for item in items}
+        days = truth_daywise(sim)
+        assert (days["2026-10-31"]["settled"], days["2026-11-01"]["settled"]) == (True, False)
+        assert [served["2026-10-31"][k] for k in figures] == [days["2026-10-31"][k] for k in figures]
+        assert served["2026-11-01"]["count"] == days["2026-11-01"]["count"]
+        assert served["2026-11-01"]["total_viewer_seconds"] != days["2026-11-01"]["total_viewer_seconds"]
+
+        sessions = truth(sim)
+        by_day: dict[str, list[dict[str, Any]]] = {}
+        for s in sessions:
+            by_day.setdefault((s["started_time"] or s["invoked_time"])[:10], []).append(s)
+        for day, members in by_day.items():
+            assert days[day]["count"] == len(members)
+            assert days[day]["total_ingest_seconds"] == sum(s["ingest_seconds"] for s in members)
+            assert days[day]["total_viewer_seconds"] == math.fsum(s["viewer_seconds"] for s in members)
+        assert all(s["settled"] for s in by_day["2026-10-31"])
+        started = [s for s in sessions if s["started_time"] is not None]
+        assert any(s["started_time"] < "2026-11-01" <= s["stopped_time"] for s in started)
+        assert any(s["invoked_time"] < "2026-11-01" <= s["started_time"] for s in started)
+
+        midnight = datetime(2026, 11, 1, tzinfo=UTC)
+        only_second = daywise(client, midnight, midnight)
+        assert [item["date"] for item in only_second] == ["2026-11-01T00:00:00.000Z"]
+        assert daywise(client, since - timedelta(days=5), since - timedelta(days=1)) == []
+
+
+@pytest.mark.parametrize(
+    ("form", "pattern"), [("date", r"\d{4}-\d\d-\d\d"), ("iso", r"\d{4}-\d\d-\d\dT00:00:00\.000Z")]
+)
+def test_daywise_date_form_is_configurable(form: str, pattern: str) -> None:
+    with simulator(start_at=DAY_START, daywise_date_form=form) as (sim, client):
+        sim.advance_to(200.0)
+        items = daywise(client, DAY_START, parse_iso(sim.now_iso()))
+        assert len(items) == 2
+        assert all(re.fullmatch(pattern, item["date"]) for item in items)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"end_time": "1793577600"},
+        {"start_time": "1793577600"},
+        {"start_time": "", "end_time": "1793577600"},
+        {"start_time": "2026-11-01", "end_time": "1793577600"},
+        {"start_time": "1793577600", "end_time": "nan"},
+    ],
+)
+def test_daywise_without_numeric_start_and_end_time_is_a_realtimekit_400(params: dict[str, str]) -> None:
+    with simulator() as (sim, client):
+        response = client.get(DAYWISE, params=params)
+        body = response.json()
+        assert response.status_code == 400
+        assert body["success"] is False
+        assert body["error"]["code"] == 400
+        assert "_time" in body["error"]["message"]
+        assert stats(sim)["by_status"] == {"400": 1}
+        fractional = client.get(DAYWISE, params={"start_time": "1793577600.5", "end_time": 1793664000})
+        assert fractional.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [("mixed", ["top", "inner", "top", "inner"]), ("top", ["top"] * 4), ("inner", ["inner"] * 4)],
+)
+def test_livestream_details_shapes_page_through_every_session_newest_first(
+    shape: str, expected: list[str]
+) -> None:
+    config = {"details_shape": shape, "report_lag_seconds": 10.0, "dip_share": 0.3, "errored_share": 0.4}
+    with simulator(**config) as (sim, client):
+        livestream_id = sim.model.livestreams[0].id
+        sim.advance_to(600.0)
+        rows = [s for s in truth(sim) if s["livestream_id"] == livestream_id][::-1]
+        assert len(rows) >= 6
+        seen: list[dict[str, Any]] = []
+        shapes = []
+        page_no = 1
+        while True:
+            body = client.get(
+                f"{KIT}/livestreams/{livestream_id}", params={"per_page": 2, "page_no": page_no}
+            )
+            body_json = body.json()
+            data = body_json["data"]
+            if "paging" in body_json:
+                assert "paging" not in data
+                shapes.append("top")
+                paging = body_json["paging"]
+            else:
+                assert set(body_json) == {"success", "data"}
+                shapes.append("inner")
+                paging = data["paging"]
+            assert data["livestream"]["id"] == livestream_id
+            assert paging["total_count"] == len(rows)
+            if not data["sessions"]:
+                assert paging["start_offset"] > paging["total_count"]
+                assert paging["end_offset"] == paging["start_offset"] - 1
+                break
+            seen.extend(data["sessions"])
+            page_no += 1
+        assert shapes[:4] == expected
+        assert len(shapes) == math.ceil(len(rows) / 2) + 1
+        assert [s["id"] for s in seen] == [r["id"] for r in rows]
+        for served, row in zip(seen, rows, strict=True):
+            assert {"stopped_time", "err_message"} <= set(served)
+            assert served["stopped_time"] == row["stopped_time"]
+            assert served["err_message"] == row["err_message"]
+            assert isinstance(served["ingest_seconds"], int)
+            assert isinstance(served["viewer_seconds"], float | int)
+            assert (served["ingest_seconds"], served["viewer_seconds"]) == (
+                row["reported_ingest_seconds"],
+                row["reported_viewer_seconds"],
+            )
+        assert any(s["err_message"] is not None for s in seen)
+
+
+def test_cli_options_cover_the_timing_lag_short_dip_and_shape_knobs() -> None:
+    parser = argparse.ArgumentParser()
+    add_simulator_arguments(parser)
+    assert config_from_args(parser.parse_args([])) == SimulatorConfig()
+    config = config_from_args(
+        parser.parse_args(
+            [
+                "--report-lag-seconds",
+                "12.5",
+                "--short-share",
+                "0.25",
+                "--short-live-seconds",
+                "1,4",
+                "--dip-share",
+                "0.1",
+                "--daywise-date-form",
+                "iso",
+                "--details-shape",
+                "inner",
+                "--gap-seconds",
+                "3,9",
+                "--invoked-seconds",
+                "0.5, 2",
+                "--live-seconds",
+                "10,20",
+                "--placeholder-seconds",
+                "4",
+                "--linger-seconds",
+                "0",
+            ]
+        )
+    )
+    assert (config.report_lag_seconds, config.short_share, config.dip_share) == (12.5, 0.25, 0.1)
+    assert (config.daywise_date_form, config.details_shape) == ("iso", "inner")
+    assert (config.gap_seconds, config.invoked_seconds, config.live_seconds) == ((3, 9), (0.5, 2), (10, 20))
+    assert (config.short_live_seconds, config.placeholder_seconds, config.linger_seconds) == ((1, 4), 4, 0)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--live-seconds", "10,20,30"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--gap-seconds", "soon,later"])
+    with pytest.raises(ValueError, match="live_seconds"):
+        config_from_args(parser.parse_args(["--live-seconds", "20,10"]))
+    with pytest.raises(ValueError, match="report_lag_seconds"):
+        config_from_args(parser.parse_args(["--report-lag-seconds", "-1"]))

@@ -2,7 +2,7 @@
 
 from streamledger.simulator.app import SimulatorState, build_app, create_app
 from streamledger.simulator.config import SimulatorConfig
-from streamledger.simulator.model import Figures, Livestream, Session, SimulatorModel
+from streamledger.simulator.model import DayTotals, Figures, Livestream, Session, SimulatorModel
 from streamledger.simulator.server import (
     RunningSimulator,
     add_simulator_arguments,
@@ -13,6 +13,7 @@ from streamledger.simulator.server import (
 )
 
 __all__ = [
+    "DayTotals",
     "Figures",
     "Livestream",
     "RunningSimulator",

@@ -1,8 +1,18 @@
-"""Starlette app of the simulated RealtimeKit API: routing, auth, budget, faults, envelopes."""
+"""Starlette app of the simulated RealtimeKit API: routing, auth, budget, faults, envelopes.
+
+Analytics daywise (GET .../analytics/livestreams/daywise?start_time=&end_time=, Unix seconds) attributes
+each session created by the request time to the UTC day of its started_time, or, while it has none (still
+INVOKED, or ERRORED before going LIVE), to the UTC day of its invoked_time with 0 figures. An item per UTC
+day from the day of start_time to the day of end_time (inclusive) that has sessions, ascending: count is
+the number of those sessions, totals the sums of their reported figures at request time, so a settled
+day equals the sum of the true final figures. GET /_simulator/daywise is the same aggregation over true
+figures for every day.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hmac
 import math
 import random
@@ -12,7 +22,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -23,7 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from streamledger.simulator.config import SimulatorConfig
-from streamledger.simulator.model import App, Livestream, Session, SimulatorModel
+from streamledger.simulator.model import App, DayTotals, Figures, Livestream, Session, SimulatorModel
 
 API_PREFIX = "/client/v4"
 CONTROL_PREFIX = "/_simulator"
@@ -292,24 +302,28 @@ def session_times_json(model: SimulatorModel, session: Session, t: float) -> Jso
     }
 
 
+def figure_numbers(figures: Figures) -> tuple[int, int | float]:
+    """(ingest_seconds, viewer_seconds) as JSON numbers, as session by id and details send them."""
+    viewer = int(figures.viewer_seconds) if figures.placeholder else float(figures.viewer_seconds)
+    return figures.ingest_seconds, viewer
+
+
 def session_json(model: SimulatorModel, session: Session, t: float, as_strings: bool) -> Json:
     """Session object with reported figures: strings (active endpoint) or numbers (by id, details)."""
-    figures = session.reported_figures(t, model.config.placeholder_seconds)
+    figures = model.reported_figures(session, t)
     body = session_times_json(model, session, t)
     if as_strings:
         body["ingest_seconds"] = figure_text(figures.ingest_seconds, figures.placeholder)
         body["viewer_seconds"] = figure_text(figures.viewer_seconds, figures.placeholder)
     else:
-        body["ingest_seconds"] = figures.ingest_seconds
-        body["viewer_seconds"] = (
-            int(figures.viewer_seconds) if figures.placeholder else float(figures.viewer_seconds)
-        )
+        body["ingest_seconds"], body["viewer_seconds"] = figure_numbers(figures)
     return body
 
 
 def truth_session_json(model: SimulatorModel, session: Session, t: float) -> Json:
-    """Ground truth for one session: true figures, final status and whether it has stopped."""
+    """Ground truth for one session: true figures, final status, and what session by id reports now."""
     figures = session.true_figures(t)
+    reported_ingest, reported_viewer = figure_numbers(model.reported_figures(session, t))
     body = session_times_json(model, session, t)
     body.update(
         app_id=session.app_id,
@@ -317,8 +331,29 @@ def truth_session_json(model: SimulatorModel, session: Session, t: float) -> Jso
         ingest_seconds=figures.ingest_seconds,
         viewer_seconds=figures.viewer_seconds,
         is_final=session.phase(t) == "STOPPED",
+        reported_ingest_seconds=reported_ingest,
+        reported_viewer_seconds=reported_viewer,
+        settled=model.settled(session, t),
     )
     return body
+
+
+def daywise_date(day: date, form: str) -> str:
+    """A daywise item's date: plain ("2026-11-01"), ISO midnight, or alternating by day when mixed."""
+    if form == "mixed":
+        # By the day itself, so one day keeps its form across requests while every range sees both.
+        form = "date" if day.toordinal() % 2 == 0 else "iso"
+    return day.isoformat() if form == "date" else f"{day.isoformat()}T00:00:00.000Z"
+
+
+def daywise_item(totals: DayTotals, form: str) -> Json:
+    """One daywise item with figures as numbers (ingest int, viewer float)."""
+    return {
+        "date": daywise_date(totals.day, form),
+        "count": totals.count,
+        "total_ingest_seconds": totals.ingest_seconds,
+        "total_viewer_seconds": float(totals.viewer_seconds),
+    }
 
 
 def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
@@ -332,6 +367,20 @@ def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
         raise _BadRequest(f'BAD_REQUEST: "{name}" must be a number') from None
     if value < 0:
         raise _BadRequest(f'BAD_REQUEST: "{name}" must be greater than or equal to 0')
+    return value
+
+
+def _unix_seconds_param(query: Mapping[str, str], name: str) -> float:
+    """A required Unix-seconds query parameter (integer or fractional)."""
+    raw = query.get(name)
+    if raw is None or raw.strip() == "":
+        raise _BadRequest(f'BAD_REQUEST: "{name}" is required')
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _BadRequest(f'BAD_REQUEST: "{name}" must be a number') from None
+    if not math.isfinite(value) or not -62_135_596_800 <= value <= 253_402_300_799:
+        raise _BadRequest(f'BAD_REQUEST: "{name}" must be a valid Unix time in seconds')
     return value
 
 
@@ -422,11 +471,35 @@ def _livestream_details(
     model = state.model
     sessions = list(reversed(model.sessions_created(found, t)))
     rows, paging = _page(sessions, page_no, per_page)
-    data = {
+    data: Json = {
         "livestream": livestream_json(model, found, t),
         "sessions": [session_json(model, s, t, as_strings=False) for s in rows],
     }
+    shape = state.config.details_shape
+    if shape == "mixed":
+        # Like the list: by page, so a retried page keeps its shape while every walk sees both.
+        shape = "top" if page_no % 2 == 1 else "inner"
+    if shape == "inner":
+        data["paging"] = paging
+        return 200, {"success": True, "data": data}
     return 200, {"success": True, "data": data, "paging": paging}
+
+
+def _analytics_daywise(
+    state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
+) -> tuple[int, Json]:
+    """GET .../analytics/livestreams/daywise: reported totals per UTC day (attribution: module docstring)."""
+    found = _app_or_error(state, params["app"])
+    if not isinstance(found, App):
+        return found
+    start = _unix_seconds_param(query, "start_time")
+    end = _unix_seconds_param(query, "end_time")
+    first_day = datetime.fromtimestamp(start, UTC).date()
+    last_day = datetime.fromtimestamp(end, UTC).date()
+    form = state.config.daywise_date_form
+    days = state.model.daywise(found.id, t, reported=True)
+    data = [daywise_item(totals, form) for totals in days if first_day <= totals.day <= last_day]
+    return 200, {"success": True, "data": data}
 
 
 def _active_session(
@@ -474,6 +547,7 @@ _SEGMENT = r"[^/]+"
 _KIT = rf"/accounts/(?P<account>{_SEGMENT})/realtime/kit"
 _ROUTES: tuple[tuple[re.Pattern[str], Handler], ...] = (
     (re.compile(rf"^{_KIT}/apps/?$"), _list_apps),
+    (re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/analytics/livestreams/daywise/?$"), _analytics_daywise),
     (re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/?$"), _list_livestreams),
     (
         re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/sessions/(?P<session>{_SEGMENT})/?$"),
@@ -499,6 +573,11 @@ def _match(path: str) -> tuple[Handler, dict[str, str]] | None:
         if matched:
             return handler, matched.groupdict()
     return None
+
+
+def _date_header(state: SimulatorState, t: float) -> dict[str, str]:
+    """The HTTP Date header on the simulator's clock (a manual clock's date, not the machine's)."""
+    return {"Date": email.utils.formatdate(state.model.origin_ms / 1000.0 + t, usegmt=True)}
 
 
 def _ratelimit_headers(config: SimulatorConfig, admission: Admission) -> dict[str, str]:
@@ -557,9 +636,11 @@ async def _api(request: Request) -> Response:
         denied = _authenticate(config, request)
         if denied is not None:
             state.stats.record(denied[0])
-            return _json_response(*denied, _ratelimit_headers(config, state.budget.peek(t)))
+            return _json_response(
+                *denied, _ratelimit_headers(config, state.budget.peek(t)) | _date_header(state, t)
+            )
         admission = state.budget.admit(t)
-        headers = _ratelimit_headers(config, admission)
+        headers = _ratelimit_headers(config, admission) | _date_header(state, t)
         if not admission.allowed:
             state.stats.record(429)
             state.stats.rate_limited += 1
@@ -621,6 +702,26 @@ async def _truth_sessions(request: Request) -> Response:
         return _control_json({"now": model.iso_at(t), "sessions": sessions})
 
 
+async def _truth_daywise(request: Request) -> Response:
+    """GET /_simulator/daywise?app_id=: daywise over true figures for every day, with a settled flag."""
+    state: SimulatorState = request.app.state.simulator
+    app_id = request.query_params.get("app_id")
+    if app_id is None:
+        if len(state.config.app_ids) != 1:
+            return _control_json({"error": "app_id is required when there are several apps"}, 400)
+        app_id = state.config.app_ids[0]
+    with state.lock:
+        t = state.now()
+        model = state.model
+        if model.app(app_id) is None:
+            return _control_json({"error": f"no app {app_id}"}, 404)
+        days = [
+            daywise_item(totals, "date") | {"settled": totals.settled}
+            for totals in model.daywise(app_id, t, reported=False)
+        ]
+        return _control_json({"now": model.iso_at(t), "app_id": app_id, "data": days})
+
+
 async def _truth_livestreams(request: Request) -> Response:
     """GET /_simulator/livestreams: every livestream, stream_key included."""
     state: SimulatorState = request.app.state.simulator
@@ -669,6 +770,7 @@ def build_app(state: SimulatorState) -> Starlette:
             Route(f"{API_PREFIX}/{{path:path}}", _api, methods=every_method),
             Route(f"{CONTROL_PREFIX}/sessions", _truth_sessions, methods=["GET"]),
             Route(f"{CONTROL_PREFIX}/livestreams", _truth_livestreams, methods=["GET"]),
+            Route(f"{CONTROL_PREFIX}/daywise", _truth_daywise, methods=["GET"]),
             Route(f"{CONTROL_PREFIX}/stats", _stats, methods=["GET"]),
             Route(f"{CONTROL_PREFIX}/clock", _clock, methods=["GET", "POST"]),
         ]

@@ -1,4 +1,20 @@
-"""Deterministic fleet and session timelines of the simulated RealtimeKit account (no I/O)."""
+"""Deterministic fleet and session timelines of the simulated RealtimeKit account (no I/O).
+
+Reported figures (what the API serves) differ from the true ones in three configurable ways:
+
+- placeholder: while LIVE and less than placeholder_seconds into the LIVE phase, both figures are 60;
+- lag: otherwise they are the true figures at max(started, t - report_lag_seconds), so after the stop
+  they keep rising for report_lag_seconds and then settle on the true final figures for good;
+- dips: for a dip_share of (session, 10-second block) pairs while LIVE (never during the placeholder,
+  never once stopped) they are 80-95 % of the (lagged) figures at the start of the block.
+
+Analytics daywise attribution: a session belongs to the UTC day of its started_time as known at the
+request time t; a session without a started_time by t (still INVOKED, or ERRORED before going LIVE)
+belongs to the UTC day of its invoked_time, with 0 figures. A day's count is the number of its sessions
+created (invoked) by t, and its totals are the sums of their figures at t (reported figures for the API,
+true figures for the ground truth). A session invoked just before midnight that starts after it therefore
+moves to the next day when it starts.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +23,9 @@ import math
 import random
 import threading
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 from streamledger.simulator.config import SimulatorConfig
@@ -16,6 +33,8 @@ from streamledger.simulator.config import SimulatorConfig
 INGEST_SERVER = "rtmps://live.cloudflare.com:443/live/"
 PLACEHOLDER_FIGURE = 60
 VIEWER_BLOCK_SECONDS = 10.0
+# A dipped reading is this share of the (lagged) figures at the start of its 10-second block.
+DIP_FACTOR_RANGE = (0.80, 0.95)
 # Share of ERRORED sessions that fail while INVOKED, before any input arrives.
 ERRORED_BEFORE_LIVE_SHARE = 0.25
 ERROR_MESSAGES = (
@@ -55,6 +74,18 @@ class Figures:
     ingest_seconds: int
     viewer_seconds: float
     placeholder: bool = False
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """One UTC day of analytics daywise: its sessions' count and summed figures at one instant."""
+
+    day: date
+    count: int
+    ingest_seconds: int
+    viewer_seconds: float
+    # The day is over and every session attributed to it has settled: its totals are final.
+    settled: bool
 
 
 @dataclass(frozen=True)
@@ -102,6 +133,7 @@ class Session:
     ingest_factor: float
     viewer_rates: tuple[float, ...]
     viewer_cumulative: tuple[float, ...]
+    short: bool = False
 
     def phase(self, t: float) -> Phase:
         """Where the session is at t seconds after the origin."""
@@ -139,11 +171,41 @@ class Session:
         )
         return Figures(math.floor(self.ingest_factor * elapsed), viewer)
 
-    def reported_figures(self, t: float, placeholder_seconds: float) -> Figures:
-        """What the API reports at t: the placeholder 60 for both early in the LIVE phase."""
-        if self.phase(t) == "LIVE" and self.live_elapsed(t) < placeholder_seconds:
+    def reported_figures(
+        self, t: float, placeholder_seconds: float, lag_seconds: float = 0.0, dip_share: float = 0.0
+    ) -> Figures:
+        """What the API reports at t: placeholder 60 early in the LIVE phase, else lagged, maybe dipped."""
+        live = self.phase(t) == "LIVE"
+        if live and self.live_elapsed(t) < placeholder_seconds:
             return Figures(PLACEHOLDER_FIGURE, float(PLACEHOLDER_FIGURE), placeholder=True)
-        return self.true_figures(t)
+        if self.started_ms is None:
+            return self.true_figures(t)
+        started = self.started_ms / 1000.0
+        if live and dip_share > 0.0:
+            block = int((t - started) // VIEWER_BLOCK_SECONDS)
+            factor = self.dip_factor(block, dip_share)
+            if factor is not None:
+                base = self.true_figures(max(started, started + block * VIEWER_BLOCK_SECONDS - lag_seconds))
+                return Figures(math.floor(base.ingest_seconds * factor), base.viewer_seconds * factor)
+        # With no lag this is true_figures(t): before the start both are 0.
+        return self.true_figures(max(started, t - lag_seconds))
+
+    def dip_factor(self, block: int, dip_share: float) -> float | None:
+        """The dip of one 10-second block of the LIVE phase, or None; a function of (id, block) only."""
+        rng = random.Random(f"{self.id}:dip:{block}")
+        dipped = rng.random() < dip_share
+        factor = rng.uniform(*DIP_FACTOR_RANGE)
+        return factor if dipped else None
+
+    def settled(self, t: float, lag_seconds: float = 0.0) -> bool:
+        """True once stopped and lag_seconds have passed: reported figures are final from then on."""
+        return self.phase(t) == "STOPPED" and t * 1000.0 >= self.stopped_ms + lag_seconds * 1000.0
+
+    def attribution_ms(self, t: float) -> int:
+        """When the session counts for analytics daywise: started_time if started by t, else invoked_time."""
+        if self.started_ms is not None and self.started_ms <= t * 1000.0:
+            return self.started_ms
+        return self.invoked_ms
 
     def updated_ms(self, t: float) -> int:
         """Latest state change at or before t."""
@@ -181,6 +243,15 @@ def _draw_session(
     live_ms = 0 if started_ms is None else stopped_ms - started_ms
     blocks = math.ceil(live_ms / (VIEWER_BLOCK_SECONDS * 1000)) + 1
     rates = tuple(rng.uniform(0.0, 25.0) for _ in range(blocks))
+    # Drawn after every other value, so adding short sessions changed no draw of the existing ones.
+    short_draw = rng.random()
+    short_for = rng.uniform(*config.short_live_seconds)
+    short = False
+    if started_ms is not None and short_draw < config.short_share:
+        short = True
+        stopped_ms = started_ms + max(1, round(short_for * 1000))
+        short_blocks = math.ceil((stopped_ms - started_ms) / (VIEWER_BLOCK_SECONDS * 1000)) + 1
+        rates = rates[:short_blocks] + tuple(rng.uniform(0.0, 25.0) for _ in range(short_blocks - len(rates)))
     cumulative = [0.0]
     for rate in rates[:-1]:
         cumulative.append(cumulative[-1] + rate * VIEWER_BLOCK_SECONDS)
@@ -197,6 +268,7 @@ def _draw_session(
         ingest_factor=ingest_factor,
         viewer_rates=rates,
         viewer_cumulative=tuple(cumulative),
+        short=short,
     )
 
 
@@ -354,6 +426,50 @@ class SimulatorModel:
         for livestream in self.livestreams:
             sessions.extend(self.sessions_created(livestream, t))
         return sorted(sessions, key=lambda s: (s.invoked_ms, s.id))
+
+    def reported_figures(self, session: Session, t: float) -> Figures:
+        """The figures the API reports for session at t under this model's configuration."""
+        config = self.config
+        return session.reported_figures(
+            t, config.placeholder_seconds, config.report_lag_seconds, config.dip_share
+        )
+
+    def settled(self, session: Session, t: float) -> bool:
+        """True once the session's reported figures have settled on its true final figures."""
+        return session.settled(t, self.config.report_lag_seconds)
+
+    def day_of(self, offset_ms: int) -> date:
+        """The UTC date of a millisecond offset from the origin."""
+        return (_EPOCH + timedelta(milliseconds=self.origin_ms + offset_ms)).date()
+
+    def daywise(self, app_id: str, t: float, *, reported: bool) -> list[DayTotals]:
+        """Analytics daywise of one app at t, every day with sessions, oldest first.
+
+        Attribution (see the module docstring): each session created (invoked) by t belongs to the
+        UTC day of its started_time if it has started by t, else to the UTC day of its invoked_time.
+        Totals sum the reported (API) or true (ground truth) figures at t; viewer totals use math.fsum so
+        they are exact sums whatever the order.
+        """
+        groups: dict[date, list[Session]] = defaultdict(list)
+        for livestream in self.livestreams_of(app_id):
+            for session in self.sessions_created(livestream, t):
+                groups[self.day_of(session.attribution_ms(t))].append(session)
+        now_ms = self.origin_ms + t * 1000.0
+        days: list[DayTotals] = []
+        for day in sorted(groups):
+            sessions = groups[day]
+            figures = [self.reported_figures(s, t) if reported else s.true_figures(t) for s in sessions]
+            day_end_ms = epoch_ms(datetime.combine(day + timedelta(days=1), time(), UTC))
+            days.append(
+                DayTotals(
+                    day=day,
+                    count=len(sessions),
+                    ingest_seconds=sum(f.ingest_seconds for f in figures),
+                    viewer_seconds=math.fsum(f.viewer_seconds for f in figures),
+                    settled=now_ms >= day_end_ms and all(self.settled(s, t) for s in sessions),
+                )
+            )
+        return days
 
     def _extend_all(self, t: float) -> None:
         """Extend every timeline to t, skipping the work when already done."""

@@ -14,7 +14,14 @@ from datetime import datetime
 import uvicorn
 
 from streamledger.simulator.app import API_PREFIX, SimulatorState, build_app
-from streamledger.simulator.config import CLOCK_KINDS, INACTIVE_FORMS, LIST_SHAPES, SimulatorConfig
+from streamledger.simulator.config import (
+    CLOCK_KINDS,
+    DAYWISE_DATE_FORMS,
+    DETAILS_SHAPES,
+    INACTIVE_FORMS,
+    LIST_SHAPES,
+    SimulatorConfig,
+)
 from streamledger.simulator.model import SimulatorModel
 
 HOST = "127.0.0.1"
@@ -32,6 +39,7 @@ def _uvicorn_config(state: SimulatorState, host: str, port: int) -> uvicorn.Conf
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=2,
+        date_header=False,  # the app sends Date on the simulator's own clock
     )
 
 
@@ -161,6 +169,20 @@ def _start_at(text: str) -> datetime:
     return moment
 
 
+def _seconds_range(text: str) -> tuple[float, float]:
+    """A LOW,HIGH pair of seconds, e.g. 20,90 (a single number means LOW = HIGH)."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH seconds, got {text!r}")
+    try:
+        low, high = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH seconds, got {text!r}") from None
+    return low, high
+
+
 def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulate options; every dest starts with sim_ to avoid clashes with other options."""
     d = SimulatorConfig()
@@ -204,6 +226,58 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
         "--inactive-form", dest="sim_inactive_form", choices=INACTIVE_FORMS, default=d.inactive_form
     )
     parser.add_argument("--list-shape", dest="sim_list_shape", choices=LIST_SHAPES, default=d.list_shape)
+    parser.add_argument(
+        "--details-shape",
+        dest="sim_details_shape",
+        choices=DETAILS_SHAPES,
+        default=d.details_shape,
+        help="where livestream details put paging; mixed alternates by page",
+    )
+    parser.add_argument(
+        "--daywise-date-form",
+        dest="sim_daywise_date_form",
+        choices=DAYWISE_DATE_FORMS,
+        default=d.daywise_date_form,
+        help="analytics daywise date as YYYY-MM-DD, ISO midnight, or alternating by day",
+    )
+    pair = "LOW,HIGH"
+    parser.add_argument(
+        "--gap-seconds", dest="sim_gap_seconds", type=_seconds_range, default=d.gap_seconds, metavar=pair
+    )
+    parser.add_argument(
+        "--invoked-seconds",
+        dest="sim_invoked_seconds",
+        type=_seconds_range,
+        default=d.invoked_seconds,
+        metavar=pair,
+    )
+    parser.add_argument(
+        "--live-seconds", dest="sim_live_seconds", type=_seconds_range, default=d.live_seconds, metavar=pair
+    )
+    parser.add_argument(
+        "--placeholder-seconds", dest="sim_placeholder_seconds", type=float, default=d.placeholder_seconds
+    )
+    parser.add_argument("--linger-seconds", dest="sim_linger_seconds", type=float, default=d.linger_seconds)
+    parser.add_argument(
+        "--report-lag-seconds",
+        dest="sim_report_lag_seconds",
+        type=float,
+        default=d.report_lag_seconds,
+        help="reported figures trail the truth by this many seconds",
+    )
+    parser.add_argument(
+        "--short-share", dest="sim_short_share", type=float, default=d.short_share, help="share 0..1"
+    )
+    parser.add_argument(
+        "--short-live-seconds",
+        dest="sim_short_live_seconds",
+        type=_seconds_range,
+        default=d.short_live_seconds,
+        metavar=pair,
+    )
+    parser.add_argument(
+        "--dip-share", dest="sim_dip_share", type=float, default=d.dip_share, help="share 0..1"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -225,6 +299,17 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         start_at=args.sim_start_at,
         inactive_form=args.sim_inactive_form,
         list_shape=args.sim_list_shape,
+        details_shape=args.sim_details_shape,
+        daywise_date_form=args.sim_daywise_date_form,
+        gap_seconds=args.sim_gap_seconds,
+        invoked_seconds=args.sim_invoked_seconds,
+        live_seconds=args.sim_live_seconds,
+        placeholder_seconds=args.sim_placeholder_seconds,
+        linger_seconds=args.sim_linger_seconds,
+        report_lag_seconds=args.sim_report_lag_seconds,
+        short_share=args.sim_short_share,
+        short_live_seconds=args.sim_short_live_seconds,
+        dip_share=args.sim_dip_share,
     )
 
 

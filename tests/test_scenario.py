@@ -1,0 +1,104 @@
+"""The issue's acceptance scenario: twenty simulated minutes across a UTC midnight and month boundary."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from streamledger import poll, verify, warehouse
+from streamledger.fetch import fetch_daywise
+from streamledger.simulator import running_simulator
+from tests.conftest import settings_for, simulator_config
+
+START = datetime(2026, 10, 31, 23, 50, tzinfo=UTC)
+POLLS = 25  # one a minute: 23:51 .. 00:15
+SETTLED = 240.0  # sessions that stopped this long before the end must be final
+
+
+def test_twenty_five_minutes_of_polls_give_exact_final_history_usage_and_reconciliation(
+    tmp_path: Path,
+) -> None:
+    config = simulator_config(
+        start_at=START,
+        livestreams=16,
+        gap_seconds=(5.0, 90.0),
+        live_seconds=(30.0, 420.0),
+        short_share=0.3,
+        short_live_seconds=(2.0, 20.0),
+        report_lag_seconds=5.0,
+        dip_share=0.1,
+        placeholder_seconds=20.0,
+        fault_5xx=0.03,
+        fault_malformed=0.02,
+    )
+    with running_simulator(config) as sim:
+        settings = settings_for(sim, tmp_path, max_attempts=8, max_retry_wait_seconds=10)
+        rows = []
+        for _ in range(POLLS):
+            sim.advance(60)
+            rows.append(poll.run_poll(settings))
+        sim_now = datetime.fromisoformat(sim.now_iso().replace("Z", "+00:00"))
+        poll.finish(settings, fetch_daywise(settings, 2, until=sim_now))
+        end = sim.now()
+        truth = verify.fetch_truth(sim.root_url)
+        stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()
+
+    assert stats["rate_limited"] == 0
+    assert all(row["outcome"] == "ok" for row in rows), [row["message"] for row in rows if row["message"]]
+    comparison = verify.compare(settings.database, truth)
+    assert comparison.mismatches == []
+    # Every session is found (short ones by the sweep), but those the last poll could not yet have seen.
+    created_late = {sid for sid, s in truth.items() if verify.seconds_before(s["created_at"], sim, end) < 60}
+    assert set(comparison.missing) <= created_late
+    assert sum(1 for s in truth.values() if _live_seconds(s) < 20) >= 5  # short sessions happened
+    con = warehouse.connect(settings.database, read_only=True)
+    try:
+        sessions = {r["session_id"]: r for r in con.sql("select * from sessions").pl().iter_rows(named=True)}
+        usage = dict(
+            con.execute("select session_id, sum(ingest_seconds) from session_usage group by 1").fetchall()
+        )
+        viewer = dict(
+            con.execute("select session_id, sum(viewer_seconds) from session_usage group by 1").fetchall()
+        )
+        days = con.execute(
+            "select day, sum(ingest_seconds) from usage_daily group by day order by day"
+        ).fetchall()
+        months = con.execute("select month from usage_monthly order by month").fetchall()
+        reconciliation = con.sql("select * from reconciliation_daily order by day").pl().to_dicts()
+    finally:
+        con.close()
+    ended = [
+        s
+        for s in truth.values()
+        if s["is_final"] and verify.seconds_before(s["stopped_time"], sim, end) > SETTLED
+    ]
+    assert len(ended) >= 30
+    for true in ended:
+        mine = sessions[true["id"]]
+        assert mine["is_final"], true["id"]
+        assert (mine["ingest_seconds"], mine["viewer_seconds"]) == (
+            true["ingest_seconds"],
+            true["viewer_seconds"],
+        )
+        if true["started_time"] is not None and (true["ingest_seconds"] or true["viewer_seconds"]):
+            assert usage[true["id"]] == pytest.approx(true["ingest_seconds"], abs=1e-6)
+            assert viewer[true["id"]] == pytest.approx(true["viewer_seconds"], abs=1e-6)
+    assert [d for d, _ in days] == [date(2026, 10, 31), date(2026, 11, 1)]
+    assert months == [(date(2026, 10, 1),), (date(2026, 11, 1),)]
+    october = next(r for r in reconciliation if r["day"] == date(2026, 10, 31))
+    assert october["all_final"]
+    assert october["cloudflare_sessions"] == october["warehouse_sessions"]
+    assert october["ingest_difference_seconds"] == pytest.approx(0, abs=1e-6)
+    assert october["viewer_difference_seconds"] == pytest.approx(0, abs=1e-6)
+
+
+def _live_seconds(session: dict[str, Any]) -> float:
+    if not session["started_time"] or not session["stopped_time"]:
+        return float("inf")
+    started = datetime.fromisoformat(session["started_time"].replace("Z", "+00:00"))
+    stopped = datetime.fromisoformat(session["stopped_time"].replace("Z", "+00:00"))
+    return (stopped - started).total_seconds()
