@@ -19,7 +19,9 @@ def test_a_missing_setting_is_one_line_naming_the_variable(
 
 def test_an_unknown_report_lists_the_available_ones(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "nope", "--database", "/nonexistent.duckdb"]) == 1
-X
+    assert "no report 'nope' (available: poll_health, reconciliation, sessions_by_livestream)" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_report_on_a_missing_database_says_so(capsys: pytest.CaptureFixture[str]) -> None:
