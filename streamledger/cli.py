@@ -43,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     snapshot.set_defaults(run=_snapshot)
 
+    reconcile = commands.add_parser("reconcile", help="read Cloudflare's daywise analytics (one flow run)")
+    reconcile.set_defaults(run=_reconcile)
+
+    rebuild = commands.add_parser("rebuild", help="re-derive every normalized table from raw_responses")
+    rebuild.add_argument(
+        "--database", type=Path, help="default: STREAMLEDGER_DATABASE or data/streamledger.duckdb"
+    )
+    rebuild.set_defaults(run=_rebuild)
+
     serve = commands.add_parser(
         "serve", help="serve the snapshot flow on a schedule (needs a Prefect server)"
     )

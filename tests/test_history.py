@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from streamledger import fetch, poll, verify, warehouse
+from streamledger.cli import main
 from streamledger.settings import Settings
 from streamledger.simulator import RunningSimulator, running_simulator
 from tests.conftest import settings_for, simulator_config
@@ -25,7 +27,7 @@ def polls(sim: RunningSimulator, settings: Settings, count: int, step: float = 7
 
 
 def test_rebuild_from_raw_responses_gives_exactly_the_incrementally_built_tables(
-    sim: RunningSimulator, settings: Settings
+    sim: RunningSimulator, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     polls(sim, settings, 20)
     incremental = table_contents(settings.database)
@@ -36,6 +38,13 @@ def test_rebuild_from_raw_responses_gives_exactly_the_incrementally_built_tables
     assert_same_tables(
         {t: incremental[t] for t in ("raw_responses", "poll_runs")},
         {t: rebuilt[t] for t in ("raw_responses", "poll_runs")},
+    )
+    assert main(["rebuild", "--database", str(settings.database)]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"rebuilt from raw_responses: 12 livestreams, {counts['sessions']} sessions"
+    )
+    assert_same_tables(
+        {t: incremental[t] for t in DERIVED}, {t: table_contents(settings.database)[t] for t in DERIVED}
     )
 
 
