@@ -138,7 +138,8 @@ async def _fetch(
                 math.floor(poll.allowance * (1 - RETRY_RESERVE_SHARE)) - poll.discovery_requests
             )
             await _read_by_priority(client, poll, plan, planner, listed)
-            await _sweep(client, poll, plan, planner, listed, settings)
+            if poll.fatal is None:
+                await _sweep(client, poll, plan, planner, listed, settings)
             poll.plan = planner.counts
         _finish(poll, client)
     return poll
