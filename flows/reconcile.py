@@ -8,7 +8,7 @@ from prefect import flow
 from prefect.client.schemas.objects import State
 from prefect.states import Failed
 
-from flows.tasks import fetch_analytics, land, load, normalize, publish, recover_interrupted
+from flows.tasks import fetch_analytics, land_and_load, recover_interrupted
 from streamledger.errors import StreamledgerError
 from streamledger.settings import Settings
 
@@ -19,13 +19,6 @@ def reconcile() -> dict[str, Any] | State[Any]:
     try:
         settings = Settings.from_env()
         recover_interrupted(settings)
-        fetched = fetch_analytics(settings)
-        land(settings, fetched)
-        normalized, seconds = normalize(fetched)
-        row = load(settings, fetched, normalized, seconds)
-        publish(row)
+        return land_and_load(settings, fetch_analytics(settings))
     except StreamledgerError as exc:
         return Failed(message=str(exc))
-    if row["outcome"] == "failed":
-        return Failed(message=row["message"].splitlines()[0])
-    return row

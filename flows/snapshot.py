@@ -10,14 +10,14 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 
-from flows.tasks import fetch, land, load, normalize, plan, publish, recover_interrupted
+from flows.tasks import fetch, land_and_load, plan, recover_interrupted
 from streamledger.errors import StreamledgerError
 from streamledger.settings import Settings
 
 
 @flow(name="snapshot", description="Poll the livestream sessions of every app once.")
 def snapshot() -> dict[str, Any] | State[Any]:
-    """Run one poll: plan, fetch, land, normalize, load, publish; return the poll_runs row."""
+    """Run one poll: plan, fetch, then land, normalize, load and publish; return the poll_runs row."""
     try:
         settings = Settings.from_env()
         late = lateness_seconds()
@@ -27,16 +27,9 @@ def snapshot() -> dict[str, Any] | State[Any]:
             get_run_logger().warning(message)
             return Completed(message=message)
         recover_interrupted(settings)
-        fetched = fetch(settings, plan(settings))
-        land(settings, fetched)
-        normalized, seconds = normalize(fetched)
-        row = load(settings, fetched, normalized, seconds)
-        publish(row)
+        return land_and_load(settings, fetch(settings, plan(settings)))
     except StreamledgerError as exc:
         return Failed(message=str(exc))
-    if row["outcome"] == "failed":
-        return Failed(message=row["message"].splitlines()[0])
-    return row
 
 
 def lateness_seconds() -> float:

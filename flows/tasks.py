@@ -7,9 +7,11 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
 
 from streamledger import poll
-from streamledger.fetch import FetchedPoll, PollPlan, fetch_daywise, fetch_poll
+from streamledger.fetch import PLAN_COUNTS, FetchedPoll, PollPlan, fetch_daywise, fetch_poll
 from streamledger.settings import Settings
 from transforms.normalize import NormalizedPoll
 
@@ -24,12 +26,7 @@ SUMMARY_COLUMNS = (
     "rate_limited",
     "parse_issues",
     "allowance",
-    "planned_final",
-    "planned_live",
-    "planned_sweep",
-    "deferred_final",
-    "deferred_live",
-    "deferred_sweep",
+    *PLAN_COUNTS,
     "network_seconds",
     "normalize_seconds",
     "load_seconds",
@@ -91,3 +88,14 @@ def publish(row: dict[str, Any]) -> None:
         table=[{column: row[column] for column in SUMMARY_COLUMNS}],
         description=f"Poll {row['poll_id']}: {row['outcome']}{message}",
     )
+
+
+def land_and_load(settings: Settings, fetched: FetchedPoll) -> dict[str, Any] | State[Any]:
+    """Land, normalize, load and publish a fetched poll; return its ledger row, or Failed when it failed."""
+    land(settings, fetched)
+    normalized, seconds = normalize(fetched)
+    row = load(settings, fetched, normalized, seconds)
+    publish(row)
+    if row["outcome"] == "failed":
+        return Failed(message=row["message"].splitlines()[0])
+    return row
