@@ -173,12 +173,13 @@ class RealtimeKitClient:
             subject=f"livestream {livestream_id}",
         )
 
-    async def session_by_id(self, app_id: str, session_id: str) -> Any:
-        """Return the session-by-id body."""
+    async def session_by_id(self, app_id: str, session_id: str, livestream_id: str | None = None) -> Any:
+        """Return the session-by-id body (the livestream id, when known, is recorded with the response)."""
         return await self._get(
             SESSION_BY_ID,
             app_id,
             f"/{app_id}/livestreams/sessions/{session_id}",
+            livestream_id=livestream_id,
             session_id=session_id,
             subject=f"session {session_id}",
         )
@@ -206,7 +207,7 @@ class RealtimeKitClient:
                 started = time.perf_counter()
                 try:
                     response = await self._http.get(path, params=params)
-                except httpx.TransportError as exc:
+                except httpx.HTTPError as exc:  # connection, timeout, protocol, and body decoding failures
                     self.transport_errors += 1
                     status, text, headers = None, None, httpx.Headers()
                     failure: ApiError | None = where.error(None, None, _describe(exc), retryable=True)
@@ -361,7 +362,7 @@ def _server_date(headers: httpx.Headers) -> datetime | None:
         return None
 
 
-def _describe(exc: httpx.TransportError) -> str:
+def _describe(exc: httpx.HTTPError) -> str:
     """Return a one-line description of a transport failure (no URL, so no chance of leaking anything)."""
     detail = " ".join(str(exc).split()) or "no detail"
     return f"{type(exc).__name__}: {detail}"

@@ -266,7 +266,7 @@ async def _read_by_priority(
     live = planner.take("live", sorted(live_ids, key=last_read))
     poll.active_reads = len(live)
     results = await asyncio.gather(
-        *(client.session_by_id(app, session_id) for app, _, session_id in finals),
+        *(client.session_by_id(app, session_id, ls) for app, ls, session_id in finals),
         *(client.active_session(app_of[ls], ls) for ls in live),
         return_exceptions=True,
     )
@@ -274,15 +274,15 @@ async def _read_by_priority(
     # A session seen running last time whose livestream now shows no session, or another one, has stopped
     # unseen: read it by id now. One still shown (running, or stopped and lingering) needs no extra read.
     answers = dict(zip(live, results[len(finals) :], strict=True))
-    read = {session_id for _, _, session_id in finals}
+    planned = {session_id for _, _, session_id in plan.to_finalize}  # read or already counted as deferred
     vanished = [
-        (app, session_id)
+        (app, ls, session_id)
         for ls, (app, session_id) in sorted(plan.open_sessions.items())
         if ls in answers
-        and session_id not in read
+        and session_id not in planned
         and _shown_session_id(answers[ls]) not in (session_id, "?")
     ]
-    reads = [client.session_by_id(app, sid) for app, sid in planner.take("final", vanished)]
+    reads = [client.session_by_id(app, sid, ls) for app, ls, sid in planner.take("final", vanished)]
     _collect(poll, await asyncio.gather(*reads, return_exceptions=True))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -134,6 +135,6 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
         value = kind(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive, finite number, got {raw!r}")
     return value

@@ -108,6 +108,15 @@ def test_connection_errors_and_timeouts_are_retried_and_recorded() -> None:
     ]
 
 
+def test_a_body_that_fails_to_decode_is_retried_not_a_traceback() -> None:
+    script = Script(httpx.DecodingError("incorrect header check"), ok(ACTIVE))
+    body, client = run(script, lambda c: c.active_session("app", "ls1"))
+    assert body == ACTIVE
+    assert client.responses[0]["error"] == (
+        "active_session on app app, livestream ls1: no response: DecodingError: incorrect header check"
+    )
+
+
 def test_backoff_is_exponential_capped_and_jittered() -> None:
     script = Script(*[(503, b"", {})] * 3, ok(ACTIVE))
     run(script, lambda c: c.active_session("app", "ls1"))

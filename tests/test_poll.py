@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from streamledger import poll, verify, warehouse
-from streamledger.fetch import fetch_poll
+from streamledger.fetch import FetchedPoll, fetch_poll
 from streamledger.settings import Secret, Settings
 from streamledger.simulator import RunningSimulator, running_simulator
 from tests.conftest import settings_for, simulator_config
@@ -199,3 +199,61 @@ def test_a_429_caused_by_another_user_of_the_token_is_waited_out(tmp_path: Path)
         row = poll.run_poll(settings)
     assert row["outcome"] == "ok", row["message"]
     assert int(row["rate_limited"]) >= 1
+
+
+def test_odd_answers_become_parse_issues_and_never_block_the_load(tmp_path: Path) -> None:
+    settings = Settings(
+        api_token=Secret("t"),
+        account_id="acc",
+        app_ids=(),
+        database=tmp_path / "w.duckdb",
+        landing_dir=tmp_path,
+    )
+    now = datetime.now(UTC)
+    apps = (
+        '{"success":true,"data":[{"id":"a1","created_at":"2026-11-01T00:00:00"}],"paging":{"total_count":1}}'
+    )
+    orphan = (
+        '{"success":true,"data":{"id":"s1","livestream_id":{"odd":1},"ingest_seconds":1,"viewer_seconds":2}}'
+    )
+    fetched = FetchedPoll("p1", now, now, ("a1",), [])
+    fetched.responses = [
+        _landed(1, "list_apps", None, apps, now),
+        _landed(2, "session_by_id", "a1", orphan, now),
+    ]
+    normalized, _ = poll.normalize_poll(fetched)
+    row = poll.load_poll(settings, fetched, normalized)
+    assert row["parse_issues"] == 3
+    con = warehouse.connect(settings.database, read_only=True)
+    try:
+        issues = con.execute("select app_id, field, reason from parse_issues order by seq, field").fetchall()
+        apps_rows = con.execute("select app_id, created_at from apps").fetchall()
+    finally:
+        con.close()
+    assert issues == [
+        (None, "app.created_at", "not an ISO 8601 timestamp with a UTC offset"),
+        ("a1", "session.livestream_id", "expected text"),
+        ("a1", "session.livestream_id", "session without a livestream id: row dropped"),
+    ]
+    assert apps_rows == [("a1", None)]
+
+
+def _landed(seq: int, endpoint: str, app_id: str | None, body: str, at: datetime) -> dict[str, object]:
+    return {
+        "poll_id": "p1",
+        "seq": seq,
+        "fetched_at": at,
+        "endpoint": endpoint,
+        "app_id": app_id,
+        "livestream_id": None,
+        "session_id": "s1" if endpoint == "session_by_id" else None,
+        "request_path": f"http://api.test/{endpoint}",
+        "attempt": 1,
+        "http_status": 200,
+        "elapsed_ms": 1.0,
+        "ratelimit": None,
+        "server_date": None,
+        "outcome": "data",
+        "body": body,
+        "error": None,
+    }

@@ -40,8 +40,13 @@ def test_app_ids_are_comma_separated_trimmed_and_deduplicated() -> None:
 def test_bad_number_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="STREAMLEDGER_BUDGET_REQUESTS must be a int, got 'lots'"):
         Settings.from_env(REQUIRED | {"STREAMLEDGER_BUDGET_REQUESTS": "lots"})
-    with pytest.raises(ConfigError, match="STREAMLEDGER_CONCURRENCY must be positive"):
+    with pytest.raises(ConfigError, match="STREAMLEDGER_CONCURRENCY must be a positive, finite number"):
         Settings.from_env(REQUIRED | {"STREAMLEDGER_CONCURRENCY": "0"})
+    for bad in ("nan", "inf", "-1"):
+        with pytest.raises(
+            ConfigError, match="STREAMLEDGER_POLL_INTERVAL_SECONDS must be a positive, finite"
+        ):
+            Settings.from_env(REQUIRED | {"STREAMLEDGER_POLL_INTERVAL_SECONDS": bad})
 
 
 def test_overlong_app_id_is_rejected() -> None:

@@ -23,10 +23,11 @@ HISTORY_TABLES = (
 
 def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
-    assert warehouse.migrate(con) == ["001_history.sql", "002_exact_history.sql"]
+    names = ["001_history.sql", "002_exact_history.sql", "003_account_level_issues.sql"]
+    assert warehouse.migrate(con) == names
     assert warehouse.migrate(con) == []
     recorded = con.execute("select version, name from schema_migrations order by version").fetchall()
-    assert recorded == [(1, "001_history.sql"), (2, "002_exact_history.sql")]
+    assert recorded == list(enumerate(names, start=1))
     tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
     assert set(HISTORY_TABLES) <= tables
 

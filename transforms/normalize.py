@@ -249,6 +249,10 @@ class _Flattener:
         if row["session_id"] is None:
             self._issue(context, response, None, "session.id", None, "session without an id: row dropped")
             return
+        if row["livestream_id"] is None:
+            reason = "session without a livestream id: row dropped"
+            self._issue(context, response, item, "session.livestream_id", None, reason)
+            return
         self.sessions.append(row)
 
     def _is_record(

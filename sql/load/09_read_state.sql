@@ -15,7 +15,13 @@ set
     last_swept_at = s.swept_at,
     swept_updated_at = coalesce(s.updated_at, livestreams.swept_updated_at)
 from (
-    select livestream_id, fetched_at as swept_at, updated_at
+    select
+        livestream_id,
+        fetched_at as swept_at,
+        last_value(updated_at ignore nulls) over (
+            partition by livestream_id order by fetched_at, seq
+            rows between unbounded preceding and unbounded following
+        ) as updated_at
     from staged_livestreams
     where endpoint = 'livestream_sessions'
     qualify row_number() over (partition by livestream_id order by fetched_at desc, seq desc) = 1
