@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
@@ -35,8 +35,11 @@ SUMMARY_COLUMNS = (
 
 @task(cache_policy=NO_CACHE)
 def recover_interrupted(settings: Settings) -> int:
-    """Load polls an interrupted run landed but did not load; return how many."""
-    return len(poll.recover_landed(settings))
+    """Load polls an interrupted run landed but did not load; return how many (failures are logged)."""
+    rows, problems = poll.recover_landed(settings)
+    for problem in problems:
+        get_run_logger().error(problem)
+    return len(rows)
 
 
 @task(cache_policy=NO_CACHE)

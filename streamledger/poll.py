@@ -215,15 +215,26 @@ def poll_run_row(
     }
 
 
-def recover_landed(settings: Settings) -> list[dict[str, Any]]:
-    """Load every landing file an interrupted run left behind (loading is idempotent); return their rows."""
-    rows = []
+def recover_landed(settings: Settings) -> tuple[list[dict[str, Any]], list[str]]:
+    """Load every landing file an interrupted run left behind (loading is idempotent).
+
+    Returns the loaded polls' rows and one line per file that failed to load again: such a file moves to
+    landing/quarantine/ (kept, never deleted) so that it cannot block every later poll.
+    """
+    rows, problems = [], []
     for path in sorted(settings.landing_dir.glob("*.jsonl")):
-        poll = read_landed(path)
-        normalized, seconds = normalize_poll(poll)
-        rows.append(load_poll(settings, poll, normalized, normalize_seconds=seconds, recovered=True))
+        try:
+            poll = read_landed(path)
+            normalized, seconds = normalize_poll(poll)
+            rows.append(load_poll(settings, poll, normalized, normalize_seconds=seconds, recovered=True))
+        except (WarehouseError, ValueError, KeyError, TypeError) as exc:
+            quarantine = settings.landing_dir / "quarantine"
+            quarantine.mkdir(exist_ok=True)
+            path.replace(quarantine / path.name)
+            problems.append(f"landing file {path.name} could not be loaded, moved to {quarantine}: {exc}")
+            continue
         path.unlink()
-    return rows
+    return rows, problems
 
 
 def run_poll(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Any]:

@@ -99,7 +99,8 @@ def test_a_crash_during_load_leaves_nothing_and_the_landed_poll_is_recovered(
     assert counts == dict.fromkeys(HISTORY_TABLES, 0)
 
     monkeypatch.setattr(poll, "run_file", real_run_file)
-    (recovered,) = poll.recover_landed(settings)
+    (recovered,), problems = poll.recover_landed(settings)
+    assert problems == []
     assert recovered["poll_id"] == fetched.poll_id
     assert recovered["recovered"] is True
     assert not list(settings.landing_dir.glob("*.jsonl"))
@@ -199,6 +200,24 @@ def test_a_429_caused_by_another_user_of_the_token_is_waited_out(tmp_path: Path)
         row = poll.run_poll(settings)
     assert row["outcome"] == "ok", row["message"]
     assert int(row["rate_limited"]) >= 1
+
+
+def test_a_landing_file_that_cannot_be_loaded_is_quarantined_not_blocking(tmp_path: Path) -> None:
+    settings = Settings(
+        api_token=Secret("t"),
+        account_id="acc",
+        app_ids=("a",),
+        database=tmp_path / "w.duckdb",
+        landing_dir=tmp_path / "l",
+    )
+    settings.landing_dir.mkdir()
+    (settings.landing_dir / "broken.jsonl").write_text('{"poll_id": "x"}\n')
+    rows, problems = poll.recover_landed(settings)
+    assert rows == []
+    assert len(problems) == 1
+    assert problems[0].startswith("landing file broken.jsonl could not be loaded, moved to ")
+    assert (settings.landing_dir / "quarantine" / "broken.jsonl").exists()
+    assert not list(settings.landing_dir.glob("*.jsonl"))
 
 
 def test_odd_answers_become_parse_issues_and_never_block_the_load(tmp_path: Path) -> None:
