@@ -224,7 +224,7 @@ class RealtimeKitClient:
                 self._budget.observe(reading)
             if status == 429:
                 self.rate_limited += 1
-            wait = self._retry_wait(attempt, status, headers)
+            wait = self._retry_wait(attempt, status, headers) if failure is not None else 0.0
             will_retry = failure is not None and failure.retryable and attempt < attempts
             if failure is not None and will_retry and wait > self._settings.max_retry_wait_seconds:
                 will_retry = False

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from streamledger.client import RealtimeKitClient
 from streamledger.errors import ApiError
 from streamledger.ratelimit import RequestBudget, shared_budget
 from streamledger.settings import Settings
-from transforms.shapes import active_session_parts, session_items
+from transforms.shapes import active_session_parts, parse_instant, session_items
 
 # Livestreams in these states may have a running session; others are read only if we saw one running.
 READ_STATUSES = frozenset({"LIVE", "INVOKED"})
@@ -162,9 +161,7 @@ async def _fetch_daywise(
 
 def _new_poll(settings: Settings, kind: str) -> FetchedPoll:
     started_at = datetime.now(UTC)
-    poll = FetchedPoll(new_poll_id(started_at), started_at, started_at, settings.app_ids, [], kind=kind)
-    poll.network_seconds = time.perf_counter()
-    return poll
+    return FetchedPoll(new_poll_id(started_at), started_at, started_at, settings.app_ids, [], kind=kind)
 
 
 def _finish(poll: FetchedPoll, client: RealtimeKitClient) -> None:
@@ -174,7 +171,7 @@ def _finish(poll: FetchedPoll, client: RealtimeKitClient) -> None:
     poll.rate_limited = client.rate_limited
     poll.transport_errors = client.transport_errors
     poll.finished_at = datetime.now(UTC)
-    poll.network_seconds = time.perf_counter() - poll.network_seconds
+    poll.network_seconds = (poll.finished_at - poll.started_at).total_seconds()
 
 
 def _budget(settings: Settings, earlier_sends: Iterable[float]) -> RequestBudget:
@@ -313,7 +310,7 @@ async def _sweep(
             )
             _, sessions, paging = session_items(body)
             more = not paging.is_last_page() if paging else len(sessions) >= settings.per_page
-            created = [_instant(s.get("created_at")) or _NEVER for s in sessions if isinstance(s, dict)]
+            created = [parse_instant(s.get("created_at")) or _NEVER for s in sessions if isinstance(s, dict)]
             # Pages are newest first: stop once a page reaches back past the previous sweep.
             if not more or not created or (since is not None and min(created) <= since):
                 return
@@ -324,7 +321,7 @@ async def _sweep(
 
 def _changed(state: LivestreamState, item: Mapping[str, Any]) -> bool:
     """True when the listed updated_at moved since the last sweep (a session started or stopped)."""
-    updated = _instant(item.get("updated_at"))
+    updated = parse_instant(item.get("updated_at"))
     return state.swept_updated_at is None or updated is None or updated > state.swept_updated_at
 
 
@@ -363,13 +360,3 @@ def _shown_session_id(answer: Any) -> str | None:
         return None
     session_id = session.get("id")
     return session_id if isinstance(session_id, str) else None
-
-
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None

@@ -18,7 +18,7 @@ from streamledger.errors import WarehouseError
 from streamledger.fetch import PLAN_COUNTS, FetchedPoll, LivestreamState, PollPlan, fetch_poll
 from streamledger.settings import Settings
 from streamledger.warehouse import opened, query, run_file
-from transforms.normalize import NormalizedPoll, normalize_responses, responses_frame
+from transforms.normalize import RESPONSE_SCHEMA, NormalizedPoll, normalize_responses, responses_frame
 
 # Livestreams with a session seen in this many hours are swept now and then even without a sign of change.
 ACTIVE_HOURS = 24
@@ -257,8 +257,7 @@ def rebuild(database: Path) -> dict[str, int]:
         raise WarehouseError(f"database {database} does not exist")
     with opened(database) as con:
         responses = con.sql(
-            f"select {', '.join(name for name in responses_frame([]).columns)} from raw_responses "
-            "order by poll_id, seq"
+            f"select {', '.join(RESPONSE_SCHEMA)} from raw_responses order by poll_id, seq"
         ).pl()
         normalized = normalize_responses(responses.to_dicts())
         con.execute("begin transaction")

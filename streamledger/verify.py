@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from streamledger.warehouse import connect
+from transforms.shapes import parse_instant
 
 PLACEHOLDER_SECONDS = 60.0
 _TIMES = ("created_at", "invoked_time", "started_time", "stopped_time")
@@ -79,7 +79,7 @@ def _differences(row: dict[str, Any], true: dict[str, Any] | None, frozen_clock:
         if row[name] != true[name]
     ]
     for name in _TIMES:
-        seen_at, true_at = row[name], _instant(true[name])
+        seen_at, true_at = row[name], parse_instant(true[name])
         if seen_at is None and name in _LATER_TIMES:
             continue  # not observed yet (still INVOKED, or not seen stopped: finalization's job)
         if seen_at != true_at:
@@ -103,12 +103,8 @@ def _placeholder(row: dict[str, Any], value: float) -> bool:
 
 def seconds_before(iso: str, sim: Any, now: float) -> float:
     """Seconds between a ground-truth timestamp and the simulator time `now` (seconds since its origin)."""
-    at = _instant(iso)
+    at = parse_instant(iso)
     assert at is not None
-    origin = _instant(sim.model.iso(0))
+    origin = parse_instant(sim.model.iso(0))
     assert origin is not None
     return now - (at - origin).total_seconds()
-
-
-def _instant(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -13,6 +13,7 @@ from streamledger import poll, verify, warehouse
 from streamledger.fetch import fetch_daywise
 from streamledger.simulator import running_simulator
 from tests.conftest import settings_for, simulator_config
+from transforms.shapes import parse_instant
 
 START = datetime(2026, 10, 31, 23, 50, tzinfo=UTC)
 POLLS = 25  # one a minute: 23:51 .. 00:15
@@ -41,8 +42,7 @@ def test_twenty_five_minutes_of_polls_give_exact_final_history_usage_and_reconci
         for _ in range(POLLS):
             sim.advance(60)
             rows.append(poll.run_poll(settings))
-        sim_now = datetime.fromisoformat(sim.now_iso().replace("Z", "+00:00"))
-        poll.finish(settings, fetch_daywise(settings, 2, until=sim_now))
+        poll.finish(settings, fetch_daywise(settings, 2, until=parse_instant(sim.now_iso())))
         end = sim.now()
         truth = verify.fetch_truth(sim.root_url)
         stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()
@@ -99,6 +99,7 @@ def test_twenty_five_minutes_of_polls_give_exact_final_history_usage_and_reconci
 def _live_seconds(session: dict[str, Any]) -> float:
     if not session["started_time"] or not session["stopped_time"]:
         return float("inf")
-    started = datetime.fromisoformat(session["started_time"].replace("Z", "+00:00"))
-    stopped = datetime.fromisoformat(session["stopped_time"].replace("Z", "+00:00"))
+    started, stopped = parse_instant(session["started_time"]), parse_instant(session["stopped_time"])
+    assert started is not None
+    assert stopped is not None
     return (stopped - started).total_seconds()

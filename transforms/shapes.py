@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 # Keys under which an object-shaped `data` may hold its list (the spec's object form is sloppy).
@@ -97,6 +98,17 @@ def active_session_parts(body: Any) -> tuple[dict[str, Any] | None, dict[str, An
         livestream if isinstance(livestream, dict) else None,
         session if isinstance(session, dict) else None,
     )
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """Return an ISO 8601 timestamp with a zone (Z accepted) as an aware datetime, else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _paging(raw: Any) -> Paging | None:
