@@ -1,4 +1,4 @@
-"""The deployments: snapshot every minute (never two at once, late runs skipped), reconcile daily."""
+"""The deployments: snapshot every minute (no overlap, late runs skipped), reconcile daily, export monthly."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 
+from flows.export import monthly_export
 from flows.reconcile import reconcile
 from flows.snapshot import snapshot
 from streamledger.errors import ConfigError
@@ -38,7 +39,16 @@ def serve_snapshots(settings: Settings) -> None:
         ),
         description="Cloudflare's daywise livestream totals for the recent days, for reconciliation.",
     )
+    monthly = monthly_export.to_deployment(
+        name="first-of-month",
+        cron="0 3 1 * *",  # 03:00 UTC on the 1st, for the month before (after the daily reconcile)
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
+        description="The previous UTC month's finance statement, session log, chart and manifest.",
+    )
     assert isinstance(deployment, RunnerDeployment)  # called from sync code, so not coroutines
     assert isinstance(daily, RunnerDeployment)
+    assert isinstance(monthly, RunnerDeployment)
     # A restart must not leave the schedules paused (Prefect pauses them on shutdown by default).
-    serve(deployment, daily, pause_on_shutdown=False)
+    serve(deployment, daily, monthly, pause_on_shutdown=False)

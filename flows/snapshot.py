@@ -26,8 +26,8 @@ def snapshot() -> dict[str, Any] | State[Any]:
             message = f"skipped: this scheduled run started {late:.0f} s late; the next on-time run polls"
             get_run_logger().warning(message)
             return Completed(message=message)
-        recover_interrupted(settings)
-        return land_and_load(settings, fetch(settings, plan(settings)))
+        database_free = recover_interrupted(settings)
+        return land_and_load(settings, fetch(settings, plan(settings, database_free)))
     except StreamledgerError as exc:
         return Failed(message=str(exc))
 

@@ -8,9 +8,10 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
-from prefect.states import Failed
+from prefect.states import Completed, Failed
 
 from streamledger import poll
+from streamledger.errors import DatabaseBusy
 from streamledger.fetch import PLAN_COUNTS, FetchedPoll, PollPlan, fetch_daywise, fetch_poll
 from streamledger.settings import Settings
 from transforms.normalize import NormalizedPoll
@@ -34,18 +35,24 @@ SUMMARY_COLUMNS = (
 
 
 @task(cache_policy=NO_CACHE)
-def recover_interrupted(settings: Settings) -> int:
-    """Load polls an interrupted run landed but did not load; return how many (failures are logged)."""
-    rows, problems = poll.recover_landed(settings)
+def recover_interrupted(settings: Settings) -> bool:
+    """Load polls an earlier run landed but did not load; return False if the database was busy."""
+    _rows, problems, busy = poll.recover_landed(settings)
     for problem in problems:
-        get_run_logger().error(problem)
-    return len(rows)
+        if busy:
+            get_run_logger().warning(problem)
+        else:
+            get_run_logger().error(problem)
+    return not busy
 
 
 @task(cache_policy=NO_CACHE)
-def plan(settings: Settings) -> PollPlan:
-    """Read open sessions, sessions to finalize, read times and recent request times from the warehouse."""
-    return poll.plan_poll(settings)
+def plan(settings: Settings, database_free: bool = True) -> PollPlan:
+    """Read open sessions, sessions to finalize, read times and recent request times from the warehouse.
+
+    When the database was just found busy, the poll goes straight to the cached plan instead of waiting.
+    """
+    return poll.plan_poll(settings, wait_seconds=None if database_free else 0.0)
 
 
 @task(cache_policy=NO_CACHE)
@@ -75,9 +82,17 @@ def normalize(fetched: FetchedPoll) -> tuple[NormalizedPoll, float]:
 @task(cache_policy=NO_CACHE)
 def load(
     settings: Settings, fetched: FetchedPoll, normalized: NormalizedPoll, seconds: float
-) -> dict[str, Any]:
-    """Load the whole poll in one DuckDB transaction and drop its landing file."""
-    row = poll.load_poll(settings, fetched, normalized, normalize_seconds=seconds)
+) -> dict[str, Any] | None:
+    """Load the whole poll in one DuckDB transaction and drop its landing file.
+
+    Returns None when another process held the database past the wait: the poll stays landed and the
+    next run loads it first, so a reader never costs a poll.
+    """
+    try:
+        row = poll.load_poll(settings, fetched, normalized, normalize_seconds=seconds)
+    except DatabaseBusy as exc:
+        get_run_logger().warning(f"poll {fetched.poll_id} stays landed for the next run: {exc}")
+        return None
     (settings.landing_dir / f"{fetched.poll_id}.jsonl").unlink(missing_ok=True)
     return row
 
@@ -98,6 +113,9 @@ def land_and_load(settings: Settings, fetched: FetchedPoll) -> dict[str, Any] | 
     land(settings, fetched)
     normalized, seconds = normalize(fetched)
     row = load(settings, fetched, normalized, seconds)
+    if row is None:
+        busy = f"poll {fetched.poll_id} landed; the database was busy, the next run loads it"
+        return Completed(message=busy)
     publish(row)
     if row["outcome"] == "failed":
         return Failed(message=row["message"].splitlines()[0])

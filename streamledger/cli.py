@@ -6,10 +6,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import cast
 
+import polars as pl
+
 from streamledger.errors import StreamledgerError
+from streamledger.progress import Progress
+from streamledger.reports import FORMATS, READ_WAIT_SECONDS
 
 # Prefect reads these at import time: quiet, no telemetry, and room for a cold temporary server.
 PREFECT_DEFAULTS = {
@@ -73,22 +79,46 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--database", type=Path, default=Path("data/demo.duckdb"), help="recreated on each run")
     demo.set_defaults(run=_demo)
 
-    report = commands.add_parser("report", help="print a report from sql/reports/")
-    report.add_argument("name", help="report file name without .sql, e.g. sessions_by_livestream")
-    report.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="bind a parameter")
-    report.add_argument(
-        "--database", type=Path, help="default: STREAMLEDGER_DATABASE or data/streamledger.duckdb"
+    report = commands.add_parser(
+        "report",
+        help="run a report from sql/reports/ (see --list)",
+        description="Run one report. Parameters are bound, never formatted into the SQL.",
     )
+    report.add_argument("name", nargs="?", help="the report, e.g. usage-by-livestream (see --list)")
+    report.add_argument("--list", action="store_true", help="list the reports with what each answers")
+    report.add_argument("--from", dest="from_date", metavar="DATE", help="first day, YYYY-MM-DD (inclusive)")
+    report.add_argument("--to", dest="to_date", metavar="DATE", help="last day, YYYY-MM-DD (inclusive)")
+    report.add_argument("--tz", metavar="ZONE", help="IANA time zone for days and hours (default UTC)")
+    _price_argument(report)
+    report.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="any other declared parameter"
+    )
+    report.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
+    report.add_argument("--output", type=Path, metavar="PATH", help="write to a file instead of the terminal")
+    report.add_argument("--chart", type=Path, metavar="PATH", help="daily-usage only: also draw a PNG chart")
+    _reader_arguments(report)
     report.set_defaults(run=_report)
 
     sql = commands.add_parser(
         "sql", help="run ad-hoc read-only SQL against the warehouse and print the result"
     )
-    sql.add_argument("statement", help='e.g. "select * from sessions limit 5"')
-    sql.add_argument(
-        "--database", type=Path, help="default: STREAMLEDGER_DATABASE or data/streamledger.duckdb"
-    )
+    sql.add_argument("statement", help='e.g. "select * from session_log limit 5"')
+    sql.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
+    sql.add_argument("--output", type=Path, metavar="PATH", help="write to a file instead of the terminal")
+    _reader_arguments(sql)
     sql.set_defaults(run=_sql)
+
+    export = commands.add_parser(
+        "export", help="write a month's finance statement and session log for finance, with a manifest"
+    )
+    export.add_argument("--month", required=True, metavar="YYYY-MM", help="the UTC calendar month")
+    export.add_argument("--format", choices=("csv", "parquet", "both"), default="both", help="default both")
+    export.add_argument(
+        "--out", type=Path, metavar="DIR", help="default: STREAMLEDGER_EXPORT_DIR or data/exports"
+    )
+    _price_argument(export)
+    _reader_arguments(export)
+    export.set_defaults(run=_export)
     return parser
 
 
@@ -125,7 +155,8 @@ def _reconcile(args: argparse.Namespace) -> int:
 def _rebuild(args: argparse.Namespace) -> int:
     from streamledger.poll import rebuild
 
-    counts = rebuild(_database(args))
+    with Progress("rebuild") as progress:
+        counts = rebuild(_database(args), progress=progress.step)
     print("rebuilt from raw_responses: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
     return 0
 
@@ -176,24 +207,108 @@ def _database(args: argparse.Namespace) -> Path:
     return args.database or Path(os.environ.get("STREAMLEDGER_DATABASE") or "data/streamledger.duckdb")
 
 
-def _sql(args: argparse.Namespace) -> int:
-    from streamledger.reports import print_sql
+def _price_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--price",
+        dest="price_per_ingest_minute",
+        metavar="USD",
+        help="price per minute of ingest (default 0.010, the published export price)",
+    )
 
-    print_sql(_database(args), args.statement)
+
+def _reader_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database", type=Path, help="default: STREAMLEDGER_DATABASE or data/streamledger.duckdb"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=READ_WAIT_SECONDS,
+        metavar="SECONDS",
+        help=f"how long to wait while the snapshot holds the database (default {READ_WAIT_SECONDS:g})",
+    )
+
+
+def _sql(args: argparse.Namespace) -> int:
+    from streamledger.reports import run_sql, write_output
+
+    write_output(run_sql(_database(args), args.statement, wait_seconds=args.wait), args.format, args.output)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    from streamledger.reports import print_report
+    from streamledger import reports
 
-    database = _database(args)
-    params = {}
+    if args.list:
+        for report in reports.catalog().values():
+            print(f"{report.name:<22} {report.description}")
+        return 0
+    if not args.name:
+        raise StreamledgerError("report: name a report, or --list them")
+    report = reports.find(args.name)
+    raw: dict[str, str | None] = {
+        "from_date": args.from_date,
+        "to_date": args.to_date,
+        "tz": args.tz,
+        "price_per_ingest_minute": args.price_per_ingest_minute,
+    }
     for item in args.param:
         name, sep, value = item.partition("=")
         if not sep:
             raise StreamledgerError(f"--param {item!r}: expected NAME=VALUE")
-        params[name] = value
-    print_report(database, args.name, params)
+        raw[name.strip()] = value
+    values = reports.parse_parameters(report, raw)
+    if args.chart is not None and report.name != "daily-usage":
+        raise StreamledgerError("--chart draws the daily-usage report only")
+    frame = reports.run_report(_database(args), report.name, values, wait_seconds=args.wait)
+    title = f"{report.name}: {report.description}"
+    reports.write_output(frame, args.format, args.output, title=title, tz=cast(str | None, values.get("tz")))
+    if args.chart is not None:
+        _daily_chart(frame, values, args.chart)
+    return 0
+
+
+def _daily_chart(frame: pl.DataFrame, values: dict[str, object], path: Path) -> None:
+    from streamledger.charts import daily_usage_png
+    from streamledger.files import write_atomically
+
+    today = date.today()
+    first = cast(date, values.get("from_date") or today.replace(day=1))
+    last = cast(date, values.get("to_date") or today)
+    title = f"Daily usage {first} to {last} ({values.get('tz') or 'UTC'})"
+    write_atomically(path, daily_usage_png(frame, first, last, title))
+    print(f"chart written to {path}", file=sys.stderr)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from streamledger.export import export_month
+    from streamledger.reports import PARAMETERS
+
+    out = args.out or Path(os.environ.get("STREAMLEDGER_EXPORT_DIR") or _database(args).parent / "exports")
+    formats = ("csv", "parquet") if args.format == "both" else (args.format,)
+    price = None
+    if args.price_per_ingest_minute is not None:
+        try:
+            price = PARAMETERS["price_per_ingest_minute"](args.price_per_ingest_minute)
+        except (ValueError, ArithmeticError) as exc:
+            raise StreamledgerError(f"--price {args.price_per_ingest_minute!r}: {exc}") from None
+    with Progress(f"export {args.month}") as progress:
+        result = export_month(
+            _database(args),
+            args.month,
+            out,
+            formats=formats,
+            price_per_ingest_minute=cast(Decimal | None, price),
+            wait_seconds=args.wait,
+            progress=progress.step,
+        )
+    manifest = result.manifest
+    print(f"exported {args.month} to {result.directory}:")
+    for file in manifest["files"]:
+        unit = "days" if file["format"] == "png" else "rows"
+        print(f"  {file['name']:<28} {file['rows']:>9,} {unit}  sha256 {file['sha256'][:16]}…")
+    coverage = manifest["coverage"]
+    print("  complete: " + ("yes" if coverage["complete"] else "no. " + " ".join(coverage["notes"])))
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from streamledger import verify
 from streamledger.errors import StreamledgerError
-from streamledger.reports import print_report
+from streamledger.reports import print_table, run_report
 from streamledger.simulator import SimulatorConfig, running_simulator
 
 
@@ -75,9 +75,10 @@ def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, da
             raise StreamledgerError("demo: reconcile flow run failed")
         truth = verify.fetch_truth(sim.root_url)
     print()
-    print_report(database, "sessions_by_livestream")
+    today = {"from_date": datetime.now(UTC).date(), "to_date": datetime.now(UTC).date()}
+    print_table(run_report(database, "usage-by-livestream", today), title="usage-by-livestream, today (UTC)")
     print()
-    print_report(database, "reconciliation")
+    print_table(run_report(database, "reconciliation", today), title="reconciliation, today (UTC)")
     comparison = verify.compare(database, truth)
     print(
         f"\nground truth: {comparison.matched} of {comparison.seen} sessions in the warehouse match the "

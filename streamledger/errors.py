@@ -46,3 +46,7 @@ class ApiError(StreamledgerError):
 
 class WarehouseError(StreamledgerError):
     """The DuckDB file could not be opened, migrated or loaded; names the file and the step."""
+
+
+class DatabaseBusy(WarehouseError):
+    """Another process held the DuckDB file for longer than this one would wait."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ import httpx
 import orjson
 import polars as pl
 
-from streamledger.errors import WarehouseError
-from streamledger.fetch import PLAN_COUNTS, FetchedPoll, LivestreamState, PollPlan, fetch_poll
+from streamledger.errors import DatabaseBusy, WarehouseError
+from streamledger.fetch import EMPTY_PLAN, PLAN_COUNTS, FetchedPoll, LivestreamState, PollPlan, fetch_poll
 from streamledger.settings import Settings
 from streamledger.warehouse import opened, query, run_file
 from transforms.normalize import RESPONSE_SCHEMA, NormalizedPoll, normalize_responses, responses_frame
@@ -64,14 +65,24 @@ POLL_RUN_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def plan_poll(settings: Settings) -> PollPlan:
-    """Read from the warehouse what this poll must know before it sends anything."""
-    with opened(settings.database) as con:
-        states = query(con, "queries/plan_livestreams.sql", {"active_hours": ACTIVE_HOURS})
-        open_rows = query(con, "queries/open_sessions.sql").rows()
-        finalize = query(con, "queries/finalization_candidates.sql").rows()
-        sends = query(con, "queries/recent_requests.sql", {"window_seconds": settings.budget_window_seconds})
-    return PollPlan(
+def plan_poll(settings: Settings, *, wait_seconds: float | None = None) -> PollPlan:
+    """Read from the warehouse what this poll must know before it sends anything.
+
+    While another process (a report, an analyst's duckdb) holds the file past the wait, the poll is planned
+    from the plan cached by the previous one instead, so that it is not lost; its budget then counts the
+    sends that plan knew and those of the polls landed since.
+    """
+    wait = settings.lock_wait_seconds if wait_seconds is None else wait_seconds
+    try:
+        with opened(settings.database, wait_seconds=wait) as con:
+            states = query(con, "queries/plan_livestreams.sql", {"active_hours": ACTIVE_HOURS})
+            open_rows = query(con, "queries/open_sessions.sql").rows()
+            finalize = query(con, "queries/finalization_candidates.sql").rows()
+            window = {"window_seconds": settings.budget_window_seconds}
+            sends = query(con, "queries/recent_requests.sql", window)
+    except DatabaseBusy:
+        return cached_plan(settings)
+    plan = PollPlan(
         livestreams={
             row["livestream_id"]: LivestreamState(
                 row["app_id"],
@@ -88,6 +99,55 @@ def plan_poll(settings: Settings) -> PollPlan:
         to_finalize=tuple((app_id, ls, session_id) for app_id, ls, session_id in finalize),
         recent_sends=tuple(sends["sent_at"].to_list()),
     )
+    _write_plan_cache(settings.landing_dir / PLAN_CACHE, plan)
+    return plan
+
+
+PLAN_CACHE = "plan-cache.json"
+
+
+def _write_plan_cache(path: Path, plan: PollPlan) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(orjson.dumps(plan))
+    tmp.replace(path)
+
+
+def cached_plan(settings: Settings) -> PollPlan:
+    """Return the previous poll's plan, with the sends of polls landed since (EMPTY_PLAN if there is none)."""
+    path = settings.landing_dir / PLAN_CACHE
+    plan = EMPTY_PLAN
+    if path.exists():
+        try:
+            raw = orjson.loads(path.read_bytes())
+            plan = PollPlan(
+                livestreams={
+                    ls: LivestreamState(
+                        state["app_id"],
+                        _instant(state["last_active_read_at"]),
+                        _instant(state["last_swept_at"]),
+                        _instant(state["swept_updated_at"]),
+                        state["recently_active"],
+                    )
+                    for ls, state in raw["livestreams"].items()
+                },
+                open_sessions={ls: (pair[0], pair[1]) for ls, pair in raw["open_sessions"].items()},
+                to_finalize=tuple((a, ls, s) for a, ls, s in raw["to_finalize"]),
+                recent_sends=tuple(raw["recent_sends"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            plan = EMPTY_PLAN  # a damaged cache only costs the poll its priorities, never its budget
+    # Every raw response is one request sent; polls landed after the cached plan are not in it.
+    landed = [
+        response["fetched_at"].timestamp()
+        for file in sorted(settings.landing_dir.glob("*.jsonl"))
+        for response in read_landed(file).responses
+    ]
+    return replace(plan, recent_sends=tuple(sorted([*plan.recent_sends, *landed])))
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def land(landing_dir: Path, poll: FetchedPoll) -> Path:
@@ -143,7 +203,7 @@ def load_poll(
 ) -> dict[str, Any]:
     """Load raw responses, typed rows, issues and the ledger row in one transaction; return the ledger row."""
     clock = time.perf_counter()
-    with opened(settings.database) as con:
+    with opened(settings.database, wait_seconds=settings.lock_wait_seconds) as con:
         con.execute("begin transaction")
         step = "staging"
         try:
@@ -215,11 +275,12 @@ def poll_run_row(
     }
 
 
-def recover_landed(settings: Settings) -> tuple[list[dict[str, Any]], list[str]]:
-    """Load every landing file an interrupted run left behind (loading is idempotent).
+def recover_landed(settings: Settings) -> tuple[list[dict[str, Any]], list[str], bool]:
+    """Load every landing file an interrupted or deferred run left behind (loading is idempotent).
 
-    Returns the loaded polls' rows and one line per file that failed to load again: such a file moves to
-    landing/quarantine/ (kept, never deleted) so that it cannot block every later poll.
+    Returns the loaded polls' rows, one line per problem, and whether the database was busy. A file that
+    fails to load moves to landing/quarantine/ (kept, never deleted) so that it cannot block every later
+    poll; while another process holds the database the files simply wait for the next run.
     """
     rows, problems = [], []
     for path in sorted(settings.landing_dir.glob("*.jsonl")):
@@ -227,6 +288,10 @@ def recover_landed(settings: Settings) -> tuple[list[dict[str, Any]], list[str]]
             poll = read_landed(path)
             normalized, seconds = normalize_poll(poll)
             rows.append(load_poll(settings, poll, normalized, normalize_seconds=seconds, recovered=True))
+        except DatabaseBusy as exc:
+            pending = len(list(settings.landing_dir.glob("*.jsonl")))
+            problems.append(f"{pending} landed poll(s) wait for the next run: {exc}")
+            return rows, problems, True
         except (WarehouseError, ValueError, KeyError, TypeError) as exc:
             quarantine = settings.landing_dir / "quarantine"
             quarantine.mkdir(exist_ok=True)
@@ -234,7 +299,7 @@ def recover_landed(settings: Settings) -> tuple[list[dict[str, Any]], list[str]]
             problems.append(f"landing file {path.name} could not be loaded, moved to {quarantine}: {exc}")
             continue
         path.unlink()
-    return rows, problems
+    return rows, problems, False
 
 
 def run_poll(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Any]:
@@ -243,7 +308,10 @@ def run_poll(settings: Settings, *, transport: httpx.AsyncBaseTransport | None =
 
 
 def finish(settings: Settings, fetched: FetchedPoll) -> dict[str, Any]:
-    """Land, normalize and load a fetched poll, then drop its landing file; return the ledger row."""
+    """Land, normalize and load a fetched poll, then drop its landing file; return the ledger row.
+
+    If the database stays busy, DatabaseBusy is raised and the landing file stays for the next run.
+    """
     path = land(settings.landing_dir, fetched)
     normalized, seconds = normalize_poll(fetched)
     row = load_poll(settings, fetched, normalized, normalize_seconds=seconds)
@@ -251,21 +319,25 @@ def finish(settings: Settings, fetched: FetchedPoll) -> dict[str, Any]:
     return row
 
 
-def rebuild(database: Path) -> dict[str, int]:
+def rebuild(database: Path, *, progress: Callable[[str], None] | None = None) -> dict[str, int]:
     """Re-derive every normalized table from raw_responses in one transaction; return row counts."""
+    step = progress or (lambda message: None)
     if not database.exists():
         raise WarehouseError(f"database {database} does not exist")
     with opened(database) as con:
+        step("reading raw responses")
         responses = con.sql(
             f"select {', '.join(RESPONSE_SCHEMA)} from raw_responses order by poll_id, seq"
         ).pl()
+        step(f"normalizing {responses.height:,} raw responses")
         normalized = normalize_responses(responses.to_dicts())
         con.execute("begin transaction")
         try:
             run_file(con, "load/00_clear_derived.sql")
             _stage(con, responses, normalized)
-            for step in DERIVED_FILES:
-                run_file(con, step)
+            for name in DERIVED_FILES:
+                step(f"loading {name.removeprefix('load/').removesuffix('.sql')[3:].replace('_', ' ')}")
+                run_file(con, name)
             counts = {
                 table: int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
                 for table in (
@@ -277,6 +349,7 @@ def rebuild(database: Path) -> dict[str, int]:
                     "analytics_daily",
                 )
             }
+            step("committing")
             con.execute("commit")
         except duckdb.Error as exc:
             con.execute("rollback")

@@ -1,59 +1,300 @@
-"""Reports: one question per file in sql/reports/, read from the warehouse without holding it."""
+"""Reports: one question per file in sql/reports/, parameters bound, read without holding up the writer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import io
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 from streamledger.errors import StreamledgerError
-from streamledger.warehouse import SQL_DIR, connect, query
+from streamledger.files import write_atomically
+from streamledger.warehouse import SQL_DIR, connect, statements
+
+REPORTS_DIR = SQL_DIR / "reports"
+READ_WAIT_SECONDS = 60.0
+FORMATS = ("table", "csv", "json", "parquet")
+# Every parameter a report may declare, and how a command-line value becomes a typed, bound value.
+PARAMETERS: dict[str, Callable[[str], object]] = {}
+_HEADER = re.compile(r"^--\s*(Grain|Parameters|Units):\s*(.*)$")
+_DECLARED = re.compile(r"(?:^|,\s*)([a-z_]+) \(")
 
 
-def report_names() -> list[str]:
-    """Return the names of the available reports."""
-    return sorted(path.stem for path in (SQL_DIR / "reports").glob("*.sql"))
+class ReportError(StreamledgerError):
+    """A report name, parameter or output option is wrong; the message names which and why."""
 
 
-def run_report(database: Path, name: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
-    """Return one report's rows (read-only connection, closed at once so writers are not held up)."""
-    if name not in report_names():
-        raise StreamledgerError(f"no report {name!r} (available: {', '.join(report_names())})")
-    return _read(database, f"report {name}", lambda con: query(con, f"reports/{name}.sql", params))
+@dataclass(frozen=True)
+class Report:
+    """One report file: its name and the header that states its question, grain, parameters and units."""
+
+    name: str
+    description: str
+    grain: str
+    parameters: tuple[str, ...]
+    units: str
+    path: Path
+
+    def sql(self) -> str:
+        """Return the report's one statement."""
+        (statement,) = statements(self.path.read_text())
+        return statement
 
 
-def run_sql(database: Path, statement: str) -> pl.DataFrame:
-    """Return the result of one ad-hoc statement on a read-only connection."""
-    return _read(database, "sql", lambda con: con.sql(statement).pl())
+@cache
+def catalog() -> dict[str, Report]:
+    """Return every report in sql/reports/ by name."""
+    reports = {}
+    for path in sorted(REPORTS_DIR.glob("*.sql")):
+        lines = path.read_text().splitlines()
+        header = {m.group(1): m.group(2) for line in lines[1:6] if (m := _HEADER.match(line))}
+        if not lines or not lines[0].startswith("-- ") or set(header) != {"Grain", "Parameters", "Units"}:
+            raise ReportError(f"{path}: a report starts with its question, then Grain, Parameters and Units")
+        declared = tuple(_DECLARED.findall(header["Parameters"]))
+        unknown = set(declared) - set(PARAMETERS)
+        if unknown:
+            raise ReportError(f"{path}: unknown parameters {sorted(unknown)}")
+        reports[path.stem] = Report(
+            path.stem, lines[0][3:].strip(), header["Grain"], declared, header["Units"], path
+        )
+    return reports
 
 
-def print_report(database: Path, name: str, params: Mapping[str, Any] | None = None) -> None:
-    """Print one report as a table."""
-    _print(run_report(database, name, params))
+def find(name: str) -> Report:
+    """Return the report of that name (underscores are accepted for hyphens)."""
+    reports = catalog()
+    report = reports.get(name) or reports.get(name.replace("_", "-"))
+    if report is None:
+        raise ReportError(f"no report {name!r} (available: {', '.join(reports)})")
+    return report
 
 
-def print_sql(database: Path, statement: str) -> None:
-    """Print the result of one ad-hoc statement as a table."""
-    _print(run_sql(database, statement))
+def parse_parameters(report: Report, raw: Mapping[str, str | None]) -> dict[str, object]:
+    """Return the typed values of the given parameters (unset ones keep the report's default)."""
+    values: dict[str, object] = {}
+    for name, text in raw.items():
+        if text is None:
+            continue
+        if name not in report.parameters:
+            takes = ", ".join(report.parameters) or "none"
+            raise ReportError(f"report {report.name} has no parameter {name!r} (its parameters: {takes})")
+        try:
+            values[name] = PARAMETERS[name](text.strip())
+        except (ValueError, InvalidOperation) as exc:
+            raise ReportError(f"report {report.name}: parameter {name}={text!r}: {exc}") from None
+    first, last = values.get("from_date"), values.get("to_date")
+    if isinstance(first, date) and isinstance(last, date) and first > last:
+        raise ReportError(f"report {report.name}: from_date {first} is after to_date {last}")
+    return values
 
 
-def _read(
-    database: Path, what: str, read: Callable[[duckdb.DuckDBPyConnection], pl.DataFrame]
-) -> pl.DataFrame:
-    if not database.exists():
-        raise StreamledgerError(f"database {database} does not exist yet (run a snapshot first)")
-    con = connect(database, read_only=True)
+def _date(text: str) -> date:
     try:
-        return read(con)
-    except duckdb.Error as exc:
-        raise StreamledgerError(f"{what} on {database}: {' '.join(str(exc).split())[:300]}") from None
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("expected a date as YYYY-MM-DD") from None
+
+
+def _zone(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_+\-/]{1,64}", text):
+        raise ValueError("expected an IANA time zone such as UTC or Europe/Paris")
+    return text
+
+
+def _price(text: str) -> Decimal:
+    value = Decimal(text)
+    if not value.is_finite() or value < 0:
+        raise ValueError("expected a price of zero or more, e.g. 0.010")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError("expected a positive number of seconds")
+    return value
+
+
+PARAMETERS.update(
+    from_date=_date, to_date=_date, tz=_zone, price_per_ingest_minute=_price, max_gap_seconds=_seconds
+)
+
+
+@contextmanager
+def reader(
+    database: Path, *, wait_seconds: float = READ_WAIT_SECONDS, on_wait: Callable[[str], None] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database read-only for one piece of reading, waiting (bounded) while a writer holds it."""
+    if not database.exists():
+        raise ReportError(f"database {database} does not exist yet (run a snapshot first)")
+    con = connect(database, read_only=True, wait_seconds=wait_seconds, on_wait=on_wait or _tell)
+    try:
+        yield con
     finally:
         con.close()
 
 
-def _print(frame: pl.DataFrame) -> None:
-    with pl.Config(tbl_rows=200, tbl_cols=20, tbl_width_chars=160, tbl_hide_dataframe_shape=True):
-        print(frame)
+def _tell(message: str) -> None:
+    print(f"streamledger: {message}", file=sys.stderr, flush=True)
+
+
+def query_report(
+    con: duckdb.DuckDBPyConnection, report: Report, values: Mapping[str, object] | None = None
+) -> pl.DataFrame:
+    """Return one report's rows; its parameters are bound as session variables, never formatted into SQL."""
+    try:
+        for name in PARAMETERS:
+            con.execute(f"reset variable {name}")
+        for name, value in (values or {}).items():
+            if name not in report.parameters:
+                raise ReportError(f"report {report.name} has no parameter {name!r}")
+            con.execute(f"set variable {name} = $value", {"value": value})
+        if "tz" in (values or {}):
+            _check_zone(con, str((values or {})["tz"]))
+        frame: pl.DataFrame = con.sql(report.sql()).pl()
+    except duckdb.Error as exc:
+        raise ReportError(f"report {report.name}: {' '.join(str(exc).split())[:300]}") from None
+    return frame
+
+
+def _check_zone(con: duckdb.DuckDBPyConnection, zone: str) -> None:
+    known = con.execute("select count(*) from pg_timezone_names() where name = $1", [zone]).fetchall()
+    if not known[0][0]:
+        raise ReportError(f"unknown time zone {zone!r} (expected an IANA name such as UTC or Europe/Paris)")
+
+
+def run_report(
+    database: Path,
+    name: str,
+    values: Mapping[str, object] | None = None,
+    *,
+    wait_seconds: float = READ_WAIT_SECONDS,
+) -> pl.DataFrame:
+    """Return one report's rows from a read-only connection that is closed at once."""
+    report = find(name)
+    with reader(database, wait_seconds=wait_seconds) as con:
+        return query_report(con, report, values)
+
+
+def run_sql(database: Path, statement: str, *, wait_seconds: float = READ_WAIT_SECONDS) -> pl.DataFrame:
+    """Return the result of ad-hoc SQL on a read-only connection (writes are refused by DuckDB)."""
+    with reader(database, wait_seconds=wait_seconds) as con:
+        try:
+            relation = con.sql(statement)
+            result: pl.DataFrame = relation.pl() if relation is not None else pl.DataFrame()
+            return result
+        except duckdb.Error as exc:
+            raise ReportError(f"sql: {' '.join(str(exc).split())[:300]}") from None
+
+
+def plain_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return the frame with instants as ISO 8601 UTC text, for CSV and JSON (numbers stay numbers)."""
+    return frame.with_columns(
+        pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    ).with_columns(
+        pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None
+    )
+
+
+def to_csv(frame: pl.DataFrame) -> bytes:
+    """Return the frame as UTF-8 CSV with a header: plain decimals, ISO 8601 UTC instants, '\\n' lines."""
+    buffer = io.BytesIO()
+    plain_frame(frame).write_csv(buffer, float_scientific=False, line_terminator="\n")
+    return buffer.getvalue()
+
+
+def to_json(frame: pl.DataFrame) -> bytes:
+    """Return the frame as a JSON array of objects (decimals as strings, so no digit is lost)."""
+    plain = plain_frame(frame).with_columns(
+        pl.col(name).cast(pl.String) for name, dtype in frame.schema.items() if isinstance(dtype, pl.Decimal)
+    )
+    buffer = io.BytesIO()
+    plain.write_json(buffer)
+    return buffer.getvalue()
+
+
+def to_parquet(frame: pl.DataFrame) -> bytes:
+    """Return the frame as Parquet with its types kept (decimals, UTC instants), zstd-compressed."""
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=True)
+    return buffer.getvalue()
+
+
+def render_table(frame: pl.DataFrame, *, title: str | None = None, tz: str | None = None) -> Table:
+    """Return a terminal table: numbers right-aligned, the time zone in the header of time columns."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for name, dtype in frame.schema.items():
+        header = name
+        if isinstance(dtype, pl.Datetime):
+            header += f" ({dtype.time_zone or tz or 'UTC'})"
+        numeric = dtype.is_numeric()
+        table.add_column(header, justify="right" if numeric else "left", no_wrap=numeric)
+    for row in frame.iter_rows():
+        table.add_row(*(_cell(value) for value in row))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "[dim]null[/dim]"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float | Decimal):
+        return f"{value:,}"
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).replace("[", r"\[")
+
+
+def print_table(
+    frame: pl.DataFrame, *, title: str | None = None, tz: str | None = None, console: Console | None = None
+) -> None:
+    """Print a frame as a readable table, with its row count (wide, unwrapped, when not on a terminal)."""
+    if console is None:
+        console = Console(soft_wrap=False)
+        if not console.is_terminal:
+            console = Console(soft_wrap=False, width=250)
+    console.print(render_table(frame, title=title, tz=tz))
+    console.print(f"[dim]{frame.height} row{'' if frame.height == 1 else 's'}[/dim]")
+
+
+def write_output(
+    frame: pl.DataFrame, fmt: str, output: Path | None, *, title: str | None = None, tz: str | None = None
+) -> None:
+    """Print the frame (table, csv, json) or write it to `output` in the chosen format."""
+    if fmt not in FORMATS:
+        raise ReportError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt == "table":
+        if output is not None:
+            with output.open("w", encoding="utf-8") as out:
+                print_table(frame, title=title, tz=tz, console=Console(file=out, width=250, soft_wrap=False))
+        else:
+            print_table(frame, title=title, tz=tz)
+        return
+    if fmt == "parquet" and output is None:
+        raise ReportError("--format parquet needs --output PATH (Parquet is not for a terminal)")
+    data = {"csv": to_csv, "json": to_json, "parquet": to_parquet}[fmt](frame)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        write_atomically(output, data)

@@ -66,6 +66,7 @@ class Settings:
     sweep_interval_seconds: float = 900.0
     max_sweep_pages: int = 5
     reconcile_days: int = 7
+    lock_wait_seconds: float = 15.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +106,7 @@ class Settings:
             sweep_interval_seconds=_number(env, "STREAMLEDGER_SWEEP_INTERVAL_SECONDS", 900.0, float),
             max_sweep_pages=_number(env, "STREAMLEDGER_MAX_SWEEP_PAGES", 5, int),
             reconcile_days=_number(env, "STREAMLEDGER_RECONCILE_DAYS", 7, int),
+            lock_wait_seconds=_number(env, "STREAMLEDGER_LOCK_WAIT_SECONDS", 15.0, float),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

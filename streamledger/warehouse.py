@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,14 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from streamledger.errors import WarehouseError
+from streamledger.errors import DatabaseBusy, WarehouseError
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 LOCK_WAIT_SECONDS = 30.0
+# New files are written in a storage format the duckdb CLI on PyPI (1.5) can open, so that analysts can
+# use it; DuckDB 2 reads it natively.
+STORAGE_COMPATIBILITY = "v1.5.0"
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 _STATEMENT_END = re.compile(r";\s*$", re.MULTILINE)
 
@@ -55,34 +58,56 @@ def query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] |
 
 
 def connect(
-    path: Path, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+    path: Path,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the database (waiting, bounded, while another process holds it) with the session in UTC."""
+    """Open the database (waiting, bounded, while another process holds it) with the session in UTC.
+
+    While another process holds the file, `on_wait` is told once, in one line, who holds it and how long
+    this one waits; past the wait a DatabaseBusy error names the file and the holder.
+    """
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
+    config: dict[str, str | bool | int | float | list[str]] = (
+        {} if read_only or path.exists() else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+    )
     deadline = time.monotonic() + wait_seconds
     delay = 0.05
+    told = False
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
             break
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                holder = _lock_holder(str(exc))
-                raise WarehouseError(
-                    f"database {path}: cannot open it{' (' + holder + ')' if holder else ''}: "
-                    f"{' '.join(str(exc).split())[:300]}"
+            if "lock" not in str(exc).lower():
+                raise WarehouseError(f"database {path}: cannot open it: {_one_line(exc)}") from None
+            holder = _lock_holder(str(exc))
+            if time.monotonic() >= deadline:
+                raise DatabaseBusy(
+                    f"database {path}: still {holder or 'held by another process'} after waiting "
+                    f"{wait_seconds:g} s; try again when it is free"
                 ) from None
-            time.sleep(delay)
+            if on_wait is not None and not told:
+                on_wait(
+                    f"database {path} is {holder or 'held by another process'}; waiting up to "
+                    f"{wait_seconds:g} s for it"
+                )
+                told = True
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)
     con.execute("set TimeZone = 'UTC'")
     return con
 
 
 @contextmanager
-def opened(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def opened(
+    path: Path, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database for a short piece of work and close it (the file lock is held only that long)."""
-    con = connect(path, read_only=read_only)
+    con = connect(path, read_only=read_only, wait_seconds=wait_seconds)
     try:
         if not read_only:
             migrate(con, path)
@@ -130,3 +155,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> li
 def _lock_holder(message: str) -> str | None:
     match = re.search(r"\(PID (\d+)\)", message)
     return f"held by process {match.group(1)}" if match else None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]

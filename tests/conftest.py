@@ -11,7 +11,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,3 +58,26 @@ def sim() -> Iterator[RunningSimulator]:
 def settings(sim: RunningSimulator, tmp_path: Path) -> Settings:
     """Settings for the `sim` fixture."""
     return settings_for(sim, tmp_path)
+
+
+@contextmanager
+def held(database: Path, *, read_only: bool, seconds: float) -> Iterator[subprocess.Popen[str]]:
+    """Another process that opens the DuckDB file and keeps it for `seconds` (or until killed)."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, time; "
+            f"c = duckdb.connect({str(database)!r}, read_only={read_only}); print('ready', flush=True); "
+            f"time.sleep({seconds})",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()

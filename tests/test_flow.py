@@ -21,6 +21,7 @@ from flows.snapshot import snapshot
 from streamledger import warehouse
 from streamledger.cli import main
 from streamledger.simulator import RunningSimulator
+from tests.conftest import held
 
 pytestmark = pytest.mark.prefect
 
@@ -167,3 +168,28 @@ def test_the_reconcile_flow_loads_cloudflares_daywise_totals(
         con.close()
     assert days[0][0] >= 1
     assert kinds == [("reconcile", 1), ("snapshot", 1)]
+
+
+def test_a_snapshot_run_while_a_reader_holds_the_database_lands_its_poll_for_the_next_run(
+    prefect_api: None, sim_env: Path, sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert snapshot(return_state=True).is_completed()
+    monkeypatch.setenv("STREAMLEDGER_LOCK_WAIT_SECONDS", "0.5")
+    with held(sim_env, read_only=True, seconds=120):
+        sim.advance(60)
+        deferred = snapshot(return_state=True)
+    assert deferred.is_completed()
+    assert deferred.message is not None
+    assert "landed; the database was busy, the next run loads it" in deferred.message
+    (landed,) = (sim_env.parent / "landing").glob("*.jsonl")
+    sim.advance(60)
+    after = snapshot(return_state=True)
+    assert after.is_completed()
+    con = warehouse.connect(sim_env, read_only=True)
+    try:
+        polls = {row[0]: row[1] for row in con.execute("select poll_id, recovered from poll_runs").fetchall()}
+    finally:
+        con.close()
+    assert len(polls) == 3
+    assert polls[landed.stem] is True
+    assert not list((sim_env.parent / "landing").glob("*.jsonl"))

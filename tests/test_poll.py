@@ -99,7 +99,8 @@ def test_a_crash_during_load_leaves_nothing_and_the_landed_poll_is_recovered(
     assert counts == dict.fromkeys(HISTORY_TABLES, 0)
 
     monkeypatch.setattr(poll, "run_file", real_run_file)
-    (recovered,), problems = poll.recover_landed(settings)
+    (recovered,), problems, busy = poll.recover_landed(settings)
+    assert busy is False
     assert problems == []
     assert recovered["poll_id"] == fetched.poll_id
     assert recovered["recovered"] is True
@@ -212,7 +213,8 @@ def test_a_landing_file_that_cannot_be_loaded_is_quarantined_not_blocking(tmp_pa
     )
     settings.landing_dir.mkdir()
     (settings.landing_dir / "broken.jsonl").write_text('{"poll_id": "x"}\n')
-    rows, problems = poll.recover_landed(settings)
+    rows, problems, busy = poll.recover_landed(settings)
+    assert busy is False
     assert rows == []
     assert len(problems) == 1
     assert problems[0].startswith("landing file broken.jsonl could not be loaded, moved to ")

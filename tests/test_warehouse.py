@@ -1,5 +1,3 @@
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,7 +7,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from streamledger import warehouse
-from streamledger.errors import WarehouseError
+from streamledger.errors import DatabaseBusy, WarehouseError
+from tests.conftest import held
 
 HISTORY_TABLES = (
     "raw_responses",
@@ -23,7 +22,7 @@ HISTORY_TABLES = (
 
 def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
-    names = ["001_history.sql", "002_exact_history.sql", "003_account_level_issues.sql"]
+    names = ["001_history.sql", "002_exact_history.sql", "003_account_level_issues.sql", "004_reporting.sql"]
     assert warehouse.migrate(con) == names
     assert warehouse.migrate(con) == []
     recorded = con.execute("select version, name from schema_migrations order by version").fetchall()
@@ -50,43 +49,21 @@ def test_every_connection_reads_instants_in_utc(tmp_path: Path) -> None:
 
 def test_a_database_held_by_another_process_gives_a_clear_error_after_a_bounded_wait(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ready', flush=True); "
-            "time.sleep(30)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "ready"
+    with held(path, read_only=False, seconds=30) as holder:
         started = time.monotonic()
+        told: list[str] = []
         with pytest.raises(
-            WarehouseError, match=rf"database .*w.duckdb: cannot open it \(held by process {holder.pid}\)"
+            DatabaseBusy,
+            match=rf"database .*w.duckdb: still held by process {holder.pid} after waiting 0.5 s",
         ):
-            warehouse.connect(path, wait_seconds=0.5)
+            warehouse.connect(path, wait_seconds=0.5, on_wait=told.append)
+        assert told == [f"database {path} is held by process {holder.pid}; waiting up to 0.5 s for it"]
         assert 0.5 <= time.monotonic() - started < 5
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_sql_files_split_into_statements_without_comment_only_parts() -> None:
     parts = warehouse.statements("-- head\nselect 1;\n-- only a comment;\nselect 2;\n")
     assert parts == ["-- head\nselect 1", "select 2"]
-
-
-def test_every_report_runs_unchanged_on_an_empty_warehouse(tmp_path: Path) -> None:
-    con = warehouse.connect(tmp_path / "w.duckdb")
-    warehouse.migrate(con)
-    frame = warehouse.query(con, "reports/sessions_by_livestream.sql")
-    assert frame.is_empty()
-    assert "viewer_seconds" in frame.columns
-    health = warehouse.query(con, "reports/poll_health.sql", {"hours": 24})
-    assert health.is_empty()
 
 
 def table_contents(path: Path) -> dict[str, pl.DataFrame]:

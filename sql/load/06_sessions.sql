@@ -15,7 +15,8 @@ using (
         last_value(err_message ignore nulls) over whole as err_message,
         last_value(ingest_seconds ignore nulls) over whole as ingest_seconds,
         last_value(viewer_seconds ignore nulls) over whole as viewer_seconds,
-        min(fetched_at) over whole as first_fetched_at
+        min(fetched_at) over whole as first_fetched_at,
+        max(observed_at) over whole as observed_at
     from staged_sessions
     window whole as (
         partition by session_id order by fetched_at, seq rows between unbounded preceding and unbounded following
@@ -37,15 +38,17 @@ when matched and s.fetched_at >= t.last_seen_at then update set
     viewer_seconds = coalesce(s.viewer_seconds, t.viewer_seconds),
     first_seen_at = least(t.first_seen_at, s.first_fetched_at),
     last_seen_at = s.fetched_at,
-    last_poll_id = s.poll_id
+    last_poll_id = s.poll_id,
+    last_observed_at = greatest(t.last_observed_at, s.observed_at)
 when matched then update set
-    first_seen_at = least(t.first_seen_at, s.first_fetched_at)
+    first_seen_at = least(t.first_seen_at, s.first_fetched_at),
+    last_observed_at = greatest(t.last_observed_at, s.observed_at)
 when not matched then insert (
     session_id, livestream_id, app_id, status, created_at, updated_at, invoked_time, started_time,
     stopped_time, err_message, ingest_seconds, viewer_seconds, is_final, first_seen_at, last_seen_at,
-    last_poll_id
+    last_poll_id, last_observed_at
 ) values (
     s.session_id, s.livestream_id, s.app_id, s.status, s.created_at, s.updated_at, s.invoked_time,
     s.started_time, s.stopped_time, s.err_message, s.ingest_seconds, s.viewer_seconds, false,
-    s.first_fetched_at, s.fetched_at, s.poll_id
+    s.first_fetched_at, s.fetched_at, s.poll_id, s.observed_at
 );

@@ -1,0 +1,71 @@
+"""The monthly export flow: last UTC month's finance statement, session log and chart, with a manifest."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
+
+from streamledger.errors import StreamledgerError
+from streamledger.export import ExportResult, export_month, month_period
+
+DEFAULT_DATABASE = "data/streamledger.duckdb"
+
+
+def previous_month(today: date) -> str:
+    """Return the calendar month before the one `today` is in, as 'YYYY-MM'."""
+    year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def export_paths(env: Mapping[str, str]) -> tuple[Path, Path]:
+    """Return the database (STREAMLEDGER_DATABASE) and export folder (STREAMLEDGER_EXPORT_DIR) paths."""
+    database = Path(env.get("STREAMLEDGER_DATABASE", "").strip() or DEFAULT_DATABASE)
+    out_dir = env.get("STREAMLEDGER_EXPORT_DIR", "").strip()
+    return database, Path(out_dir) if out_dir else database.parent / "exports"
+
+
+@task(cache_policy=NO_CACHE)
+def write_export(database: Path, month: str, out_dir: Path) -> ExportResult:
+    """Export one month to out_dir/month; return the files written and the manifest."""
+    return export_month(database, month, out_dir, progress=get_run_logger().info)
+
+
+@task(cache_policy=NO_CACHE)
+def publish(result: ExportResult) -> None:
+    """Publish the export's files, rows and checksums as a Prefect table artifact."""
+    manifest = result.manifest
+    coverage = manifest["coverage"]
+    state = "complete" if coverage["complete"] else "not complete: " + " ".join(coverage["notes"])
+    create_table_artifact(
+        key="monthly-export",
+        table=[
+            {key: file[key] for key in ("name", "format", "rows", "bytes", "sha256")}
+            for file in manifest["files"]
+        ],
+        description=f"Export of {manifest['month']} in {result.directory}: {state}",
+    )
+    if not coverage["complete"]:
+        get_run_logger().warning("export of %s is %s", manifest["month"], state)
+
+
+@flow(name="monthly-export", description="Export a UTC month's finance statement and session log.")
+def monthly_export(month: str | None = None) -> dict[str, Any] | State[Any]:
+    """Export `month` ('YYYY-MM'; default: the previous UTC month); return its manifest, or Failed."""
+    try:
+        database, out_dir = export_paths(os.environ)
+        month = month or previous_month(datetime.now(UTC).date())
+        month_period(month)  # a bad parameter fails the run before any task starts
+        result = write_export(database, month, out_dir)
+        publish(result)
+        return result.manifest
+    except StreamledgerError as exc:
+        return Failed(message=str(exc))

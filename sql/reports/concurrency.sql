@@ -1,0 +1,63 @@
+-- Concurrency: how many streams were live in each hour of a period, and when the period's peak was.
+-- Grain: one row per hour of the period (local hour in tz), hours without a live stream included.
+-- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC)
+-- Units: counts of streams. A stream is live from its session's started_time to its stopped_time (or, while running, its last observation). peak_concurrent is the most streams live at one instant in the hour.
+with spans as (
+    select
+        livestream_id,
+        started_time as from_at,
+        coalesce(stopped_time, last_observed_at, last_seen_at) as to_at
+    from sessions
+    where started_time is not null
+      and started_time < report_end()
+      and coalesce(stopped_time, last_observed_at, last_seen_at) >= report_start()
+),
+
+hours as (
+    select unnest(generate_series(report_start(), report_end() - interval 1 hour, interval 1 hour)) as hour_start
+),
+
+hour_overlaps as (
+    select
+        h.hour_start,
+        count(distinct s.livestream_id) as live_livestreams,
+        count(s.from_at) filter (where s.from_at <= h.hour_start and s.to_at > h.hour_start) as live_at_start
+    from hours as h
+    left join spans as s on s.from_at < h.hour_start + interval 1 hour and s.to_at >= h.hour_start
+    group by h.hour_start
+),
+
+-- Streams live right after each start or stop (stops first at the same instant: back-to-back is not two).
+events as (
+    select
+        event_at,
+        sum(delta) over (order by event_at, delta rows unbounded preceding) as concurrent
+    from (
+        select from_at as event_at, 1 as delta from spans
+        union all
+        select to_at as event_at, -1 as delta from spans
+    )
+),
+
+per_hour as (
+    select
+        o.hour_start,
+        o.live_livestreams,
+        greatest(o.live_at_start, coalesce(max(e.concurrent), 0)) as peak_concurrent
+    from hour_overlaps as o
+    left join events as e on e.event_at >= o.hour_start and e.event_at < o.hour_start + interval 1 hour
+    group by o.hour_start, o.live_livestreams, o.live_at_start
+),
+
+final as (
+    select
+        timezone(report_tz(), hour_start) as hour,
+        hour_start as hour_utc,
+        live_livestreams,
+        peak_concurrent,
+        peak_concurrent = max(peak_concurrent) over () and peak_concurrent > 0 as is_period_peak
+    from per_hour
+)
+
+select * from final
+order by hour_utc;

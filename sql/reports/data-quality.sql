@@ -1,0 +1,115 @@
+-- Data quality of a period: failed, partial and rate-limited polls, polling gaps, parse issues, sessions not yet final, reconciliation differences.
+-- Grain: one row per finding (a gap, a kind of parse issue, a session, a day, or a kind of poll failure).
+-- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC), max_gap_seconds (longest normal time between two polls; default: 150)
+-- Units: occurrences are counts; first_at and last_at are UTC instants; details name seconds where they give durations.
+with params as (
+    select
+        report_start() as period_start,
+        least(report_end(), now()) as period_end,
+        coalesce(getvariable('max_gap_seconds')::double, 150) as max_gap_seconds
+),
+
+polls as (
+    select p.*
+    from poll_runs as p, params
+    where p.kind = 'snapshot' and p.started_at >= params.period_start and p.started_at < params.period_end
+),
+
+poll_problems as (
+    select
+        case
+            when outcome = 'failed' then 'failed polls'
+            when outcome = 'partial' then 'partial polls'
+            else 'rate-limited polls'
+        end as check_name,
+        case when outcome in ('failed', 'partial') then outcome else '429 answers' end as subject,
+        count(*) as occurrences,
+        min(started_at) as first_at,
+        max(started_at) as last_at,
+        arg_max(split_part(coalesce(message, ''), chr(10), 1), started_at) as detail
+    from polls
+    where outcome in ('failed', 'partial') or rate_limited > 0
+    group by all
+),
+
+-- The period's edges count as polls, so that a period with late or no polling shows the gap.
+poll_times as (
+    select started_at as poll_at from polls
+    union all
+    select period_start from params
+    union all
+    select period_end from params
+),
+
+gaps as (
+    select
+        'polling gaps' as check_name,
+        'no poll for ' || round(epoch(poll_at - previous_at))::bigint || ' s' as subject,
+        1 as occurrences,
+        previous_at as first_at,
+        poll_at as last_at,
+        'expected a poll at least every ' || (select max_gap_seconds from params) || ' s' as detail
+    from (select poll_at, lag(poll_at) over (order by poll_at) as previous_at from poll_times)
+    where epoch(poll_at - previous_at) > (select max_gap_seconds from params)
+),
+
+issues as (
+    select
+        'parse issues' as check_name,
+        i.endpoint || ' ' || i.field as subject,
+        count(*) as occurrences,
+        min(i.fetched_at) as first_at,
+        max(i.fetched_at) as last_at,
+        any_value(i.reason) || ' (e.g. ' || coalesce(left(any_value(i.raw_value), 60), 'null') || ')' as detail
+    from parse_issues as i, params
+    where i.fetched_at >= params.period_start and i.fetched_at < params.period_end
+    group by i.endpoint, i.field
+),
+
+not_final as (
+    select
+        'sessions not yet final' as check_name,
+        u.session_id || ' on livestream ' || u.livestream_id as subject,
+        1 as occurrences,
+        u.stopped_time as first_at,
+        u.last_seen_at as last_at,
+        u.reason as detail
+    from unfinished_sessions as u, params
+    where u.last_seen_at >= params.period_start and coalesce(u.stopped_time, u.last_seen_at) < params.period_end
+),
+
+reconciliation as (
+    select
+        'reconciliation differences' as check_name,
+        r.app_id || ' on ' || r.day as subject,
+        1 as occurrences,
+        r.cloudflare_fetched_at as first_at,
+        r.cloudflare_fetched_at as last_at,
+        'sessions ' || coalesce(r.warehouse_sessions, 0) || ' here vs ' || coalesce(r.cloudflare_sessions, 0)
+        || ' at Cloudflare; ingest ' || round(r.ingest_difference_seconds, 3) || ' s, viewer '
+        || round(r.viewer_difference_seconds, 3) || ' s'
+        || case when r.all_final then '' else ' (sessions not all final yet)' end as detail
+    from reconciliation_daily as r
+    where r.day >= report_from_date() and r.day <= report_to_date()
+      and r.cloudflare_fetched_at is not null
+      and (
+          abs(r.ingest_difference_seconds) > 0.001 or abs(r.viewer_difference_seconds) > 0.001
+          or coalesce(r.warehouse_sessions, 0) <> coalesce(r.cloudflare_sessions, 0)
+      )
+),
+
+final as (
+    select * from poll_problems
+    union all
+    select * from gaps
+    union all
+    select * from issues
+    union all
+    select * from not_final
+    union all
+    select * from reconciliation
+)
+
+select check_name as "check", subject, occurrences, first_at, last_at, detail
+from final
+order by "check", first_at nulls first, subject;

@@ -1,0 +1,63 @@
+-- Monthly finance statement: viewer and ingest minutes and the estimated cost per app, livestream and meeting.
+-- Grain: one row per livestream (with its app and meeting) with a session whose span overlaps the period.
+-- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC), price_per_ingest_minute (USD; default: 0.010, the published export price)
+-- Units: seconds and minutes of usage that happened inside the period (a session crossing its edge is split, see session_usage), exact decimals; estimated_cost_usd = ingest_minutes x price, rounded half away from zero to 0.000001 USD. Rows with sessions_not_final > 0 are not complete: their figures may still grow.
+with usage as (
+    select
+        livestream_id,
+        sum(viewer_seconds) as viewer_seconds,
+        sum(ingest_seconds) as ingest_seconds
+    from session_usage_between(report_start(), report_end())
+    group by livestream_id
+),
+
+sessions_in_period as (
+    select
+        app_id,
+        any_value(app_name) as app_name,
+        livestream_id,
+        any_value(livestream_name) as livestream_name,
+        any_value(meeting_id) as meeting_id,
+        count(*) as sessions,
+        count(*) filter (where not is_final) as sessions_not_final
+    from session_log
+    where began_at < report_end() and ended_at >= report_start()
+    group by app_id, livestream_id
+),
+
+figures as (
+    select
+        s.*,
+        round(coalesce(u.viewer_seconds, 0), 3)::decimal(20, 3) as viewer_seconds,
+        round(coalesce(u.ingest_seconds, 0), 3)::decimal(20, 3) as ingest_seconds,
+        round(coalesce(u.viewer_seconds, 0) / 60, 6)::decimal(20, 6) as viewer_minutes,
+        round(coalesce(u.ingest_seconds, 0) / 60, 6)::decimal(20, 6) as ingest_minutes,
+        coalesce(getvariable('price_per_ingest_minute')::decimal(18, 6), 0.010::decimal(18, 6))
+            as price_per_ingest_minute_usd
+    from sessions_in_period as s
+    left join usage as u on u.livestream_id = s.livestream_id
+),
+
+final as (
+    select
+        report_from_date() as period_from,
+        report_to_date() as period_to,
+        app_id,
+        app_name,
+        livestream_id,
+        livestream_name,
+        meeting_id,
+        sessions,
+        sessions_not_final,
+        viewer_seconds,
+        ingest_seconds,
+        viewer_minutes,
+        ingest_minutes,
+        price_per_ingest_minute_usd,
+        round(ingest_minutes * price_per_ingest_minute_usd, 6)::decimal(20, 6) as estimated_cost_usd,
+        sessions_not_final = 0 as complete
+    from figures
+)
+
+select * from final
+order by app_id, livestream_id;

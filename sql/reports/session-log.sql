@@ -1,0 +1,23 @@
+-- Session log: every session in a period with its start, stop, duration, figures, finality and error.
+-- Grain: one row per session whose span (start or invocation to stop or last sighting) overlaps the period.
+-- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC)
+-- Units: seconds; instants in UTC. Figures are each session's latest (final once is_final); usage inside the period only is in session_usage.
+select
+    app_id,
+    livestream_id,
+    livestream_name,
+    meeting_id,
+    session_id,
+    status,
+    invoked_time,
+    started_time,
+    stopped_time,
+    duration_seconds,
+    ingest_seconds,
+    viewer_seconds,
+    is_final,
+    finalized_at,
+    err_message
+from session_log
+where began_at < report_end() and ended_at >= report_start()
+order by began_at, session_id;

@@ -1,0 +1,53 @@
+-- Usage by livestream in a period: sessions, viewer and ingest hours, average and longest session, errors.
+-- Grain: one row per livestream with a session whose span overlaps the period.
+-- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC)
+-- Units: hours and minutes as the column names say. Hours are the usage that happened inside the period (a session crossing its edge is split, see session_usage); minutes are whole-session durations.
+with usage as (
+    select
+        livestream_id,
+        sum(viewer_seconds) as viewer_seconds,
+        sum(ingest_seconds) as ingest_seconds
+    from session_usage_between(report_start(), report_end())
+    group by livestream_id
+),
+
+in_period as (
+    select *
+    from session_log
+    where began_at < report_end() and ended_at >= report_start()
+),
+
+per_livestream as (
+    select
+        app_id,
+        livestream_id,
+        livestream_name,
+        meeting_id,
+        count(*) as sessions,
+        count(*) filter (where not is_final) as sessions_not_final,
+        count(*) filter (where errored) as errored_sessions,
+        avg(duration_seconds) / 60 as avg_session_minutes,
+        max(duration_seconds) / 60 as longest_session_minutes
+    from in_period
+    group by all
+),
+
+final as (
+    select
+        p.app_id,
+        coalesce(p.livestream_name, '(unnamed)') as livestream,
+        p.livestream_id,
+        p.meeting_id,
+        p.sessions,
+        p.sessions_not_final,
+        p.errored_sessions,
+        round(coalesce(u.viewer_seconds, 0) / 3600, 3) as viewer_hours,
+        round(coalesce(u.ingest_seconds, 0) / 3600, 3) as ingest_hours,
+        round(p.avg_session_minutes, 2) as avg_session_minutes,
+        round(p.longest_session_minutes, 2) as longest_session_minutes
+    from per_livestream as p
+    left join usage as u on u.livestream_id = p.livestream_id
+)
+
+select * from final
+order by app_id, livestream, livestream_id;

@@ -1,0 +1,26 @@
+"""Files the pipeline writes: atomically (a reader never sees half a file) and private to their owner."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+FILE_MODE = 0o600
+
+
+def write_atomically(path: Path, data: bytes) -> str:
+    """Write `data` to `path` through a fsynced temporary file renamed into place; return its SHA-256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,449 @@
+"""Monthly exports on fixture rows in a fresh warehouse: figures, formats, determinism, manifest, chart."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from flows.export import export_paths, previous_month
+from streamledger import warehouse
+from streamledger.charts import daily_usage_png
+from streamledger.export import ExportResult, export_month
+from streamledger.reports import ReportError
+
+# After both fixture months have ended, so that only the warehouse's state decides completeness.
+LATER = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+OCT_31 = datetime(2026, 10, 31, tzinfo=UTC)
+NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
+OCT_5, OCT_10, OCT_20 = (datetime(2026, 10, day, tzinfo=UTC) for day in (5, 10, 20))
+
+
+def at(day: datetime, hours: int, minutes: int = 0) -> datetime:
+    return day + timedelta(hours=hours, minutes=minutes)
+
+
+class Session(NamedTuple):
+    session_id: str
+    livestream_id: str
+    started: datetime | None
+    stopped: datetime | None
+    final: tuple[float, float] | None  # final (ingest, viewer) seconds; None while not final
+    readings: tuple[tuple[datetime, float, float], ...] = ()  # (observed_at, ingest, viewer)
+    status: str = "IDLE"
+    invoked: datetime | None = None
+    error: str | None = None
+
+
+SESSIONS = [
+    Session(
+        "s-oct",
+        "ls-day",
+        at(OCT_10, 12),
+        at(OCT_10, 13),
+        (3600.0, 7200.0),
+        ((at(OCT_10, 12, 30), 1800, 3600),),
+    ),
+    # Figures that a naive float formatter would print as 1e-06 and 1.234567895e+08.
+    Session("s-odd", "ls-day", at(OCT_5, 10), at(OCT_5, 10, 10), (0.000001, 123456789.5)),
+    # Crosses midnight into November: 23:30 -> 00:30 with readings at 23:45 and 00:15.
+    Session(
+        "s-cross",
+        "ls-night",
+        at(OCT_31, 23, 30),
+        at(NOV_1, 0, 30),
+        (3500.0, 9000.75),
+        ((at(OCT_31, 23, 45), 800.0, 2000.5), (at(NOV_1, 0, 15), 2600.0, 7000.25)),
+    ),
+    # Still running when last seen: not final.
+    Session(
+        "s-open", "ls-day", at(OCT_31, 22), None, None, ((at(OCT_31, 22, 30), 1800, 600),), status="LIVE"
+    ),
+    # Errored before it started: in the log and the session counts, with no usage.
+    Session(
+        "s-err",
+        "ls-night",
+        None,
+        None,
+        (0.0, 0.0),
+        status="ERRORED",
+        invoked=at(OCT_20, 8),
+        error="ingest failed: no keyframes",
+    ),
+    Session("s-nov", "ls-day", at(NOV_1, 10), at(NOV_1, 11), (600.0, 1200.0)),
+]
+
+
+def build_warehouse(path: Path) -> Path:
+    con = warehouse.connect(path)
+    try:
+        warehouse.migrate(con)
+        con.execute(
+            "insert into apps (app_id, name, first_seen_at, last_seen_at, last_poll_id)"
+            " values ('app1', 'Main app', $1, $1, 'p')",
+            [datetime(2026, 10, 1, tzinfo=UTC)],
+        )
+        con.execute(
+            "insert into livestreams (livestream_id, app_id, name, meeting_id, first_seen_at, last_seen_at,"
+            " last_poll_id) values ('ls-day', 'app1', 'Day show', 'm-day', $1, $1, 'p'),"
+            " ('ls-night', 'app1', 'Night show', 'm-night', $1, $1, 'p')",
+            [datetime(2026, 10, 1, tzinfo=UTC)],
+        )
+        for session in SESSIONS:
+            first_seen = session.started or session.invoked
+            assert first_seen is not None
+            last_seen = session.readings[-1][0] if session.final is None else (session.stopped or first_seen)
+            figures = session.final or session.readings[-1][1:]
+            con.execute(
+                "insert into sessions (session_id, livestream_id, app_id, status, invoked_time, started_time,"
+                " stopped_time, err_message, ingest_seconds, viewer_seconds, is_final, finalized_at,"
+                " first_seen_at, last_seen_at, last_poll_id)"
+                " values ($1, $2, 'app1', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'p')",
+                [
+                    session.session_id,
+                    session.livestream_id,
+                    session.status,
+                    session.invoked,
+                    session.started,
+                    session.stopped,
+                    session.error,
+                    figures[0],
+                    figures[1],
+                    session.final is not None,
+                    last_seen + timedelta(minutes=2) if session.final else None,
+                    first_seen,
+                    last_seen,
+                ],
+            )
+            for n, (observed, ingest, viewer) in enumerate(session.readings):
+                con.execute(
+                    "insert into session_snapshots (poll_id, fetched_at, observed_at, session_id,"
+                    " livestream_id, app_id, endpoint, status, ingest_seconds, viewer_seconds)"
+                    " values ($1, $2, $2, $3, $4, 'app1', 'active_session', $5, $6, $7)",
+                    [
+                        f"{session.session_id}-{n}",
+                        observed,
+                        session.session_id,
+                        session.livestream_id,
+                        session.status,
+                        ingest,
+                        viewer,
+                    ],
+                )
+        # A snapshot poll every minute from Oct 31 23:00 to the end of November; one of them failed.
+        con.execute(
+            "insert into poll_runs (poll_id, started_at, finished_at, app_ids, livestreams, active_reads,"
+            " sessions, requests, responses, retries, rate_limited, transport_errors, failed_calls,"
+            " parse_issues, unknown_statuses, outcome, message, network_seconds, normalize_seconds,"
+            " load_seconds, recovered, kind)"
+            " select 'poll-' || epoch(t), t, t + interval 2 second, ['app1'], 2, 1, 1, 3, 3, 0, 0, 0, 0, 0,"
+            " 0, 'ok', null, 1.0, 0.1, 0.1, false, 'snapshot'"
+            " from unnest(generate_series($1, $2, interval 1 minute)) as g(t)",
+            [at(OCT_31, 23), datetime(2026, 11, 30, 23, 59, tzinfo=UTC)],
+        )
+        con.execute(
+            "update poll_runs set outcome = 'failed', message = 'list_livestreams: HTTP 500'"
+            " where started_at = $1",
+            [datetime(2026, 11, 10, 12, tzinfo=UTC)],
+        )
+        con.execute(
+            "insert into parse_issues (poll_id, seq, fetched_at, endpoint, app_id, field, raw_value, reason)"
+            " values ('poll-x', 1, $1, 'active_session', 'app1', 'session.viewer_seconds', 'abc',"
+            " 'not a number')",
+            [at(OCT_31, 23, 10)],
+        )
+        # Cloudflare agrees on Oct 10 and counts 10 viewer seconds fewer on Oct 31.
+        con.execute(
+            "insert into analytics_daily values ('app1', date '2026-10-10', 1, 3600, 7200, $1, 'r1'),"
+            " ('app1', date '2026-10-31', 2, 5300, 9590.75, $1, 'r1')",
+            [LATER],
+        )
+    finally:
+        con.close()
+    return path
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    return build_warehouse(tmp_path / "history.duckdb")
+
+
+def export(database: Path, month: str, out_dir: Path, **options: Any) -> ExportResult:
+    return export_month(database, month, out_dir, now=options.pop("now", LATER), **options)
+
+
+def statement_figures(result: ExportResult) -> dict[str, tuple[Any, ...]]:
+    frame = pl.read_parquet(result.directory / "finance-statement.parquet")
+    columns = ("sessions", "sessions_not_final", "ingest_seconds", "viewer_seconds", "ingest_minutes")
+    return {row["livestream_id"]: tuple(row[c] for c in columns) for row in frame.iter_rows(named=True)}
+
+
+def test_the_finance_statement_splits_a_session_crossing_the_month_boundary_at_midnight(
+    database: Path, tmp_path: Path
+) -> None:
+    october = export(database, "2026-10", tmp_path / "exports")
+    november = export(database, "2026-11", tmp_path / "exports")
+    oct_rows, nov_rows = statement_figures(october), statement_figures(november)
+    # s-cross: 800 by 23:45, then 1800 spread evenly over 23:45-00:15, so 900 on each side of midnight.
+    assert oct_rows["ls-night"] == (2, 0, Decimal("1700.000"), Decimal("4500.375"), Decimal("28.333333"))
+    assert nov_rows["ls-night"] == (1, 0, Decimal("1800.000"), Decimal("4500.375"), Decimal("30.000000"))
+    assert oct_rows["ls-night"][2] + nov_rows["ls-night"][2] == Decimal("3500.000")
+    assert oct_rows["ls-night"][3] + nov_rows["ls-night"][3] == Decimal("9000.750")
+    # s-oct 3600 + s-odd 0.000001 + s-open 1800 so far (not final).
+    assert oct_rows["ls-day"] == (3, 1, Decimal("5400.000"), Decimal("123464589.500"), Decimal("90.000000"))
+    assert nov_rows["ls-day"] == (1, 0, Decimal("600.000"), Decimal("1200.000"), Decimal("10.000000"))
+    assert october.manifest["totals"] == {
+        "sessions": 5,
+        "sessions_not_final": 1,
+        "ingest_minutes": "118.333333",
+        "viewer_minutes": "2057818.164583",
+        "estimated_cost_usd": "1.183333",
+    }
+    assert october.manifest["price_per_ingest_minute_usd"] == "0.010000"
+
+
+def test_a_given_price_is_used_by_the_statement_and_stated_in_the_manifest(
+    database: Path, tmp_path: Path
+) -> None:
+    result = export(database, "2026-11", tmp_path, price_per_ingest_minute=Decimal("0.5"))
+    assert result.manifest["price_per_ingest_minute_usd"] == "0.500000"
+    # 30 + 10 ingest minutes at 0.5 USD.
+    assert result.manifest["totals"]["estimated_cost_usd"] == "20.000000"
+
+
+def from_csv(data: bytes, schema: pl.Schema) -> pl.DataFrame:
+    text = pl.read_csv(io.BytesIO(data), infer_schema=False)
+    assert text.columns == list(schema.names())
+    columns = []
+    for name, dtype in schema.items():
+        column = pl.col(name)
+        if isinstance(dtype, pl.Datetime):
+            columns.append(column.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_zone="UTC").cast(dtype))
+        elif dtype == pl.Date:
+            columns.append(column.str.to_date("%Y-%m-%d"))
+        elif dtype == pl.Boolean:
+            columns.append(column.replace_strict({"true": True, "false": False}, return_dtype=pl.Boolean))
+        else:
+            columns.append(column.cast(dtype))
+    return text.select(columns)
+
+
+def test_csv_and_parquet_hold_the_same_rows(database: Path, tmp_path: Path) -> None:
+    result = export(database, "2026-10", tmp_path)
+    for name in ("finance-statement", "session-log"):
+        parquet = pl.read_parquet(result.directory / f"{name}.parquet")
+        csv = from_csv((result.directory / f"{name}.csv").read_bytes(), parquet.schema)
+        assert parquet.height > 1
+        assert_frame_equal(csv, parquet)
+    log = pl.read_parquet(result.directory / "session-log.parquet")
+    assert log["session_id"].to_list() == ["s-odd", "s-oct", "s-err", "s-open", "s-cross"]
+
+
+def test_exporting_the_same_month_twice_gives_byte_identical_files(database: Path, tmp_path: Path) -> None:
+    first = export(database, "2026-10", tmp_path / "a")
+    second = export(database, "2026-10", tmp_path / "b")
+    names = [path.name for path in first.files]
+    assert names == [
+        "finance-statement.csv",
+        "finance-statement.parquet",
+        "session-log.csv",
+        "session-log.parquet",
+        "daily-usage.png",
+        "manifest.json",
+    ]
+    assert [path.name for path in second.files] == names
+    for a, b in zip(first.files, second.files, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_manifest_checksums_and_row_counts_match_the_files(database: Path, tmp_path: Path) -> None:
+    result = export(database, "2026-10", tmp_path)
+    manifest = json.loads((result.directory / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest == result.manifest
+    assert sorted(p.name for p in result.directory.iterdir()) == sorted(
+        [f["name"] for f in manifest["files"]] + ["manifest.json"]
+    )
+    for entry in manifest["files"]:
+        data = (result.directory / entry["name"]).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["bytes"] == len(data)
+        if entry["format"] == "parquet":
+            assert entry["rows"] == pl.read_parquet(io.BytesIO(data)).height
+        elif entry["format"] == "csv":
+            assert entry["rows"] == pl.read_csv(io.BytesIO(data)).height
+        else:
+            assert entry["rows"] == 31  # one bar per day of October
+    assert {e["name"]: e["rows"] for e in manifest["files"]}["session-log.csv"] == 5
+    assert manifest["period"] == {
+        "from": "2026-10-01",
+        "to": "2026-10-31",
+        "time_zone": "UTC",
+        "start": "2026-10-01T00:00:00Z",
+        "end": "2026-11-01T00:00:00Z",
+    }
+    assert manifest["exported_at"] == "2026-12-02T03:00:00Z"
+
+
+def test_a_csv_only_re_export_removes_the_parquet_files_of_the_earlier_export(
+    database: Path, tmp_path: Path
+) -> None:
+    export(database, "2026-10", tmp_path)
+    (tmp_path / "2026-10" / "notes.txt").write_text("kept: not an export file")
+    told: list[str] = []
+    result = export(database, "2026-10", tmp_path, formats=("csv",), progress=told.append)
+    assert sorted(p.name for p in result.directory.iterdir()) == [
+        "daily-usage.png",
+        "finance-statement.csv",
+        "manifest.json",
+        "notes.txt",
+        "session-log.csv",
+    ]
+    assert [f["format"] for f in result.manifest["files"]] == ["csv", "csv", "png"]
+    assert "finance-statement.parquet removed (left by an earlier export of 2026-10)" in told
+    assert "finance statement: 2 rows" in told
+    assert told[-1] == "manifest.json written"
+
+
+def test_csv_numbers_are_plain_and_instants_are_utc_ending_in_z(database: Path, tmp_path: Path) -> None:
+    result = export(database, "2026-10", tmp_path, formats=("csv",))
+    text = (result.directory / "session-log.csv").read_text(encoding="utf-8")
+    odd = next(line for line in text.splitlines() if line.split(",")[4] == "s-odd")
+    assert ",0.000001," in odd
+    assert ",123456789.5," in odd
+    assert "2026-10-05T10:00:00.000000Z" in odd
+    assert not any(marker in text for marker in ("e-0", "e+0", "E-", "E+"))
+    log = pl.read_csv(result.directory / "session-log.csv", infer_schema=False)
+    for column in ("started_time", "stopped_time", "finalized_at"):
+        assert all(value.endswith("Z") for value in log[column].drop_nulls())
+    statement = (result.directory / "finance-statement.csv").read_text(encoding="utf-8")
+    assert "123464589.500" in statement
+
+
+@pytest.mark.parametrize("month", ["2026-13", "../x", "2026-1", "2026-00", "0000-01", "2026-10/.."])
+def test_an_invalid_month_is_a_clear_error(database: Path, tmp_path: Path, month: str) -> None:
+    with pytest.raises(ReportError, match="expected a calendar month as YYYY-MM") as caught:
+        export(database, month, tmp_path)
+    assert repr(month) in str(caught.value)
+    assert not list(tmp_path.glob("**/*.csv"))
+
+
+@pytest.mark.parametrize("formats", [(), ("xlsx",), ("both",), ("csv", "json")])
+def test_formats_other_than_csv_and_parquet_are_refused(
+    database: Path, tmp_path: Path, formats: tuple[str, ...]
+) -> None:
+    with pytest.raises(ReportError, match="choose one or more of csv, parquet"):
+        export(database, "2026-10", tmp_path, formats=formats)
+
+
+def test_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="does not exist"):
+        export(tmp_path / "none.duckdb", "2026-10", tmp_path)
+
+
+def test_coverage_of_a_month_with_late_polling_and_an_open_session_is_not_complete(
+    database: Path, tmp_path: Path
+) -> None:
+    coverage = export(database, "2026-10", tmp_path).manifest["coverage"]
+    assert coverage["complete"] is False
+    assert coverage["polls"] == {
+        "snapshot_polls": 60,
+        "by_outcome": {"ok": 60, "partial": 0, "failed": 0},
+        "first_at": "2026-10-31T23:00:00Z",
+        "last_at": "2026-10-31T23:59:00Z",
+    }
+    # From the month's start to the first poll; the last poll to midnight is 60 s, a normal interval.
+    assert coverage["polling_gaps"] == {
+        "max_gap_seconds": 150.0,
+        "count": 1,
+        "total_seconds": 2674800.0,
+        "longest_seconds": 2674800.0,
+        "longest_from": "2026-10-01T00:00:00Z",
+        "longest_to": "2026-10-31T23:00:00Z",
+    }
+    assert coverage["sessions_not_final"] == 1
+    assert coverage["parse_issues"] == 1
+    assert coverage["reconciliation"] == {
+        "days_with_cloudflare_figures": 2,
+        "days_with_difference": 1,
+        "ingest_difference_seconds": 0.0,
+        "viewer_difference_seconds": 10.0,
+    }
+    assert coverage["notes"] == [
+        "1 of 5 sessions is not final yet, so their figures may still grow.",
+        "Polling had 1 gap longer than 150 s (30 d 23 h in all; the longest from 2026-10-01T00:00:00Z to "
+        "2026-10-31T23:00:00Z): a session that started and stopped in a gap may be missing.",
+    ]
+
+
+def test_coverage_of_an_ended_fully_polled_month_with_final_sessions_is_complete(
+    database: Path, tmp_path: Path
+) -> None:
+    coverage = export(database, "2026-11", tmp_path).manifest["coverage"]
+    assert coverage["polls"]["snapshot_polls"] == 30 * 24 * 60
+    assert coverage["polls"]["by_outcome"] == {"ok": 30 * 24 * 60 - 1, "partial": 0, "failed": 1}
+    assert coverage["polling_gaps"]["count"] == 0
+    assert coverage["notes"] == []
+    assert coverage["complete"] is True
+
+
+def test_coverage_of_a_month_not_yet_ended_is_not_complete(database: Path, tmp_path: Path) -> None:
+    now = datetime(2026, 11, 15, 12, tzinfo=UTC)
+    coverage = export(database, "2026-11", tmp_path, now=now).manifest["coverage"]
+    assert coverage["complete"] is False
+    assert coverage["notes"] == ["The month has not ended yet (exported at 2026-11-15T12:00:00Z)."]
+    assert coverage["covered_until"] == "2026-11-15T12:00:00Z"
+    assert coverage["polls"]["snapshot_polls"] == (14 * 24 + 12) * 60
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_the_chart_is_a_1000_by_500_png_even_for_a_period_without_usage() -> None:
+    daily = pl.DataFrame(
+        {
+            "day": [date(2026, 10, 31), date(2026, 10, 31)],
+            "viewer_hours": [2.5, 1.0],
+            "ingest_hours": [0.5, 0.2],
+        }
+    )
+    png = daily_usage_png(daily, date(2026, 10, 1), date(2026, 10, 31), "Daily usage, 2026-10 (UTC)")
+    assert png_size(png) == (1000, 500)
+    empty = daily.clear()
+    blank = daily_usage_png(empty, date(2026, 10, 1), date(2026, 10, 31), "Daily usage, 2026-10 (UTC)")
+    assert png_size(blank) == (1000, 500)
+    assert blank != png
+    assert b"Software" not in png
+
+
+def test_the_chart_refuses_a_frame_that_is_not_daily_usage() -> None:
+    with pytest.raises(ReportError, match="no column viewer_hours, ingest_hours"):
+        daily_usage_png(pl.DataFrame({"day": [date(2026, 10, 1)]}), date(2026, 10, 1), date(2026, 10, 2), "x")
+
+
+@pytest.mark.parametrize(
+    ("today", "month"),
+    [(date(2026, 1, 15), "2025-12"), (date(2026, 3, 1), "2026-02"), (date(2026, 12, 31), "2026-11")],
+)
+def test_previous_month_is_the_calendar_month_before_today(today: date, month: str) -> None:
+    assert previous_month(today) == month
+
+
+def test_the_flow_reads_its_paths_from_the_environment_with_local_defaults() -> None:
+    assert export_paths({}) == (Path("data/streamledger.duckdb"), Path("data/exports"))
+    assert export_paths({"STREAMLEDGER_DATABASE": "/srv/w.duckdb"}) == (
+        Path("/srv/w.duckdb"),
+        Path("/srv/exports"),
+    )
+    assert export_paths({"STREAMLEDGER_EXPORT_DIR": "/out"})[1] == Path("/out")
