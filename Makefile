@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 
-.PHONY: demo test test-slow bench lint clean
+.PHONY: demo test test-slow bench bench-history lint clean
 
 demo: $(VENV)/.synced  ## run the main job on the embedded default: simulator + local DuckDB file
 	$(BIN)/streamledger demo
@@ -30,6 +30,9 @@ test-slow: $(VENV)/.synced  ## the soak and scale tests
 
 bench: $(VENV)/.synced  ## print the timing figures of one poll of 1,000 live livestreams
 	$(BIN)/python -m benchmarks.poll_scale
+
+bench-history: $(VENV)/.synced  ## time reports and the monthly export on 10 million snapshot rows
+	$(BIN)/python -m benchmarks.history_scale --rows 10000000
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, cast
 
 from streamledger import verify
 from streamledger.errors import StreamledgerError
+from streamledger.export import export_month
 from streamledger.reports import print_table, run_report
 from streamledger.simulator import SimulatorConfig, running_simulator
 
@@ -87,5 +89,14 @@ def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, da
     )
     for line in comparison.mismatches[:10]:
         print(f"  mismatch: {line}")
-    print(f'\nquery it yourself: duckdb -readonly {database} "select * from sessions"')
+    month = datetime.now(UTC).strftime("%Y-%m")
+    export = export_month(database, month, database.parent / "demo-exports")
+    print(f"\nfinance export of {month} (the month is not over, so it says it is not complete):")
+    for file in export.files:
+        print(f"  {file}")
+    duckdb_cli = Path(sys.executable).parent / "duckdb"
+    print("\nquery it yourself:")
+    print(f'  {sys.argv[0]} sql "select * from session_log limit 5" --database {database}')
+    print(f"  {sys.argv[0]} report --list")
+    print(f"  {duckdb_cli if duckdb_cli.exists() else 'duckdb'} -readonly {database}")
     return 0 if comparison.ok else 1

@@ -33,8 +33,10 @@ DERIVED_FILES = (
     "load/08_analytics_daily.sql",
     "load/09_read_state.sql",
     "load/10_finalize.sql",
+    "load/11_usage_stale.sql",
+    "load/12_session_usage.sql",
 )
-LOAD_FILES = ("load/01_clear_poll.sql", "load/02_raw_responses.sql", *DERIVED_FILES, "load/11_poll_runs.sql")
+LOAD_FILES = ("load/01_clear_poll.sql", "load/02_raw_responses.sql", *DERIVED_FILES, "load/13_poll_runs.sql")
 _COUNT = pl.Int32()
 POLL_RUN_SCHEMA: dict[str, pl.DataType] = {
     "poll_id": pl.String(),

@@ -99,6 +99,8 @@ def connect(
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)
     con.execute("set TimeZone = 'UTC'")
+    # DuckDB's own progress bar would land in the middle of CSV on stdout and of the logs.
+    con.execute("set enable_progress_bar = false")
     return con
 
 
@@ -150,6 +152,12 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> li
             raise WarehouseError(f"database {path}: migration {file.name} failed: {exc}") from None
         done.append(file.name)
     return done
+
+
+def refresh_session_usage(con: duckdb.DuckDBPyConnection) -> None:
+    """Compute session_usage again for every session (for rows written outside a poll's load)."""
+    con.execute("insert into usage_stale select session_id from sessions on conflict do nothing")
+    run_file(con, "load/12_session_usage.sql")
 
 
 def _lock_holder(message: str) -> str | None:

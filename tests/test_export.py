@@ -167,6 +167,7 @@ def build_warehouse(path: Path) -> Path:
             " ('app1', date '2026-10-31', 2, 5300, 9590.75, $1, 'r1')",
             [LATER],
         )
+        warehouse.refresh_session_usage(con)  # rows written outside a poll's load
     finally:
         con.close()
     return path

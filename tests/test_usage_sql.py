@@ -1,4 +1,4 @@
-"""The session_usage, usage_daily/monthly and reconciliation views, on fixture rows in a fresh warehouse."""
+"""session_usage, the usage_daily/monthly and reconciliation views, on fixture rows in a fresh warehouse."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def add_session(
             " values ($1, $2, $2, $3, 'ls', 'app', 'active_session', $4, $5)",
             [f"p{n}", at, session_id, i, v],
         )
+    warehouse.refresh_session_usage(con)
 
 
 def usage(con: duckdb.DuckDBPyConnection, session_id: str) -> list[tuple[datetime, float, float]]:

@@ -17,6 +17,7 @@ HISTORY_TABLES = (
     "sessions",
     "session_snapshots",
     "parse_issues",
+    "session_usage",
 )
 
 

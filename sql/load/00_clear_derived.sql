@@ -5,3 +5,4 @@ delete from sessions;
 delete from livestreams;
 delete from apps;
 delete from analytics_daily;
+delete from session_usage;

@@ -1,5 +1,6 @@
--- 004: the reporting interface. Usage for a period is computed from the sessions that overlap it only,
--- and a session log view gives analysts one plain row per session.
+-- 004: the reporting interface. session_usage becomes a table kept up to date by each poll (only the
+-- sessions a poll observed are computed again), so that reports of a month never walk the history; a
+-- session log view gives analysts one plain row per session.
 
 -- When the session was last observed, on the API's clock (its Date header, else our fetched_at): the end
 -- of a running session's span in reports, on the same clock as its started_time.
@@ -21,18 +22,20 @@ create macro report_to_date() as coalesce(getvariable('to_date')::date, timezone
 create macro report_start() as timezone(report_tz(), report_from_date()::timestamp);
 create macro report_end() as timezone(report_tz(), (report_to_date() + 1)::timestamp);
 
--- One row per session per UTC hour in [period_start, period_end): the same rule as session_usage (see
--- migration 002), computed only for the sessions that overlap the period, so a month's usage does not
--- walk the whole history. An hour belongs to the period when it starts inside it.
-create macro session_usage_between(period_start, period_end) as table
+-- Sessions whose usage must be computed again: filled and emptied inside one load transaction.
+create table usage_stale (session_id varchar primary key);
+
+-- One row per stale session per UTC hour with usage, by the rule stated above the session_usage view in
+-- migration 002 (which this replaces). Readings are looked for from `since` on: the load passes a day
+-- before the stale sessions' earliest start, so that a poll reads only the recent end of the history.
+create macro stale_session_usage(since) as table
 with started as (
     select
         session_id, app_id, livestream_id, started_time, stopped_time, is_final,
         ingest_seconds as final_ingest, viewer_seconds as final_viewer
     from sessions
     where started_time is not null
-      and started_time < period_end
-      and (stopped_time is null or stopped_time >= period_start - interval 1 hour)
+      and session_id in (select session_id from usage_stale)
 ),
 
 readings as (
@@ -43,7 +46,8 @@ readings as (
         ss.viewer_seconds as viewer
     from session_snapshots as ss
     inner join started as s on s.session_id = ss.session_id
-    where ss.ingest_seconds is not null
+    where ss.observed_at >= since
+      and ss.ingest_seconds is not null
       and ss.viewer_seconds is not null
       and not (
           ss.ingest_seconds = 60 and ss.viewer_seconds = 60
@@ -107,7 +111,6 @@ shares as (
             else epoch(least(to_at, hour + interval 1 hour) - greatest(from_at, hour)) / epoch(to_at - from_at)
         end as share
     from segment_hours
-    where hour >= date_trunc('hour', period_start) and hour < period_end
 ),
 
 final as (
@@ -156,6 +159,27 @@ from sessions as s
 left join livestreams as l on l.livestream_id = s.livestream_id
 left join apps as a on a.app_id = s.app_id;
 
--- The whole history through the same definition, so that there is one rule in force.
-create or replace view session_usage as
-select * from session_usage_between('-infinity'::timestamptz, 'infinity'::timestamptz);
+-- One row per session per UTC hour with usage: ingest_seconds and viewer_seconds used in that hour. A
+-- table now, computed by the load for the sessions each poll observes (sql/load/12_session_usage.sql).
+drop view session_usage;
+create table session_usage (
+    app_id         varchar     not null,
+    livestream_id  varchar     not null,
+    session_id     varchar     not null,
+    hour           timestamptz not null,
+    ingest_seconds double      not null,
+    viewer_seconds double      not null,
+    primary key (session_id, hour)
+);
+insert into usage_stale select session_id from sessions;
+insert into session_usage (app_id, livestream_id, session_id, hour, ingest_seconds, viewer_seconds)
+select app_id, livestream_id, session_id, hour, ingest_seconds, viewer_seconds
+from stale_session_usage('-infinity'::timestamptz);
+delete from usage_stale;
+
+-- One row per session per UTC hour in [period_start, period_end) (an hour belongs to the period when it
+-- starts inside it): the reports' way to read session_usage for a period.
+create macro session_usage_between(period_start, period_end) as table
+select *
+from session_usage
+where hour >= date_trunc('hour', period_start) and hour < period_end;
