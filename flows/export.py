@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -12,10 +13,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
-from prefect.states import Failed
+from prefect.states import Completed, Failed
 
 from streamledger.errors import StreamledgerError
-from streamledger.export import ExportResult, export_month, month_period
+from streamledger.export import MANIFEST, ExportResult, export_month, month_period
+from streamledger.files import private_files
 
 DEFAULT_DATABASE = "data/streamledger.duckdb"
 
@@ -31,6 +33,15 @@ def export_paths(env: Mapping[str, str]) -> tuple[Path, Path]:
     database = Path(env.get("STREAMLEDGER_DATABASE", "").strip() or DEFAULT_DATABASE)
     out_dir = env.get("STREAMLEDGER_EXPORT_DIR", "").strip()
     return database, Path(out_dir) if out_dir else database.parent / "exports"
+
+
+def already_complete(directory: Path) -> bool:
+    """Whether the export in `directory` has a manifest that says its month is complete."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(manifest.get("coverage", {}).get("complete"))
 
 
 @task(cache_policy=NO_CACHE)
@@ -60,10 +71,14 @@ def publish(result: ExportResult) -> None:
 @flow(name="monthly-export", description="Export a UTC month's finance statement and session log.")
 def monthly_export(month: str | None = None) -> dict[str, Any] | State[Any]:
     """Export `month` ('YYYY-MM'; default: the previous UTC month); return its manifest, or Failed."""
+    private_files()
     try:
         database, out_dir = export_paths(os.environ)
+        scheduled = month is None
         month = month or previous_month(datetime.now(UTC).date())
         month_period(month)  # a bad parameter fails the run before any task starts
+        if scheduled and already_complete(out_dir / month):
+            return Completed(message=f"{month} is already exported and complete; nothing to do")
         result = write_export(database, month, out_dir)
         publish(result)
         return result.manifest

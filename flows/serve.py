@@ -7,6 +7,7 @@ import os
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
 
 from flows.export import monthly_export
 from flows.reconcile import reconcile
@@ -23,7 +24,7 @@ def serve_snapshots(settings: Settings) -> None:
             "(then PREFECT_API_URL=http://127.0.0.1:4200/api)"
         )
     deployment = snapshot.to_deployment(
-        name="every-minute",
+        name=f"poll-every-{settings.poll_interval_seconds:g}s",
         interval=settings.poll_interval_seconds,
         # Overlapping runs would fight over the DuckDB file; a run that would overlap is dropped.
         concurrency_limit=ConcurrencyLimitConfig(
@@ -32,16 +33,18 @@ def serve_snapshots(settings: Settings) -> None:
         description="One poll per interval of every configured app's active livestream sessions.",
     )
     daily = reconcile.to_deployment(
-        name="daily",
-        cron="15 0 * * *",  # 00:15 UTC, once yesterday is complete
+        name="daily-00-15-utc",
+        schedule=Cron("15 0 * * *", timezone="UTC"),  # once yesterday is complete
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
         description="Cloudflare's daywise livestream totals for the recent days, for reconciliation.",
     )
     monthly = monthly_export.to_deployment(
-        name="first-of-month",
-        cron="0 3 1 * *",  # 03:00 UTC on the 1st, for the month before (after the daily reconcile)
+        name="monthly-1st-to-7th-03-00-utc",
+        # The month before, after the daily reconcile; again each day until its export is complete (a
+        # session running at midnight is final only once it has stopped).
+        schedule=Cron("0 3 1-7 * *", timezone="UTC"),
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import cast
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from streamledger.errors import StreamledgerError
+from streamledger.files import private_files
 from streamledger.progress import Progress
 from streamledger.reports import FORMATS, READ_WAIT_SECONDS
 
@@ -29,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; every known failure is one line on stderr and exit status 1 or 2."""
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    private_files()
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -59,9 +63,24 @@ def _parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(run=_rebuild)
 
     serve = commands.add_parser(
-        "serve", help="serve the snapshot flow on a schedule (needs a Prefect server)"
+        "serve",
+        help="serve the deployments on their schedules (without PREFECT_API_URL, a local Prefect server)",
+    )
+    serve.add_argument(
+        "--simulate", action="store_true", help="poll a simulator on 127.0.0.1 instead of Cloudflare"
     )
     serve.set_defaults(run=_serve)
+
+    status = commands.add_parser(
+        "status", help="the last successful poll, the last hour's polls, open sessions, the request budget"
+    )
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="exit with status 2 when polling is stale or the last poll failed",
+    )
+    _reader_arguments(status)
+    status.set_defaults(run=_status)
 
     simulate = commands.add_parser("simulate", help="serve the RealtimeKit simulator on 127.0.0.1")
     from streamledger.simulator.server import add_simulator_arguments
@@ -171,13 +190,92 @@ def _summary_line(row: dict[str, object]) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from streamledger.settings import Settings
+    from streamledger.prefect_server import local_prefect_server, stop_on_sigterm
 
-    settings = Settings.from_env()
-    from flows.serve import serve_snapshots
+    stop_on_sigterm()
+    with contextlib.ExitStack() as stack:
+        if args.simulate:
+            _point_at_simulator(stack)
+        if not os.environ.get("PREFECT_API_URL"):
+            database = Path(os.environ.get("STREAMLEDGER_DATABASE") or "data/streamledger.duckdb")
+            home = Path(os.environ.get("STREAMLEDGER_PREFECT_HOME") or database.parent / "prefect")
+            print(f"starting a local Prefect server (state in {home})...", flush=True)
+            api_url = stack.enter_context(local_prefect_server(home))
+            os.environ["PREFECT_API_URL"] = api_url  # before Prefect is imported below
+            print(f"Prefect UI: {api_url.removesuffix('/api')} (stops with this command)", flush=True)
+        from streamledger.settings import Settings
 
-    serve_snapshots(settings)
+        settings = Settings.from_env()
+        from flows.serve import serve_snapshots
+
+        serve_snapshots(settings)
     return 0
+
+
+def _point_at_simulator(stack: contextlib.ExitStack) -> None:
+    from streamledger.simulator import SimulatorConfig, running_simulator
+
+    config = SimulatorConfig()
+    sim = stack.enter_context(running_simulator(config))
+    os.environ.update(
+        {
+            "CLOUDFLARE_API_TOKEN": config.token,
+            "CLOUDFLARE_ACCOUNT_ID": config.account_id,
+            "REALTIMEKIT_APP_ID": ",".join(config.app_ids),
+            "CLOUDFLARE_BASE_URL": sim.base_url,
+        }
+    )
+    os.environ.setdefault("STREAMLEDGER_DATABASE", "data/simulated.duckdb")
+    print(
+        f"simulator: {sim.base_url} ({config.livestreams} livestreams); database: "
+        f"{os.environ['STREAMLEDGER_DATABASE']}",
+        flush=True,
+    )
+
+
+def _status(args: argparse.Namespace) -> int:
+    from streamledger.health import read_status
+    from streamledger.settings import env_number
+
+    database = _database(args)
+    if not database.exists():
+        raise StreamledgerError(f"database {database} does not exist yet (run a snapshot first)")
+    window = env_number(os.environ, "STREAMLEDGER_BUDGET_WINDOW_SECONDS", 300.0, float)
+    budget = env_number(os.environ, "STREAMLEDGER_BUDGET_REQUESTS", 1200, int)
+    stale_after = env_number(os.environ, "STREAMLEDGER_STALE_AFTER_SECONDS", 600.0, float)
+    row = read_status(database, window_seconds=window, wait_seconds=args.wait)
+    now = datetime.now(UTC)
+    last = row["last_success_at"]
+    age = (now - last).total_seconds() if last is not None else None
+    stale = age is None or age > stale_after
+    print(f"database            {database}")
+    print(
+        "last successful poll "
+        + (f"{last.isoformat(timespec='seconds')} ({age:.0f} s ago)" if last is not None else "none")
+        + ("  STALE" if stale else "")
+    )
+    if row["last_poll_at"] is not None:
+        print(
+            f"last poll            {row['last_poll_at'].isoformat(timespec='seconds')}: {row['last_outcome']}"
+        )
+        if row["last_outcome"] != "ok" and row["last_message"]:
+            print(f"                     {row['last_message'].splitlines()[0]}")
+    print(
+        f"polls, last hour     {row['polls_ok_last_hour']} ok, {row['polls_partial_last_hour']} partial, "
+        f"{row['polls_failed_last_hour']} failed; {row['rate_limited_last_hour']} 429s, "
+        f"{row['parse_issues_last_hour']} parse issues"
+    )
+    print(
+        f"sessions             {row['sessions_open']} open, {row['sessions_not_final']} stopped but not final"
+    )
+    print(
+        f"request budget       {row['requests_in_window']} of {budget} used in the last {window:g} s "
+        f"({100 * row['requests_in_window'] / budget:.0f} %)"
+    )
+    landed = list((database.parent / "landing").glob("*.jsonl"))
+    if landed:
+        print(f"landed, not loaded   {len(landed)} poll(s) wait for the next run")
+    return 2 if args.check and (stale or row["last_outcome"] == "failed") else 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -272,11 +370,15 @@ def _daily_chart(frame: pl.DataFrame, values: dict[str, object], path: Path) -> 
     from streamledger.charts import daily_usage_png
     from streamledger.files import write_atomically
 
-    today = date.today()
+    zone = str(values.get("tz") or "UTC")
+    today = datetime.now(ZoneInfo(zone)).date()  # the report's own default period: this month to date
     first = cast(date, values.get("from_date") or today.replace(day=1))
     last = cast(date, values.get("to_date") or today)
-    title = f"Daily usage {first} to {last} ({values.get('tz') or 'UTC'})"
-    write_atomically(path, daily_usage_png(frame, first, last, title))
+    title = f"Daily usage {first} to {last} ({zone})"
+    try:
+        write_atomically(path, daily_usage_png(frame, first, last, title))
+    except OSError as exc:
+        raise StreamledgerError(f"--chart {path}: {exc.strerror or exc}") from None
     print(f"chart written to {path}", file=sys.stderr)
 
 

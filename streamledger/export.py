@@ -31,6 +31,7 @@ DEFAULT_PRICE_PER_INGEST_MINUTE = Decimal("0.010")
 PRICE_SCALE = Decimal("0.000001")
 MAX_GAP_SECONDS = 150.0
 TIME_ZONE = "UTC"
+MAX_YEAR = 9998  # the month after must still be a date
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
 
@@ -46,7 +47,7 @@ class ExportResult:
 def month_period(month: str) -> tuple[date, date]:
     """Return the first and last day of a 'YYYY-MM' month, or raise ReportError naming the bad value."""
     match = _MONTH.fullmatch(month)
-    if match is None or int(match.group(1)) < 1:
+    if match is None or not 1 <= int(match.group(1)) <= MAX_YEAR:
         raise ReportError(f"month {month!r}: expected a calendar month as YYYY-MM, e.g. 2026-10")
     first = date(int(match.group(1)), int(match.group(2)), 1)
     following = (first + timedelta(days=32)).replace(day=1)
@@ -103,14 +104,17 @@ def export_month(
     outputs.append((CHART, "png", days, png))
 
     directory = out_dir / month
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"export: cannot create {directory}: {exc.strerror or exc}") from None
     # Without a manifest the folder is visibly an unfinished export until the new manifest lands.
     (directory / MANIFEST).unlink(missing_ok=True)
     written: list[Path] = []
     entries: list[dict[str, Any]] = []
     for file_name, fmt, rows, data in outputs:
         path = directory / file_name
-        sha256 = write_atomically(path, data)
+        sha256 = _write(path, data)
         entries.append({"name": file_name, "format": fmt, "rows": rows, "bytes": len(data), "sha256": sha256})
         written.append(path)
         tell(f"{file_name} written ({rows} {'days' if fmt == 'png' else 'rows'}, {len(data):,} bytes)")
@@ -137,10 +141,18 @@ def export_month(
     }
     manifest_path = directory / MANIFEST
     text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-    write_atomically(manifest_path, text.encode("utf-8"))
+    _write(manifest_path, text.encode("utf-8"))
     written.append(manifest_path)
     tell(f"{MANIFEST} written")
     return ExportResult(directory, tuple(written), manifest)
+
+
+def _write(path: Path, data: bytes) -> str:
+    """Write one export file atomically; a file system error names the file."""
+    try:
+        return write_atomically(path, data)
+    except OSError as exc:
+        raise ReportError(f"export: cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _silent(message: str) -> None:
@@ -160,9 +172,10 @@ def _formats(formats: Sequence[str]) -> tuple[str, ...]:
 
 def _price(price: Decimal | None) -> Decimal:
     value = DEFAULT_PRICE_PER_INGEST_MINUTE if price is None else Decimal(price)
-    if not value.is_finite() or value < 0:
-        raise ReportError(f"price per ingest minute {price!r}: expected a price of zero or more, e.g. 0.010")
-    return value.quantize(PRICE_SCALE, rounding=ROUND_HALF_UP)
+    try:
+        return reports.check_price(value).quantize(PRICE_SCALE, rounding=ROUND_HALF_UP)
+    except ValueError as exc:
+        raise ReportError(f"price per ingest minute {price!r}: {exc}") from None
 
 
 def _export_names() -> set[str]:
@@ -207,6 +220,13 @@ def _coverage(row: dict[str, Any]) -> dict[str, Any]:
             f"{count} of {total} sessions {'is' if count == 1 else 'are'} not final yet, "
             "so their figures may still grow."
         )
+    troubled = {"failed": row["polls_failed"], "partial": row["polls_partial"]}
+    for outcome, count in troubled.items():
+        if count:
+            polls = "1 snapshot poll" if count == 1 else f"{count} snapshot polls"
+            verb = "failed" if outcome == "failed" else ("was partial" if count == 1 else "were partial")
+            missed = "nothing" if outcome == "failed" else "not everything"
+            notes.append(f"{polls} {verb} (see the data-quality report): {missed} was read then.")
     if row["gaps"]:
         count = row["gaps"]
         notes.append(

@@ -24,3 +24,13 @@ def write_atomically(path: Path, data: bytes) -> str:
         tmp.unlink(missing_ok=True)
         raise
     return hashlib.sha256(data).hexdigest()
+
+
+def private_files() -> None:
+    """Make every file and folder this process creates from now on private to its owner (umask 077).
+
+    The database, landing files, exports and logs hold usage data and fingerprints; nobody else on the
+    machine needs to read them. Called by the command line and at the start of each flow run, since a
+    work pool may start flows without the command line.
+    """
+    os.umask(0o077)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -139,13 +140,30 @@ def cached_plan(settings: Settings) -> PollPlan:
             )
         except (ValueError, KeyError, TypeError):
             plan = EMPTY_PLAN  # a damaged cache only costs the poll its priorities, never its budget
-    # Every raw response is one request sent; polls landed after the cached plan are not in it.
-    landed = [
-        response["fetched_at"].timestamp()
-        for file in sorted(settings.landing_dir.glob("*.jsonl"))
-        for response in read_landed(file).responses
-    ]
+    # Every raw response is one request sent. Loaded polls add theirs to the cache (remember_sends);
+    # polls still landed are not in it yet.
+    landed = []
+    for file in sorted(settings.landing_dir.glob("*.jsonl")):
+        try:
+            landed += [response["fetched_at"].timestamp() for response in read_landed(file).responses]
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            continue  # loaded and removed meanwhile, or damaged (recovery quarantines it)
     return replace(plan, recent_sends=tuple(sorted([*plan.recent_sends, *landed])))
+
+
+def remember_sends(settings: Settings, poll: FetchedPoll) -> None:
+    """Add a loaded poll's requests to the cached plan, so a plan made from the cache counts them."""
+    path = settings.landing_dir / PLAN_CACHE
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return  # no cache yet: the next plan reads every request from the database
+    horizon = time.time() - settings.budget_window_seconds
+    sends = [*raw.get("recent_sends", []), *(r["fetched_at"].timestamp() for r in poll.responses)]
+    raw["recent_sends"] = sorted(sent for sent in sends if sent > horizon)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(orjson.dumps(raw))
+    tmp.replace(path)
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -223,6 +241,7 @@ def load_poll(
                 f"database {settings.database}: loading poll {poll.poll_id} failed at {step}: "
                 f"{' '.join(str(exc).split())[:300]}"
             ) from None
+    remember_sends(settings, poll)
     return row
 
 
@@ -290,17 +309,20 @@ def recover_landed(settings: Settings) -> tuple[list[dict[str, Any]], list[str],
             poll = read_landed(path)
             normalized, seconds = normalize_poll(poll)
             rows.append(load_poll(settings, poll, normalized, normalize_seconds=seconds, recovered=True))
+        except FileNotFoundError:
+            continue  # another run (snapshot or reconcile) loaded it meanwhile
         except DatabaseBusy as exc:
             pending = len(list(settings.landing_dir.glob("*.jsonl")))
             problems.append(f"{pending} landed poll(s) wait for the next run: {exc}")
             return rows, problems, True
-        except (WarehouseError, ValueError, KeyError, TypeError) as exc:
+        except (WarehouseError, ValueError, KeyError, TypeError, IndexError) as exc:
             quarantine = settings.landing_dir / "quarantine"
             quarantine.mkdir(exist_ok=True)
-            path.replace(quarantine / path.name)
+            with contextlib.suppress(FileNotFoundError):
+                path.replace(quarantine / path.name)
             problems.append(f"landing file {path.name} could not be loaded, moved to {quarantine}: {exc}")
             continue
-        path.unlink()
+        path.unlink(missing_ok=True)
     return rows, problems, False
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import polars as pl
 from rich import box
 from rich.console import Console
@@ -26,6 +27,7 @@ from streamledger.warehouse import SQL_DIR, connect, statements
 
 REPORTS_DIR = SQL_DIR / "reports"
 READ_WAIT_SECONDS = 60.0
+MAX_PRICE = Decimal(10) ** 12  # the statement holds prices as decimal(18, 6)
 FORMATS = ("table", "csv", "json", "parquet")
 # Every parameter a report may declare, and how a command-line value becomes a typed, bound value.
 PARAMETERS: dict[str, Callable[[str], object]] = {}
@@ -115,9 +117,14 @@ def _zone(text: str) -> str:
 
 
 def _price(text: str) -> Decimal:
-    value = Decimal(text)
-    if not value.is_finite() or value < 0:
-        raise ValueError("expected a price of zero or more, e.g. 0.010")
+    return check_price(Decimal(text))
+
+
+def check_price(value: Decimal) -> Decimal:
+    """Return a price per minute in USD that the statement can hold exactly, or raise ValueError."""
+    exponent = value.as_tuple().exponent  # an int for every finite value
+    if not value.is_finite() or not 0 <= value < MAX_PRICE or (isinstance(exponent, int) and exponent < -6):
+        raise ValueError("expected a price of zero or more with at most 6 decimals, e.g. 0.010")
     return value
 
 
@@ -190,18 +197,37 @@ def run_report(
 
 
 def run_sql(database: Path, statement: str, *, wait_seconds: float = READ_WAIT_SECONDS) -> pl.DataFrame:
-    """Return the result of ad-hoc SQL on a read-only connection (writes are refused by DuckDB)."""
+    """Return the result of ad-hoc SQL on a read-only connection.
+
+    DuckDB refuses writes to the database; reading or writing other files is switched off too (and locked),
+    so that ad-hoc SQL cannot copy the history elsewhere or read the machine's files.
+    """
     with reader(database, wait_seconds=wait_seconds) as con:
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
         try:
             relation = con.sql(statement)
             result: pl.DataFrame = relation.pl() if relation is not None else pl.DataFrame()
             return result
         except duckdb.Error as exc:
             raise ReportError(f"sql: {' '.join(str(exc).split())[:300]}") from None
+        except pl.exceptions.PolarsError as exc:
+            raise ReportError(
+                f"sql: a result column has a type the output cannot hold (cast it, e.g. to varchar): "
+                f"{' '.join(str(exc).split())[:200]}"
+            ) from None
 
 
 def plain_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """Return the frame with instants as ISO 8601 UTC text, for CSV and JSON (numbers stay numbers)."""
+    """Return the frame with instants as ISO 8601 UTC text, for CSV and JSON (numbers stay numbers).
+
+    Nested values (lists, structs) and durations, which CSV cannot hold, become JSON text.
+    """
+    frame = frame.with_columns(
+        pl.Series(name, [_json_text(value) for value in frame[name].to_list()], dtype=pl.String)
+        for name, dtype in frame.schema.items()
+        if dtype.is_nested() or isinstance(dtype, pl.Duration)
+    )
     return frame.with_columns(
         pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
         for name, dtype in frame.schema.items()
@@ -211,6 +237,10 @@ def plain_frame(frame: pl.DataFrame) -> pl.DataFrame:
         for name, dtype in frame.schema.items()
         if isinstance(dtype, pl.Datetime) and dtype.time_zone is None
     )
+
+
+def _json_text(value: object) -> str | None:
+    return None if value is None else orjson.dumps(value, default=str).decode()
 
 
 def to_csv(frame: pl.DataFrame) -> bytes:
@@ -283,18 +313,24 @@ def write_output(
     """Print the frame (table, csv, json) or write it to `output` in the chosen format."""
     if fmt not in FORMATS:
         raise ReportError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    if fmt == "table":
-        if output is not None:
-            with output.open("w", encoding="utf-8") as out:
-                print_table(frame, title=title, tz=tz, console=Console(file=out, width=250, soft_wrap=False))
-        else:
-            print_table(frame, title=title, tz=tz)
-        return
     if fmt == "parquet" and output is None:
         raise ReportError("--format parquet needs --output PATH (Parquet is not for a terminal)")
-    data = {"csv": to_csv, "json": to_json, "parquet": to_parquet}[fmt](frame)
-    if output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    else:
-        write_atomically(output, data)
+    if fmt == "table" and output is None:
+        print_table(frame, title=title, tz=tz)
+        return
+    try:
+        if fmt == "table":
+            text = io.StringIO()
+            print_table(frame, title=title, tz=tz, console=Console(file=text, width=250, soft_wrap=False))
+            data = text.getvalue().encode("utf-8")
+        else:
+            data = {"csv": to_csv, "json": to_json, "parquet": to_parquet}[fmt](frame)
+        if output is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            write_atomically(output, data)
+    except pl.exceptions.PolarsError as exc:
+        raise ReportError(f"--format {fmt}: {' '.join(str(exc).split())[:200]}") from None
+    except OSError as exc:
+        raise ReportError(f"--output {output}: {exc.strerror or exc}") from None

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from streamledger.errors import ConfigError
 
@@ -67,12 +67,13 @@ class Settings:
     max_sweep_pages: int = 5
     reconcile_days: int = 7
     lock_wait_seconds: float = 15.0
+    stale_after_seconds: float = 600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every setting from the environment; a missing or bad one is a one-line ConfigError."""
         env = os.environ if environ is None else environ
-        token = _required(env, "CLOUDFLARE_API_TOKEN")
+        token = env.get("CLOUDFLARE_API_TOKEN", "").strip() or _token_from_block(env)
         account_id = _identifier("CLOUDFLARE_ACCOUNT_ID", _required(env, "CLOUDFLARE_ACCOUNT_ID"))
         # Not set: every app of the account is discovered through the apps list on each poll.
         app_ids = tuple(
@@ -92,26 +93,58 @@ class Settings:
             base_url=base_url.rstrip("/"),
             database=database,
             landing_dir=Path(landing) if landing else database.parent / "landing",
-            budget_requests=_number(env, "STREAMLEDGER_BUDGET_REQUESTS", DEFAULT_BUDGET_REQUESTS, int),
-            budget_window_seconds=_number(
+            budget_requests=env_number(env, "STREAMLEDGER_BUDGET_REQUESTS", DEFAULT_BUDGET_REQUESTS, int),
+            budget_window_seconds=env_number(
                 env, "STREAMLEDGER_BUDGET_WINDOW_SECONDS", DEFAULT_BUDGET_WINDOW_SECONDS, float
             ),
-            concurrency=_number(env, "STREAMLEDGER_CONCURRENCY", 8, int),
-            per_page=_number(env, "STREAMLEDGER_PER_PAGE", 100, int),
-            max_pages=_number(env, "STREAMLEDGER_MAX_PAGES", 200, int),
-            timeout_seconds=_number(env, "STREAMLEDGER_TIMEOUT_SECONDS", 30.0, float),
-            max_attempts=_number(env, "STREAMLEDGER_MAX_ATTEMPTS", 5, int),
-            max_retry_wait_seconds=_number(env, "STREAMLEDGER_MAX_RETRY_WAIT_SECONDS", 60.0, float),
-            poll_interval_seconds=_number(env, "STREAMLEDGER_POLL_INTERVAL_SECONDS", 60.0, float),
-            sweep_interval_seconds=_number(env, "STREAMLEDGER_SWEEP_INTERVAL_SECONDS", 900.0, float),
-            max_sweep_pages=_number(env, "STREAMLEDGER_MAX_SWEEP_PAGES", 5, int),
-            reconcile_days=_number(env, "STREAMLEDGER_RECONCILE_DAYS", 7, int),
-            lock_wait_seconds=_number(env, "STREAMLEDGER_LOCK_WAIT_SECONDS", 15.0, float),
+            concurrency=env_number(env, "STREAMLEDGER_CONCURRENCY", 8, int),
+            per_page=env_number(env, "STREAMLEDGER_PER_PAGE", 100, int),
+            max_pages=env_number(env, "STREAMLEDGER_MAX_PAGES", 200, int),
+            timeout_seconds=env_number(env, "STREAMLEDGER_TIMEOUT_SECONDS", 30.0, float),
+            max_attempts=env_number(env, "STREAMLEDGER_MAX_ATTEMPTS", 5, int),
+            max_retry_wait_seconds=env_number(env, "STREAMLEDGER_MAX_RETRY_WAIT_SECONDS", 60.0, float),
+            poll_interval_seconds=env_number(
+                env,
+                # STREAMLEDGER_POLL_INTERVAL is the same setting under the name the deployments use.
+                "STREAMLEDGER_POLL_INTERVAL_SECONDS"
+                if "STREAMLEDGER_POLL_INTERVAL_SECONDS" in env
+                else "STREAMLEDGER_POLL_INTERVAL",
+                60.0,
+                float,
+            ),
+            sweep_interval_seconds=env_number(env, "STREAMLEDGER_SWEEP_INTERVAL_SECONDS", 900.0, float),
+            max_sweep_pages=env_number(env, "STREAMLEDGER_MAX_SWEEP_PAGES", 5, int),
+            reconcile_days=env_number(env, "STREAMLEDGER_RECONCILE_DAYS", 7, int),
+            lock_wait_seconds=env_number(env, "STREAMLEDGER_LOCK_WAIT_SECONDS", 15.0, float),
+            stale_after_seconds=env_number(env, "STREAMLEDGER_STALE_AFTER_SECONDS", 600.0, float),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with some settings changed (the demo and tests point it at the simulator)."""
         return replace(self, **changes)
+
+
+def _token_from_block(env: Mapping[str, str]) -> str:
+    """Return the token kept in the Prefect Secret block named by STREAMLEDGER_TOKEN_BLOCK."""
+    block = env.get("STREAMLEDGER_TOKEN_BLOCK", "").strip()
+    if not block:
+        raise ConfigError(
+            "CLOUDFLARE_API_TOKEN is not set (required, or STREAMLEDGER_TOKEN_BLOCK naming a Prefect "
+            "Secret block; see the README's settings table)"
+        )
+    from prefect.blocks.system import Secret as SecretBlock
+
+    try:
+        loaded = SecretBlock.load(block)  # called from sync code: a block, never a coroutine
+        value = cast("SecretBlock[str]", loaded).get()
+    except Exception as exc:  # Prefect raises ValueError, httpx and API errors alike: one line for all
+        raise ConfigError(
+            f"STREAMLEDGER_TOKEN_BLOCK: the Prefect Secret block {block!r} could not be read "
+            f"({type(exc).__name__})"
+        ) from None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"STREAMLEDGER_TOKEN_BLOCK: the Prefect Secret block {block!r} holds no token")
+    return value.strip()
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -129,7 +162,8 @@ def _identifier(name: str, value: str) -> str:
     return value
 
 
-def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
+def env_number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
+    """Return a positive, finite number from the environment (the default when unset), or a ConfigError."""
     raw = env.get(name, "").strip()
     if not raw:
         return default

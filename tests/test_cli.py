@@ -6,9 +6,15 @@ from streamledger.cli import main
 def test_a_missing_setting_is_one_line_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ("CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "REALTIMEKIT_APP_ID"):
+    for name in (
+        "CLOUDFLARE_API_TOKEN",
+        "STREAMLEDGER_TOKEN_BLOCK",
+        "CLOUDFLARE_ACCOUNT_ID",
+        "REALTIMEKIT_APP_ID",
+    ):
         monkeypatch.delenv(name, raising=False)
     assert main(["snapshot"]) == 1
     assert capsys.readouterr().err == (
-        "streamledger: error: CLOUDFLARE_API_TOKEN is not set (required; see the README's settings table)\n"
+        "streamledger: error: CLOUDFLARE_API_TOKEN is not set (required, or STREAMLEDGER_TOKEN_BLOCK naming "
+        "a Prefect Secret block; see the README's settings table)\n"
     )

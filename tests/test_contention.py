@@ -10,7 +10,7 @@ import pytest
 from streamledger import poll, verify, warehouse
 from streamledger.cli import main
 from streamledger.errors import DatabaseBusy
-from streamledger.fetch import fetch_poll
+from streamledger.fetch import FetchedPoll, fetch_poll
 from streamledger.settings import Settings
 from streamledger.simulator import RunningSimulator
 from tests.conftest import held
@@ -74,17 +74,23 @@ def test_a_reader_holding_the_file_past_the_wait_costs_no_poll(
     sim.advance(60)
     poll.run_poll(settings)  # its plan, cached, knows the livestreams and the first poll's requests
     busy = settings.with_overrides(lock_wait_seconds=0.5)
-    landed = []
+    con = warehouse.connect(settings.database, read_only=True)
+    ((sent,),) = con.execute("select count(*) from raw_responses").fetchall()
+    con.close()
+    landed: list[str] = []
+    fetched_polls: list[FetchedPoll] = []
     with held(settings.database, read_only=True, seconds=120.0):
         for _ in range(2):
             sim.advance(60)
             plan = poll.plan_poll(busy)  # the database is held: the cached plan of the last poll is used
             assert plan.livestreams
-            assert plan.recent_sends
+            # Every request sent so far is counted: the loaded polls' and the ones landed since.
+            assert len(plan.recent_sends) == sent + sum(len(p.responses) for p in fetched_polls)
             fetched = fetch_poll(busy, plan)
             with pytest.raises(DatabaseBusy):
                 poll.finish(busy, fetched)
             landed.append(fetched.poll_id)
+            fetched_polls.append(fetched)
         assert sorted(p.stem for p in settings.landing_dir.glob("*.jsonl")) == sorted(landed)
         rows, problems, was_busy = poll.recover_landed(busy)
         assert (rows, was_busy) == ([], True)

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows.export import export_paths, previous_month
+from flows.export import already_complete, export_paths, previous_month
 from streamledger import warehouse
 from streamledger.charts import daily_usage_png
 from streamledger.export import ExportResult, export_month
@@ -318,8 +318,8 @@ def test_csv_numbers_are_plain_and_instants_are_utc_ending_in_z(database: Path, 
     result = export(database, "2026-10", tmp_path, formats=("csv",))
     text = (result.directory / "session-log.csv").read_text(encoding="utf-8")
     odd = next(line for line in text.splitlines() if line.split(",")[4] == "s-odd")
-    assert ",0.000001," in odd
-    assert ",123456789.5," in odd
+    assert ",0.000001000," in odd
+    assert ",123456789.500000000," in odd
     assert "2026-10-05T10:00:00.000000Z" in odd
     assert not any(marker in text for marker in ("e-0", "e+0", "E-", "E+"))
     log = pl.read_csv(result.directory / "session-log.csv", infer_schema=False)
@@ -385,22 +385,55 @@ def test_coverage_of_a_month_with_late_polling_and_an_open_session_is_not_comple
     ]
 
 
-def test_coverage_of_an_ended_fully_polled_month_with_final_sessions_is_complete(
+def test_a_failed_poll_makes_an_otherwise_fully_polled_month_incomplete(
     database: Path, tmp_path: Path
 ) -> None:
     coverage = export(database, "2026-11", tmp_path).manifest["coverage"]
     assert coverage["polls"]["snapshot_polls"] == 30 * 24 * 60
     assert coverage["polls"]["by_outcome"] == {"ok": 30 * 24 * 60 - 1, "partial": 0, "failed": 1}
+    assert coverage["polling_gaps"]["count"] == 0  # the polls beside it are a minute apart
+    assert coverage["notes"] == [
+        "1 snapshot poll failed (see the data-quality report): nothing was read then."
+    ]
+    assert coverage["complete"] is False
+
+
+def test_an_ended_fully_polled_month_with_final_sessions_is_complete(database: Path, tmp_path: Path) -> None:
+    con = warehouse.connect(database)
+    con.execute("delete from poll_runs where outcome = 'failed'")
+    con.close()
+    coverage = export(database, "2026-11", tmp_path).manifest["coverage"]
     assert coverage["polling_gaps"]["count"] == 0
     assert coverage["notes"] == []
     assert coverage["complete"] is True
+
+
+def test_polls_that_all_failed_are_a_gap_and_an_incomplete_month(database: Path, tmp_path: Path) -> None:
+    con = warehouse.connect(database)
+    con.execute(
+        "update poll_runs set outcome = 'failed', message = 'HTTP 401' where started_at >= '2026-11-10'"
+    )
+    con.close()
+    coverage = export(database, "2026-11", tmp_path).manifest["coverage"]
+    assert coverage["complete"] is False
+    assert coverage["polling_gaps"]["count"] == 1
+    assert coverage["polling_gaps"]["longest_from"].startswith("2026-11-09T23:59")
+    failed = 21 * 24 * 60  # every poll from 2026-11-10 on
+    assert coverage["polls"]["by_outcome"]["failed"] == failed
+    assert (
+        f"{failed} snapshot polls failed (see the data-quality report): nothing was read then."
+        in coverage["notes"]
+    )
 
 
 def test_coverage_of_a_month_not_yet_ended_is_not_complete(database: Path, tmp_path: Path) -> None:
     now = datetime(2026, 11, 15, 12, tzinfo=UTC)
     coverage = export(database, "2026-11", tmp_path, now=now).manifest["coverage"]
     assert coverage["complete"] is False
-    assert coverage["notes"] == ["The month has not ended yet (exported at 2026-11-15T12:00:00Z)."]
+    assert coverage["notes"] == [
+        "The month has not ended yet (exported at 2026-11-15T12:00:00Z).",
+        "1 snapshot poll failed (see the data-quality report): nothing was read then.",
+    ]
     assert coverage["covered_until"] == "2026-11-15T12:00:00Z"
     assert coverage["polls"]["snapshot_polls"] == (14 * 24 + 12) * 60
 
@@ -448,3 +481,13 @@ def test_the_flow_reads_its_paths_from_the_environment_with_local_defaults() -> 
         Path("/srv/exports"),
     )
     assert export_paths({"STREAMLEDGER_EXPORT_DIR": "/out"})[1] == Path("/out")
+
+
+def test_the_scheduled_export_skips_a_month_whose_export_is_already_complete(tmp_path: Path) -> None:
+    assert already_complete(tmp_path) is False  # nothing exported yet
+    (tmp_path / "manifest.json").write_text(json.dumps({"coverage": {"complete": False}}))
+    assert already_complete(tmp_path) is False
+    (tmp_path / "manifest.json").write_text(json.dumps({"coverage": {"complete": True}}))
+    assert already_complete(tmp_path) is True
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert already_complete(tmp_path) is False

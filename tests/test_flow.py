@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
 import pytest
 from prefect.artifacts import Artifact
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
-from prefect.testing.utilities import prefect_test_harness
+from prefect.settings import get_current_settings
 
 import flows.snapshot as snapshot_module
 from flows.reconcile import reconcile
@@ -24,15 +22,6 @@ from streamledger.simulator import RunningSimulator
 from tests.conftest import held
 
 pytestmark = pytest.mark.prefect
-
-
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[None]:
-    with (
-        prefect_test_harness(server_startup_timeout=90),
-        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-    ):
-        yield
 
 
 @pytest.fixture
@@ -149,6 +138,37 @@ def test_a_late_scheduled_run_is_skipped_and_says_so(
     assert state.message == "skipped: this scheduled run started 600 s late; the next on-time run polls"
     assert "started 600 s late" in caplog.text
     assert not sim_env.exists()  # nothing was polled, so not even the database was created
+
+
+def test_a_skipped_run_fails_when_polling_has_gone_stale(
+    prefect_api: None, sim_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert snapshot(return_state=True).is_completed()
+    monkeypatch.setattr(snapshot_module, "lateness_seconds", lambda: 600.0)
+    assert snapshot(return_state=True).is_completed()  # the last success is seconds old: fresh
+    monkeypatch.setenv("STREAMLEDGER_STALE_AFTER_SECONDS", "0.001")
+    state = snapshot(return_state=True)
+    assert state.is_failed()
+    assert state.message is not None
+    assert state.message.startswith("stale: the last successful poll finished at ")
+    assert state.message.endswith("(more than STREAMLEDGER_STALE_AFTER_SECONDS = 0.001)")
+
+
+def test_status_prints_the_health_of_the_warehouse_and_checks_staleness(
+    prefect_api: None, sim_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert snapshot(return_state=True).is_completed()
+    capsys.readouterr()
+    assert main(["status", "--database", str(sim_env), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "last poll            " in out
+    assert ": ok" in out
+    assert "polls, last hour     1 ok, 0 partial, 0 failed; 0 429s, 0 parse issues" in out
+    assert "request budget       " in out
+    assert " of 1200 used in the last 300 s" in out
+    monkeypatch.setenv("STREAMLEDGER_STALE_AFTER_SECONDS", "0.001")
+    assert main(["status", "--database", str(sim_env), "--check"]) == 2
+    assert "STALE" in capsys.readouterr().out
 
 
 def test_the_reconcile_flow_loads_cloudflares_daywise_totals(

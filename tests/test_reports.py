@@ -150,7 +150,8 @@ def test_every_report_runs_from_the_cli_in_every_format(
         period = ["--from", "2026-10-31", "--to", "2026-11-01"]
         assert main(["report", name, *db, *period]) == 0, name
         table = capsys.readouterr().out
-        assert (name in table and " rows" in table) or " row" in table
+        assert table.startswith(name), name
+        assert table.rstrip().endswith((" rows", " row")), name
         csv_rows = rows_of(capsys, ["report", name, *db, *period])
         assert main(["report", name, *db, *period, "--format", "json"]) == 0
         assert len(json.loads(capsys.readouterr().out)) == len(csv_rows)
@@ -205,6 +206,17 @@ def test_daily_usage_follows_the_time_zone(history: History, capsys: pytest.Capt
     new_york = rows_of(capsys, ["report", "daily-usage", *db, "--tz", "America/New_York"])
     assert {row["day"] for row in utc} == {"2026-10-31", "2026-11-01"}
     assert {row["day"] for row in new_york} == {"2026-10-31"}  # 19:45 to 20:15 in New York
+    kolkata = ["--tz", "Asia/Kolkata"]  # UTC+05:30: local midnight falls at :30 of a UTC hour
+    days = (["--from", "2026-11-01", "--to", "2026-11-01"], ["--from", "2026-11-02", "--to", "2026-11-02"])
+    split = [
+        rows_of(capsys, ["report", "daily-usage", "--database", str(history.database), *kolkata, *period])
+        for period in days
+    ]
+    assert {row["day"] for row in split[0]} <= {"2026-11-01"}
+    assert {row["day"] for row in split[1]} <= {"2026-11-02"}
+    both = rows_of(capsys, ["report", "daily-usage", *db, *kolkata])
+    per_day = sum((Decimal(row["viewer_hours"]) for day in split for row in day), Decimal(0))
+    assert per_day == sum((Decimal(row["viewer_hours"]) for row in both), Decimal(0))  # nothing counted twice
     total = sum((Decimal(row["viewer_hours"]) for row in utc), Decimal(0))
     shifted = sum((Decimal(row["viewer_hours"]) for row in new_york), Decimal(0))
     assert abs(total - shifted) <= Decimal("0.001") * len(utc)
@@ -258,6 +270,26 @@ def test_ad_hoc_sql_is_read_only(history: History, capsys: pytest.CaptureFixture
     assert counts(history.database) == before
 
 
+def test_ad_hoc_sql_cannot_touch_other_files_and_nested_values_become_json(
+    history: History, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = ["--database", str(history.database)]
+    leak = tmp_path / "leak.csv"
+    assert main(["sql", f"copy (select * from sessions) to '{leak}'", *db]) == 1
+    assert "file system operations are disabled" in capsys.readouterr().err
+    assert not leak.exists()
+    assert main(["sql", "select [1, 2] as numbers, {'a': 'x'} as pair", *db, "--format", "csv"]) == 0
+    assert capsys.readouterr().out == 'numbers,pair\n"[1,2]","{""a"":""x""}"\n'
+    assert main(["sql", "select interval 1 month as i", *db, "--format", "json"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("streamledger: error: sql: a result column has a type the output cannot hold")
+    assert err.count("\n") == 1
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["sql", "select 1", *db, "--format", "csv", "--output", str(blocker / "x.csv")]) == 1
+    assert capsys.readouterr().err == f"streamledger: error: --output {blocker / 'x.csv'}: File exists\n"
+
+
 def test_report_list_names_every_report_with_its_question(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--list"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -280,6 +312,10 @@ def test_bad_periods_and_unknown_parameters_are_one_line_errors(capsys: pytest.C
         ("report", "session-log", "--param", "nope"): "expected NAME=VALUE",
         ("report", "nope"): "no report 'nope' (available: concurrency, daily-usage,",
         ("report", "session-log", "--chart", "x.png"): "--chart draws the daily-usage report only",
+        ("report", "finance-statement", "--price", "0.0000004"): "at most 6 decimals",
+        ("report", "finance-statement", "--price", "1e400"): "at most 6 decimals",
+        ("export", "--month", "9999-12"): "month '9999-12': expected a calendar month as YYYY-MM",
+        ("export", "--month", "2026-10", "--price", "-1"): "--price '-1': expected a price of zero or more",
     }
     for argv, message in cases.items():
         assert main([*argv, "--database", "/nonexistent.duckdb"]) == 1

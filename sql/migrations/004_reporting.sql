@@ -182,4 +182,4 @@ delete from usage_stale;
 create macro session_usage_between(period_start, period_end) as table
 select *
 from session_usage
-where hour >= date_trunc('hour', period_start) and hour < period_end;
+where hour >= period_start and hour < period_end;

@@ -18,8 +18,9 @@ polls as (
     where p.kind = 'snapshot' and p.started_at >= params.period_start and p.started_at < params.covered_until
 ),
 
+-- Only polls that read something close a gap (a failed poll saw nothing), as in the data-quality report.
 poll_times as (
-    select started_at as poll_at from polls
+    select started_at as poll_at from polls where outcome <> 'failed'
     union all
     select period_start from params
     union all

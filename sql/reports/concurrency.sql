@@ -6,7 +6,8 @@ with spans as (
     select
         livestream_id,
         started_time as from_at,
-        coalesce(stopped_time, last_observed_at, last_seen_at) as to_at
+        -- A stop reported before the start (clock skew) is an instant, never a negative span.
+        greatest(coalesce(stopped_time, last_observed_at, last_seen_at), started_time) as to_at
     from sessions
     where started_time is not null
       and started_time < report_end()
@@ -23,7 +24,7 @@ hour_overlaps as (
         count(distinct s.livestream_id) as live_livestreams,
         count(s.from_at) filter (where s.from_at <= h.hour_start and s.to_at > h.hour_start) as live_at_start
     from hours as h
-    left join spans as s on s.from_at < h.hour_start + interval 1 hour and s.to_at >= h.hour_start
+    left join spans as s on s.from_at < h.hour_start + interval 1 hour and s.to_at > h.hour_start
     group by h.hour_start
 ),
 

@@ -32,9 +32,10 @@ poll_problems as (
     group by all
 ),
 
--- The period's edges count as polls, so that a period with late or no polling shows the gap.
+-- Only polls that read something close a gap (a failed poll saw nothing). The period's edges count as
+-- polls, so that a period with late or no polling shows the gap.
 poll_times as (
-    select started_at as poll_at from polls
+    select started_at as poll_at from polls where outcome <> 'failed'
     union all
     select period_start from params
     union all
@@ -48,7 +49,8 @@ gaps as (
         1 as occurrences,
         previous_at as first_at,
         poll_at as last_at,
-        'expected a poll at least every ' || (select max_gap_seconds from params) || ' s' as detail
+        'expected a poll that did not fail at least every ' || (select max_gap_seconds from params) || ' s'
+            as detail
     from (select poll_at, lag(poll_at) over (order by poll_at) as previous_at from poll_times)
     where epoch(poll_at - previous_at) > (select max_gap_seconds from params)
 ),
@@ -74,8 +76,10 @@ not_final as (
         u.stopped_time as first_at,
         u.last_seen_at as last_at,
         u.reason as detail
-    from unfinished_sessions as u, params
-    where u.last_seen_at >= params.period_start and coalesce(u.stopped_time, u.last_seen_at) < params.period_end
+    from unfinished_sessions as u
+    inner join session_log as l on l.session_id = u.session_id
+    cross join params
+    where l.began_at < params.period_end and l.ended_at >= params.period_start
 ),
 
 reconciliation as (

@@ -1,7 +1,7 @@
 -- Session log: every session in a period with its start, stop, duration, figures, finality and error.
 -- Grain: one row per session whose span (start or invocation to stop or last sighting) overlaps the period.
 -- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC)
--- Units: seconds; instants in UTC. Figures are each session's latest (final once is_final); usage inside the period only is in session_usage.
+-- Units: seconds as exact decimals to 1e-9 s; instants in UTC. Figures are each session's latest (final once is_final); usage inside the period only is in session_usage.
 select
     app_id,
     livestream_id,
@@ -12,9 +12,9 @@ select
     invoked_time,
     started_time,
     stopped_time,
-    duration_seconds,
-    ingest_seconds,
-    viewer_seconds,
+    round(duration_seconds, 9)::decimal(24, 9) as duration_seconds,
+    round(ingest_seconds, 9)::decimal(24, 9) as ingest_seconds,
+    round(viewer_seconds, 9)::decimal(24, 9) as viewer_seconds,
     is_final,
     finalized_at,
     err_message

@@ -1,0 +1,73 @@
+"""Health: is polling fresh, and what the warehouse says about the last hour (for `status` and the flow)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streamledger.errors import DatabaseBusy
+from streamledger.settings import Settings
+from streamledger.warehouse import connect, query
+
+# A health check never holds up the poller for long.
+STATUS_WAIT_SECONDS = 5.0
+
+
+def read_status(
+    database: Path, *, window_seconds: float, wait_seconds: float = STATUS_WAIT_SECONDS
+) -> dict[str, Any]:
+    """Return the one row of sql/queries/status.sql, read on a read-only connection."""
+    con = connect(database, read_only=True, wait_seconds=wait_seconds)
+    try:
+        return query(con, "queries/status.sql", {"window_seconds": window_seconds}).row(0, named=True)
+    finally:
+        con.close()
+
+
+def last_landed_success(landing_dir: Path) -> datetime | None:
+    """Return when the newest poll that is landed but not yet loaded finished, if it did not fail."""
+    newest = None
+    for path in landing_dir.glob("*.jsonl"):
+        try:
+            with path.open("rb") as landed:
+                header = orjson.loads(landed.readline())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        if header.get("kind", "snapshot") != "snapshot" or header.get("fatal"):
+            continue
+        finished = datetime.fromisoformat(header["finished_at"])
+        newest = finished if newest is None else max(newest, finished)
+    return newest
+
+
+def stale_problem(settings: Settings, now: datetime | None = None) -> str | None:
+    """Return why polling is stale (no successful poll within stale_after_seconds), or None if it is fresh.
+
+    A poll that is landed but waits for a busy database counts as successful: its data is captured.
+    """
+    now = now or datetime.now(UTC)
+    last = last_landed_success(settings.landing_dir)
+    if settings.database.exists():
+        try:
+            loaded = read_status(settings.database, window_seconds=settings.budget_window_seconds)
+        except DatabaseBusy:
+            loaded = {"last_success_at": None}
+            if last is None:
+                return None  # cannot tell while another process holds the database; the next run will
+        success = loaded["last_success_at"]
+        if success is not None:
+            last = success if last is None else max(last, success)
+    if last is None:
+        if not settings.database.exists():
+            return None  # nothing has been polled yet: the first on-time run will
+        return f"stale: no successful poll is recorded in {settings.database}"
+    age = (now - last).total_seconds()
+    if age > settings.stale_after_seconds:
+        return (
+            f"stale: the last successful poll finished at {last.isoformat(timespec='seconds')}, "
+            f"{age:.0f} s ago (more than STREAMLEDGER_STALE_AFTER_SECONDS = {settings.stale_after_seconds:g})"
+        )
+    return None
