@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 
-.PHONY: demo test test-slow bench bench-history lint clean
+.PHONY: demo test test-slow bench bench-history serve serve-sim lint clean
 
 demo: $(VENV)/.synced  ## run the main job on the embedded default: simulator + local DuckDB file
 	$(BIN)/streamledger demo
@@ -24,6 +24,12 @@ lint: $(VENV)/.synced
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+serve: $(VENV)/.synced  ## serve the scheduled deployments (a local Prefect server unless PREFECT_API_URL is set)
+	$(BIN)/streamledger serve
+
+serve-sim: $(VENV)/.synced  ## the same, polling a simulator on 127.0.0.1 (no credentials)
+	$(BIN)/streamledger serve --simulate
 
 test-slow: $(VENV)/.synced  ## the soak and scale tests
 	$(BIN)/pytest -m slow
