@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -92,7 +93,7 @@ class RealtimeKitClient:
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._sleep = sleep
         self._http = httpx.AsyncClient(
-            base_url=f"{settings.base_url}/accounts/{settings.account_id}/realtime/kit",
+            base_url=f"{settings.base_url}/accounts/{_segment(settings.account_id)}/realtime/kit",
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds)),
             limits=httpx.Limits(max_connections=settings.concurrency),
@@ -112,7 +113,7 @@ class RealtimeKitClient:
 
     async def list_livestreams(self, app_id: str) -> Listing:
         """Read every page of an app's livestreams, up to the page cap."""
-        return await self._list(LIST_LIVESTREAMS, app_id, f"/{app_id}/livestreams", "livestreams")
+        return await self._list(LIST_LIVESTREAMS, app_id, f"/{_segment(app_id)}/livestreams", "livestreams")
 
     async def list_apps(self) -> Listing:
         """Read every page of the account's apps, up to the page cap."""
@@ -147,7 +148,7 @@ class RealtimeKitClient:
         return await self._get(
             LIVESTREAM_SESSIONS,
             app_id,
-            f"/{app_id}/livestreams/{livestream_id}",
+            f"/{_segment(app_id)}/livestreams/{_segment(livestream_id)}",
             params={"page_no": page, "per_page": per_page},
             livestream_id=livestream_id,
             subject=f"livestream {livestream_id} page {page}",
@@ -158,7 +159,7 @@ class RealtimeKitClient:
         return await self._get(
             ANALYTICS_DAYWISE,
             app_id,
-            f"/{app_id}/analytics/livestreams/daywise",
+            f"/{_segment(app_id)}/analytics/livestreams/daywise",
             params={"start_time": int(start.timestamp()), "end_time": int(end.timestamp())},
             subject=f"days {start:%Y-%m-%d} to {end:%Y-%m-%d}",
         )
@@ -168,7 +169,7 @@ class RealtimeKitClient:
         return await self._get(
             ACTIVE_SESSION,
             app_id,
-            f"/{app_id}/livestreams/{livestream_id}/active-livestream-session",
+            f"/{_segment(app_id)}/livestreams/{_segment(livestream_id)}/active-livestream-session",
             livestream_id=livestream_id,
             subject=f"livestream {livestream_id}",
         )
@@ -178,7 +179,7 @@ class RealtimeKitClient:
         return await self._get(
             SESSION_BY_ID,
             app_id,
-            f"/{app_id}/livestreams/sessions/{session_id}",
+            f"/{_segment(app_id)}/livestreams/sessions/{_segment(session_id)}",
             livestream_id=livestream_id,
             session_id=session_id,
             subject=f"session {session_id}",
@@ -289,6 +290,13 @@ class RealtimeKitClient:
                 "error": row["error"],
             }
         )
+
+
+def _segment(value: str) -> str:
+    """Return an id as exactly one URL path segment: '/', '?', '#', '%' and the rest are escaped."""
+    quoted = quote(value, safe="")
+    # quote() leaves dots alone, and httpx resolves "." and ".." segments: escape those too.
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
 def _classify(endpoint: str, status: int, text: str, where: _Where) -> tuple[Any, Outcome, ApiError | None]:

@@ -14,13 +14,14 @@ from typing import Any
 import orjson
 import polars as pl
 
-from transforms.redact import stream_key_fingerprint
+from transforms.redact import fingerprint, stream_key_fingerprint
 from transforms.shapes import active_session_parts, list_items, session_items
 
 UTC_INSTANT = pl.Datetime("us", "UTC")
 DOCUMENTED_STATUSES = ("LIVE", "IDLE", "ERRORED", "INVOKED")
 # Accepts Z, offsets and 0-9 fraction digits; yields UTC instants (pitfalls: a literal Z gives naive).
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+RAW_VALUE_CHARS = 200  # how much of a body, object or array an issue keeps (the raw response has it all)
 
 
 class Kind(Enum):
@@ -187,7 +188,9 @@ class _Flattener:
         try:
             body = orjson.loads(response["body"])
         except orjson.JSONDecodeError as exc:
-            self._issue(context, response, None, "body", response["body"][:200], f"invalid JSON: {exc}")
+            self._issue(
+                context, response, None, "body", response["body"][:RAW_VALUE_CHARS], f"invalid JSON: {exc}"
+            )
             return
         endpoint = response["endpoint"]
         if endpoint == "list_livestreams":
@@ -228,9 +231,13 @@ class _Flattener:
             return
         row = self._raw_fields(context, response, item, LIVESTREAM_FIELDS, _LIVESTREAM_RENAMES, "livestream")
         key = item.get("stream_key")
-        row["stream_key_fingerprint"] = stream_key_fingerprint(key) if isinstance(key, str) and key else None
-        if row["livestream_id"] is None:
-            row["livestream_id"] = response["livestream_id"]
+        if isinstance(key, dict | list):
+            # A credential, even when misshapen: the issue keeps only a fingerprint of what was sent.
+            raw = f"[redacted {fingerprint(_json_text(key))}]"
+            self._issue(context, response, item, "livestream.stream_key", raw, "expected text")
+        key = _scalar_text(key)
+        row["stream_key_fingerprint"] = stream_key_fingerprint(key) if key else None
+        row["livestream_id"] = row["livestream_id"] or response["livestream_id"]
         if row["livestream_id"] is None:
             self._issue(
                 context, response, None, "livestream.id", None, "livestream without an id: row dropped"
@@ -242,7 +249,7 @@ class _Flattener:
         if not self._is_record(context, response, item, "session"):
             return
         row = self._raw_fields(context, response, item, SESSION_FIELDS, _SESSION_RENAMES, "session")
-        row["status"] = _raw_text(status)
+        row["status"] = _scalar_text(status)
         row["observed_at"] = response.get("server_date") or response["fetched_at"]
         row["livestream_id"] = row["livestream_id"] or response["livestream_id"]
         row["session_id"] = row["session_id"] or response["session_id"]
@@ -260,7 +267,7 @@ class _Flattener:
     ) -> bool:
         if isinstance(item, dict):
             return True
-        raw = None if item is None else orjson.dumps(item).decode()[:200]
+        raw = None if item is None else _json_text(item)[:RAW_VALUE_CHARS]
         self._issue(context, response, None, entity, raw, f"expected a {entity} object")
         return False
 
@@ -274,12 +281,14 @@ class _Flattener:
         entity: str,
     ) -> dict[str, Any]:
         row = dict(context)
-        columns = {renames.get(key, key): key for key in item}
+        # Read each column from its own API field only: an unknown field named like a column ("session_id")
+        # must not shadow the API's "id".
+        sources = {column: key for key, column in renames.items()}
         for column in fields:
-            value = item.get(columns.get(column, column))
+            value = item.get(sources.get(column, column))
             if fields[column] is Kind.TEXT and isinstance(value, dict | list):
-                raw = orjson.dumps(value).decode()
-                self._issue(context, response, item, f"{entity}.{column}", raw[:200], "expected text")
+                raw = _json_text(value)[:RAW_VALUE_CHARS]
+                self._issue(context, response, item, f"{entity}.{column}", raw, "expected text")
                 value = None
             row[column] = _raw_text(value)
         return row
@@ -295,26 +304,97 @@ class _Flattener:
     ) -> None:
         livestream_id = response["livestream_id"]
         session_id = response["session_id"]
-        if item is not None and isinstance(item.get("id"), str):
-            session_id = item["id"] if field.startswith("session") else session_id
-            livestream_id = item["id"] if field.startswith("livestream") else livestream_id
+        # Name the row the way _livestream and _session do: the item's own ids, else the response's.
+        if item is not None and field.startswith("session"):
+            session_id = _scalar_text(item.get("id")) or session_id
+            livestream_id = _scalar_text(item.get("livestream_id")) or livestream_id
+        elif item is not None and field.startswith("livestream"):
+            livestream_id = _scalar_text(item.get("id")) or livestream_id
         self.issues.append(
             context
             | {
                 "livestream_id": livestream_id,
                 "session_id": session_id,
                 "field": field,
-                "raw_value": raw_value,
+                "raw_value": _shorten(raw_value),
                 "reason": reason,
             }
         )
+
+
+# An issue keeps the start of a huge raw value; the whole value stays in raw_responses.body.
+MAX_ISSUE_VALUE_CHARS = 1000
+_CUT, _CUT_END = " ... (", " characters; the whole value is in raw_responses.body)"
+
+
+def _shorten(value: str | None) -> str | None:
+    if value is None or len(value) <= MAX_ISSUE_VALUE_CHARS:
+        return value
+    return f"{value[:MAX_ISSUE_VALUE_CHARS]}{_CUT}{len(value)}{_CUT_END}"
+
+
+def _shortened(value: pl.Expr) -> pl.Expr:
+    length = value.str.len_chars()
+    return (
+        pl.when(length > MAX_ISSUE_VALUE_CHARS)
+        .then(
+            value.str.slice(0, MAX_ISSUE_VALUE_CHARS)
+            + pl.lit(_CUT)
+            + length.cast(pl.String)
+            + pl.lit(_CUT_END)
+        )
+        .otherwise(value)
+    )
 
 
 def _raw_text(value: Any) -> str | None:
     """Return a JSON scalar as the text it was sent as (numbers and booleans in JSON spelling)."""
     if value is None or isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    return _json_text(value)
+
+
+def _scalar_text(value: Any) -> str | None:
+    """Return a JSON scalar as text, and None for an object or an array (an id or a status is a scalar)."""
+    return None if isinstance(value, dict | list) else _raw_text(value)
+
+
+def _json_text(value: Any) -> str:
+    """Return a decoded JSON value as JSON text (a prefix of it past the depth orjson writes)."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        # orjson reads 1024 levels of nesting but writes only 254.
+        return _json_prefix(value, RAW_VALUE_CHARS)
+
+
+def _json_prefix(value: Any, limit: int) -> str:
+    """Return the first `limit` characters of a decoded JSON value's text, at any depth, without recursion."""
+    pieces: list[str] = []
+    size = 0
+    todo: list[Any] = [value]  # values still to write; a tuple holds text already written as JSON
+    while todo and size < limit:
+        item = todo.pop()
+        if isinstance(item, tuple):
+            piece = item[0]
+        elif isinstance(item, list):
+            piece = "["
+            todo.append(("]",))
+            for index in reversed(range(len(item))):
+                todo.append(item[index])
+                if index:
+                    todo.append((",",))
+        elif isinstance(item, dict):
+            piece = "{"
+            todo.append(("}",))
+            for index, (key, member) in reversed(list(enumerate(item.items()))):
+                todo.append(member)
+                todo.append((("," if index else "") + orjson.dumps(key).decode() + ":",))
+        else:
+            piece = orjson.dumps(item).decode()
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces)[:limit]
 
 
 def _typed(
@@ -351,7 +431,7 @@ def _typed(
             "livestream_id",
             "session_id",
             (pl.lit(f"{entity}.") + pl.col("field")).alias("field"),
-            "raw_value",
+            _shortened(pl.col("raw_value")).alias("raw_value"),
             "reason",
         )
     )

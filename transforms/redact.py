@@ -9,9 +9,12 @@ from collections.abc import Iterable
 import orjson
 
 REDACTED = "[redacted]"
+WITHHELD = "[body withheld: it holds a stream key that could not be redacted in place]"
 _MARKER = re.compile(r"^\[redacted (sha256:[0-9a-f]{12})\]$")
-# A complete JSON string value, or one cut off by a truncated body (the fault still leaks the prefix).
-_STREAM_KEY = re.compile(r'("stream_?key"\s*:\s*)"((?:[^"\\]|\\.)*)("|$)', re.IGNORECASE)
+# A complete JSON string value, or one cut off by a truncated body (even mid-escape: the prefix would
+# leak). Written as an unrolled loop: a 20 MB key is matched in 0.2 s instead of 7 s.
+_STREAM_WORD = re.compile(r"stream", re.IGNORECASE)
+_STREAM_KEY = re.compile(r'("stream_?key"\s*:\s*)"([^"\\]*(?:\\.[^"\\]*)*)("|\\?$)', re.IGNORECASE)
 
 
 def fingerprint(secret: str) -> str:
@@ -26,16 +29,56 @@ def stream_key_fingerprint(value: str) -> str:
 
 
 def redact_body(text: str, secrets: Iterable[str] = ()) -> str:
-    """Return the body with every stream key replaced by its fingerprint and every secret removed."""
+    """Return the body with every stream key replaced by its fingerprint and every secret removed.
+
+    The text is kept as received except for the keys. Only when a key escapes the pattern (a key name
+    spelled with JSON escapes, a value that is not a string) is the body written anew from its parsed
+    JSON, with every key replaced: a secret in clear is worse than a reformatted body.
+    """
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
-    return _STREAM_KEY.sub(_redact_match, text)
+    text = _STREAM_KEY.sub(_redact_match, text)
+    if "\\u" in text or _STREAM_WORD.search(text):
+        try:
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return text
+        if _redact_parsed(parsed):
+            try:
+                text = orjson.dumps(parsed).decode()
+            except TypeError:  # nested deeper than orjson writes: the key cannot be cut out, so nothing stays
+                text = WITHHELD
+    return text
+
+
+def _redact_parsed(root: object) -> bool:
+    """Replace, in place, every stream key value of a parsed body that is still in clear; True if any."""
+    changed = False
+    pending = [root]
+    while pending:  # a loop, not recursion: bodies may nest a thousand levels deep
+        node = pending.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name.lower().replace("_", "") != "streamkey" or value is None or value == "":
+                    continue
+                if isinstance(value, str) and _MARKER.match(value):
+                    continue
+                try:
+                    secret = value if isinstance(value, str) else orjson.dumps(value).decode()
+                except TypeError:
+                    secret = "a value nested too deep to write"
+                node[name] = f"[redacted {fingerprint(secret)}]"
+                changed = True
+        pending.extend(child for child in children if isinstance(child, dict | list))
+    return changed
 
 
 def _redact_match(match: re.Match[str]) -> str:
     escaped = match.group(2)
-    if _MARKER.match(escaped):
+    # An empty key hides nothing, and left as "" it still reads as "no key", like null.
+    if _MARKER.match(escaped) or (escaped == "" and match.group(3) == '"'):
         return match.group(0)
     try:
         value = orjson.loads(f'"{escaped}"')

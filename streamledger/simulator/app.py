@@ -7,6 +7,11 @@ day from the day of start_time to the day of end_time (inclusive) that has sessi
 the number of those sessions, totals the sums of their reported figures at request time, so a settled
 day equals the sum of the true final figures. GET /_simulator/daywise is the same aggregation over true
 figures for every day.
+
+Faults (knobs in SimulatorConfig; GET /_simulator/faults shows them, POST changes them while running), in
+the order a request meets them: a revoked token (401 before anything else), a 429 storm (the budget forced
+exhausted for block_seconds), a 5xx burst or outage, a timeout (the answer held back), then, on a 200 only,
+one of a truncated transfer, a malformed body or an unexpected shape. GET /_simulator/stats counts each.
 """
 
 from __future__ import annotations
@@ -21,18 +26,29 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from streamledger.simulator.config import SimulatorConfig
+from streamledger.simulator.config import (
+    COUNT_KNOBS,
+    RUNTIME_KNOBS,
+    SECONDS_KNOBS,
+    SHARE_KNOBS,
+    WINDOW_KNOBS,
+    RouteName,
+    ShapeForm,
+    SimulatorConfig,
+    Window,
+)
 from streamledger.simulator.model import App, DayTotals, Figures, Livestream, Session, SimulatorModel
 
 API_PREFIX = "/client/v4"
@@ -49,6 +65,8 @@ _REASONS = {
 
 Json = dict[str, Any]
 T = TypeVar("T")
+RequestFault = Literal["5xx", "timeout"]
+BodyFault = Literal["truncated", "malformed", "shape"]
 
 
 class ManualClock:
@@ -154,6 +172,10 @@ class Budget:
         self._accepted.append(t)
         return self._open(t)
 
+    def force_block(self, until: float) -> None:
+        """Refuse every request until `until`, as if the budget had been exceeded."""
+        self.blocked_until = until if self.blocked_until is None else max(self.blocked_until, until)
+
 
 @dataclass
 class Stats:
@@ -164,6 +186,12 @@ class Stats:
     rate_limited: int = 0
     faults_5xx: int = 0
     faults_malformed: int = 0
+    faults_timeout: int = 0
+    faults_truncated: int = 0
+    faults_shape: int = 0
+    shape_forms: Counter[str] = field(default_factory=Counter)
+    faults_storm: int = 0
+    faults_revoked: int = 0
 
     def record(self, status: int) -> None:
         """Count one answered API request."""
@@ -173,14 +201,23 @@ class Stats:
 
 @dataclass(frozen=True)
 class FaultPlan:
-    """Faults drawn for one admitted request."""
+    """Faults drawn for one admitted request; the body faults are decided once its status is known."""
 
     delay_seconds: float
-    server_error: bool
+    targeted: bool  # the route is one of config.fault_routes
+    request_fault: RequestFault | None
     error_status: int
     error_body: str
-    malformed: bool
+    malformed_draw: float
     cut_fraction: float
+    truncated_draw: float
+    shape_draw: float
+    shape_form: ShapeForm
+
+
+def within(window: Window | None, t: float) -> bool:
+    """True when t falls inside the window [start, end)."""
+    return window is not None and window[0] <= t < window[1]
 
 
 class SimulatorState:
@@ -198,6 +235,10 @@ class SimulatorState:
         self.stats = Stats()
         self.lock = threading.Lock()
         self._fault_rng = random.Random(f"{config.seed}:faults")
+        # A second stream for the later fault kinds, so a seed's sequence of 5xx and malformed is unchanged.
+        self._extra_rng = random.Random(f"{config.seed}:faults:extra")
+        self._remaining = {name: int(getattr(config, name)) for name in COUNT_KNOBS}
+        self._storms_started: set[float] = set()
 
     def now(self) -> float:
         """Seconds since the model origin on the simulator clock."""
@@ -213,20 +254,106 @@ class SimulatorState:
             raise RuntimeError("the simulator runs on a real clock; only a manual clock can be advanced")
         return self.clock.advance(seconds)
 
-    def draw_faults(self) -> FaultPlan:
-        """Draw a fixed number of values per request so the fault sequence is reproducible."""
+    def _take(self, counter: str) -> bool:
+        """Use one of the remaining `*_next` faults of a kind, if any is left."""
+        if self._remaining[counter] <= 0:
+            return False
+        self._remaining[counter] -= 1
+        return True
+
+    def draw_faults(self, t: float, route: RouteName) -> FaultPlan:
+        """Draw a fixed number of values per request (a reproducible fault sequence); caller holds lock."""
         rng, config = self._fault_rng, self.config
         jitter_draw, error_draw, status_draw, body_draw, malformed_draw, cut_draw = (
             rng.random() for _ in range(6)
         )
+        timeout_draw, truncated_draw, shape_draw, form_draw = (self._extra_rng.random() for _ in range(4))
+        delay = (config.latency_ms + jitter_draw * config.latency_jitter_ms) / 1000.0
+        request_fault: RequestFault | None = None
+        targeted = route in config.fault_routes
+        if targeted and (
+            within(config.outage, t) or self._take("fault_5xx_next") or error_draw < config.fault_5xx
+        ):
+            request_fault = "5xx"
+        elif targeted and (self._take("fault_timeout_next") or timeout_draw < config.fault_timeout):
+            request_fault = "timeout"
+            delay += config.fault_timeout_seconds
+            self.stats.faults_timeout += 1
         return FaultPlan(
-            delay_seconds=(config.latency_ms + jitter_draw * config.latency_jitter_ms) / 1000.0,
-            server_error=error_draw < config.fault_5xx,
+            delay_seconds=delay,
+            targeted=targeted,
+            request_fault=request_fault,
             error_status=SERVER_ERROR_STATUSES[int(status_draw * len(SERVER_ERROR_STATUSES))],
             error_body=("html", "v4", "realtimekit")[int(body_draw * 3)],
-            malformed=malformed_draw < config.fault_malformed,
+            malformed_draw=malformed_draw,
             cut_fraction=cut_draw,
+            truncated_draw=truncated_draw,
+            shape_draw=shape_draw,
+            shape_form=config.shape_forms[int(form_draw * len(config.shape_forms))],
         )
+
+    def body_fault(self, plan: FaultPlan) -> BodyFault | None:
+        """The fault of a 200 answer that had no request fault, counted; caller holds the lock."""
+        if not plan.targeted:
+            return None
+        config = self.config
+        fault: BodyFault | None = None
+        if self._take("fault_truncated_next") or plan.truncated_draw < config.fault_truncated:
+            fault = "truncated"
+            self.stats.faults_truncated += 1
+        elif self._take("fault_malformed_next") or plan.malformed_draw < config.fault_malformed:
+            fault = "malformed"
+            self.stats.faults_malformed += 1
+        elif self._take("fault_shape_next") or plan.shape_draw < config.fault_shape:
+            fault = "shape"
+            self.stats.faults_shape += 1
+            self.stats.shape_forms[plan.shape_form] += 1
+        return fault
+
+    def start_storms(self, t: float) -> None:
+        """Force the budget exhausted for every storm whose moment has come; caller holds the lock."""
+        for moment in self.config.storm_at:
+            if moment <= t and moment not in self._storms_started:
+                self._storms_started.add(moment)
+                until = moment + self.config.block_seconds
+                if t < until:
+                    self.budget.force_block(until)
+                    self.stats.faults_storm += 1
+
+    def set_faults(self, changes: Mapping[str, Any]) -> Json:
+        """Change fault knobs (names from RUNTIME_KNOBS, JSON-style values) and return faults_json()."""
+        unknown = sorted(set(changes) - set(RUNTIME_KNOBS))
+        if unknown:
+            raise ValueError(f"unknown fault knobs {unknown}; expected some of {list(RUNTIME_KNOBS)}")
+        with self.lock:
+            t = self.now()
+            values = {name: _knob_value(name, raw, t, self.config) for name, raw in changes.items()}
+            self.config = replace(self.config, **values)
+            for name in COUNT_KNOBS:
+                if name in values:
+                    self._remaining[name] = int(values[name])
+            return self.faults_json()
+
+    def faults_json(self) -> Json:
+        """Knobs as served by GET /_simulator/faults (`*_next`: what is left); caller holds the lock."""
+        config, t = self.config, self.now()
+        knobs: Json = {name: getattr(config, name) for name in (*SHARE_KNOBS, *SECONDS_KNOBS)}
+        knobs |= dict(self._remaining)
+        for name in WINDOW_KNOBS:
+            window: Window | None = getattr(config, name)
+            knobs[name] = (
+                None if window is None else [window[0], None if math.isinf(window[1]) else window[1]]
+            )
+        blocked = self.budget.blocked_until
+        return knobs | {
+            "shape_forms": list(config.shape_forms),
+            "fault_routes": list(config.fault_routes),
+            "storm_at": list(config.storm_at),
+            "block_seconds": config.block_seconds,
+            "now": self.model.iso_at(t),
+            "t": t,
+            "blocked_until": blocked if blocked is not None and blocked > t else None,
+        }
 
     def stats_json(self) -> Json:
         """Stats as served by /_simulator/stats."""
@@ -237,7 +364,47 @@ class SimulatorState:
             "max_in_window": self.budget.max_in_window,
             "faults_5xx": self.stats.faults_5xx,
             "faults_malformed": self.stats.faults_malformed,
+            "faults_timeout": self.stats.faults_timeout,
+            "faults_truncated": self.stats.faults_truncated,
+            "faults_shape": self.stats.faults_shape,
+            "faults_shape_forms": dict(sorted(self.stats.shape_forms.items())),
+            "faults_storm": self.stats.faults_storm,
+            "faults_revoked": self.stats.faults_revoked,
         }
+
+
+def _number(name: str, raw: Any) -> float:
+    """A JSON number (not a boolean) as a float."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValueError(f"{name} must be a number, got {raw!r}")
+    return float(raw)
+
+
+def _knob_value(name: str, raw: Any, t: float, config: SimulatorConfig) -> Any:
+    """A fault knob from its JSON form; windows and storms take `true` for 'from now on' / 'now'."""
+    if name in SHARE_KNOBS or name in SECONDS_KNOBS:
+        return _number(name, raw)
+    if name in COUNT_KNOBS:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ValueError(f"{name} must be an integer, got {raw!r}")
+        return raw
+    if name in WINDOW_KNOBS:
+        if raw is True:
+            return (t, math.inf)
+        if raw is None or raw is False:
+            return None
+        if not isinstance(raw, list | tuple) or len(raw) != 2:
+            raise ValueError(f"{name} must be true, false, null or [start, end|null], got {raw!r}")
+        return (_number(name, raw[0]), math.inf if raw[1] is None else _number(name, raw[1]))
+    if name == "storm_at":
+        if raw is True:
+            return (*config.storm_at, t)
+        if not isinstance(raw, list | tuple):
+            raise ValueError(f"storm_at must be true or a list of moments, got {raw!r}")
+        return tuple(_number(name, moment) for moment in raw)
+    if not isinstance(raw, list | tuple) or not all(isinstance(item, str) for item in raw):
+        raise ValueError(f"{name} must be a list of names, got {raw!r}")
+    return tuple(raw)
 
 
 def v4_error(code: int, message: str) -> Json:
@@ -248,6 +415,55 @@ def v4_error(code: int, message: str) -> Json:
 def realtimekit_error(status: int, message: str) -> Json:
     """RealtimeKit (Dyte) error envelope."""
     return {"success": False, "error": {"code": status, "message": message}}
+
+
+EXTRA_FIELDS: Json = {"x_sim_extra": {"nested": [1, "two", None]}, "x_sim_flag": True}
+
+
+def _with_extras(value: Any) -> Any:
+    """value with unknown fields added to every object in it."""
+    if isinstance(value, dict):
+        return {key: _with_extras(item) for key, item in value.items()} | EXTRA_FIELDS
+    if isinstance(value, list):
+        return [_with_extras(item) for item in value]
+    return value
+
+
+def _nulled(value: Any) -> Any:
+    """value with every field of every object in it null (paging blocks kept, so lists still page)."""
+    if isinstance(value, dict):
+        return {key: item if key == "paging" else _nulled(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_nulled(item) for item in value]
+    return None
+
+
+def reshape(body: Json, form: ShapeForm) -> Json:
+    """A 200 body in an unexpected shape (SimulatorConfig.fault_shape)."""
+    data = body.get("data")
+    rest = {key: value for key, value in body.items() if key != "data"}
+    if form == "missing_data":
+        return rest
+    if form == "data_list":
+        return rest | {"data": [data]}
+    if form == "data_string":
+        return rest | {"data": orjson.dumps(data).decode()}
+    if form == "extra_fields":
+        # The v4 envelope's fields on top, and unknown fields in every object below.
+        extended: Json = _with_extras(body)
+        return extended | {"errors": [], "messages": [], "result": None}
+    return rest | {"data": _nulled(data)}
+
+
+class _CutTransfer(Response):
+    """A response whose transfer stops halfway: Content-Length promises the whole body, then it closes."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the headers and half the body, then return: the server closes the connection mid-body."""
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send(
+            {"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True}
+        )
 
 
 class _BadRequest(Exception):
@@ -545,33 +761,40 @@ def _session_by_id(
 
 _SEGMENT = r"[^/]+"
 _KIT = rf"/accounts/(?P<account>{_SEGMENT})/realtime/kit"
-_ROUTES: tuple[tuple[re.Pattern[str], Handler], ...] = (
-    (re.compile(rf"^{_KIT}/apps/?$"), _list_apps),
-    (re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/analytics/livestreams/daywise/?$"), _analytics_daywise),
-    (re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/?$"), _list_livestreams),
+_ROUTES: tuple[tuple[RouteName, re.Pattern[str], Handler], ...] = (
+    ("list_apps", re.compile(rf"^{_KIT}/apps/?$"), _list_apps),
     (
+        "analytics_daywise",
+        re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/analytics/livestreams/daywise/?$"),
+        _analytics_daywise,
+    ),
+    ("list_livestreams", re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/?$"), _list_livestreams),
+    (
+        "session_by_id",
         re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/sessions/(?P<session>{_SEGMENT})/?$"),
         _session_by_id,
     ),
     (
+        "active_session",
         re.compile(
             rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/(?P<livestream>{_SEGMENT})/active-livestream-session/?$"
         ),
         _active_session,
     ),
     (
+        "livestream_details",
         re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/(?P<livestream>{_SEGMENT})/?$"),
         _livestream_details,
     ),
 )
 
 
-def _match(path: str) -> tuple[Handler, dict[str, str]] | None:
-    """The handler and path parameters for an API path."""
-    for pattern, handler in _ROUTES:
+def _match(path: str) -> tuple[RouteName, Handler, dict[str, str]] | None:
+    """The route name, handler and path parameters for an API path."""
+    for name, pattern, handler in _ROUTES:
         matched = pattern.match(path)
         if matched:
-            return handler, matched.groupdict()
+            return name, handler, matched.groupdict()
     return None
 
 
@@ -629,16 +852,20 @@ def _server_error_response(plan: FaultPlan, headers: Mapping[str, str]) -> Respo
 async def _api(request: Request) -> Response:
     """Every /client/v4 request: auth, budget, routing, faults, then the endpoint itself."""
     state: SimulatorState = request.app.state.simulator
-    config = state.config
     path = "/" + str(request.path_params["path"])
     with state.lock:
+        config = state.config
         t = state.now()
         denied = _authenticate(config, request)
+        if within(config.revoked, t):
+            state.stats.faults_revoked += 1
+            denied = 401, v4_error(10001, "Unable to authenticate request")
         if denied is not None:
             state.stats.record(denied[0])
             return _json_response(
                 *denied, _ratelimit_headers(config, state.budget.peek(t)) | _date_header(state, t)
             )
+        state.start_storms(t)
         admission = state.budget.admit(t)
         headers = _ratelimit_headers(config, admission) | _date_header(state, t)
         if not admission.allowed:
@@ -651,18 +878,18 @@ async def _api(request: Request) -> Response:
         if routed is None:
             state.stats.record(404)
             return _json_response(404, v4_error(7003, "No route for the URI"), headers)
-        handler, params = routed
+        route, handler, params = routed
         if params["account"] != config.account_id:
             state.stats.record(403)
             return _json_response(403, v4_error(10000, "Authentication error"), headers)
         if request.method != "GET":
             state.stats.record(405)
             return _json_response(405, v4_error(7001, "Method not allowed for this route"), headers)
-        plan = state.draw_faults()
+        plan = state.draw_faults(t, route)
     if plan.delay_seconds > 0:
         await asyncio.sleep(plan.delay_seconds)
     with state.lock:
-        if plan.server_error:
+        if plan.request_fault == "5xx":
             state.stats.faults_5xx += 1
             state.stats.record(plan.error_status)
             return _server_error_response(plan, headers)
@@ -671,13 +898,14 @@ async def _api(request: Request) -> Response:
             status, body = handler(state, t, params, request.query_params)
         except _BadRequest as error:
             status, body = 400, realtimekit_error(400, str(error))
-        content = orjson.dumps(body)
-        if status == 200 and plan.malformed:
-            state.stats.faults_malformed += 1
+        fault = state.body_fault(plan) if status == 200 and plan.request_fault is None else None
+        content = orjson.dumps(reshape(body, plan.shape_form) if fault == "shape" else body)
+        if fault == "malformed":
             # A proper prefix of a JSON object is never valid JSON.
             content = content[: int(len(content) * plan.cut_fraction)]
         state.stats.record(status)
-    return Response(content, status_code=status, headers=headers, media_type=JSON_TYPE)
+    response_type = _CutTransfer if fault == "truncated" else Response
+    return response_type(content, status_code=status, headers=headers, media_type=JSON_TYPE)
 
 
 def _control_json(body: Json, status: int = 200) -> Response:
@@ -745,6 +973,21 @@ async def _stats(request: Request) -> Response:
         return _control_json(state.stats_json())
 
 
+async def _faults(request: Request) -> Response:
+    """GET the fault knobs, or POST a JSON object setting some of them (see SimulatorConfig)."""
+    state: SimulatorState = request.app.state.simulator
+    if request.method == "GET":
+        with state.lock:
+            return _control_json(state.faults_json())
+    try:
+        changes = orjson.loads(await request.body())
+        if not isinstance(changes, dict):
+            raise ValueError("expected a JSON object of fault knobs")
+        return _control_json(state.set_faults(changes))
+    except (orjson.JSONDecodeError, ValueError, TypeError) as error:
+        return _control_json({"error": str(error)}, 400)
+
+
 async def _clock(request: Request) -> Response:
     """GET the simulator time, or POST {"advance_seconds": x} to move a manual clock."""
     state: SimulatorState = request.app.state.simulator
@@ -772,6 +1015,7 @@ def build_app(state: SimulatorState) -> Starlette:
             Route(f"{CONTROL_PREFIX}/livestreams", _truth_livestreams, methods=["GET"]),
             Route(f"{CONTROL_PREFIX}/daywise", _truth_daywise, methods=["GET"]),
             Route(f"{CONTROL_PREFIX}/stats", _stats, methods=["GET"]),
+            Route(f"{CONTROL_PREFIX}/faults", _faults, methods=["GET", "POST"]),
             Route(f"{CONTROL_PREFIX}/clock", _clock, methods=["GET", "POST"]),
         ]
     )

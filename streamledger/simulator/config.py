@@ -12,12 +12,53 @@ InactiveForm = Literal["mixed", "404", "null_session", "no_data", "success_false
 ListShape = Literal["mixed", "array", "object"]
 DaywiseDateForm = Literal["mixed", "date", "iso"]
 DetailsShape = Literal["mixed", "top", "inner"]
+RouteName = Literal[
+    "list_apps",
+    "analytics_daywise",
+    "list_livestreams",
+    "session_by_id",
+    "active_session",
+    "livestream_details",
+]
+ShapeForm = Literal["missing_data", "data_list", "data_string", "extra_fields", "nulls"]
+# [start, end) in seconds after the model origin on the simulator clock; end may be math.inf.
+Window = tuple[float, float]
 
 CLOCK_KINDS: tuple[ClockKind, ...] = ("real", "manual")
 INACTIVE_FORMS: tuple[InactiveForm, ...] = ("mixed", "404", "null_session", "no_data", "success_false")
 LIST_SHAPES: tuple[ListShape, ...] = ("mixed", "array", "object")
 DAYWISE_DATE_FORMS: tuple[DaywiseDateForm, ...] = ("mixed", "date", "iso")
 DETAILS_SHAPES: tuple[DetailsShape, ...] = ("mixed", "top", "inner")
+SHAPE_FORMS: tuple[ShapeForm, ...] = ("missing_data", "data_list", "data_string", "extra_fields", "nulls")
+ROUTE_NAMES: tuple[RouteName, ...] = (
+    "list_apps",
+    "analytics_daywise",
+    "list_livestreams",
+    "session_by_id",
+    "active_session",
+    "livestream_details",
+)
+
+# The fault knobs, by type; POST /_simulator/faults may change any of RUNTIME_KNOBS while the simulator runs.
+SHARE_KNOBS = ("fault_5xx", "fault_timeout", "fault_truncated", "fault_malformed", "fault_shape")
+COUNT_KNOBS = (
+    "fault_5xx_next",
+    "fault_timeout_next",
+    "fault_truncated_next",
+    "fault_malformed_next",
+    "fault_shape_next",
+)
+SECONDS_KNOBS = ("fault_timeout_seconds", "latency_ms", "latency_jitter_ms")
+WINDOW_KNOBS = ("outage", "revoked")
+RUNTIME_KNOBS = (
+    *SHARE_KNOBS,
+    *COUNT_KNOBS,
+    *SECONDS_KNOBS,
+    *WINDOW_KNOBS,
+    "shape_forms",
+    "fault_routes",
+    "storm_at",
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +73,37 @@ class SimulatorConfig:
     budget_requests: int = 1200
     budget_window_seconds: float = 300.0
     block_seconds: float = 300.0
+    # Share of admitted requests answered 500/502/503/504 (HTML, v4 or RealtimeKit body).
     fault_5xx: float = 0.0
+    # Share of 200 answers whose complete body is a proper prefix of the JSON (malformed JSON).
     fault_malformed: float = 0.0
+    # A 5xx burst: the next N admitted requests answer 5xx (counts down).
+    fault_5xx_next: int = 0
+    # An outage: every admitted request within this window answers 5xx.
+    outage: Window | None = None
+    # Share, or next N, of admitted requests whose answer is held fault_timeout_seconds (real seconds, even
+    # on a manual clock) before it is sent: a timeout for a client that waits less, a slow answer otherwise.
+    fault_timeout: float = 0.0
+    fault_timeout_next: int = 0
+    fault_timeout_seconds: float = 5.0
+    # Share, or next N, of 200 answers whose transfer stops halfway: Content-Length promises the whole body,
+    # then the connection closes (truncated JSON).
+    fault_truncated: float = 0.0
+    fault_truncated_next: int = 0
+    # Next N 200 answers that are malformed as fault_malformed makes them.
+    fault_malformed_next: int = 0
+    # Share, or next N, of 200 answers in an unexpected shape, drawn from shape_forms: no `data`, `data` in
+    # a list, `data` as a JSON string, unknown extra fields, or every field of every record null.
+    fault_shape: float = 0.0
+    fault_shape_next: int = 0
+    shape_forms: tuple[ShapeForm, ...] = SHAPE_FORMS
+    # The endpoints the faults above (5xx to shape) may hit; the others always answer cleanly.
+    fault_routes: tuple[RouteName, ...] = ROUTE_NAMES
+    # 429 storms: at each of these moments the budget counts as exhausted and every request is refused
+    # with 429 and Retry-After until block_seconds later.
+    storm_at: tuple[float, ...] = ()
+    # A revoked token: within this window every API request answers 401 with the v4 error envelope.
+    revoked: Window | None = None
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
     gap_seconds: tuple[float, float] = (5.0, 30.0)
@@ -77,8 +147,7 @@ class SimulatorConfig:
         if self.budget_requests < 1 or self.budget_window_seconds <= 0 or self.block_seconds < 0:
             raise ValueError("budget_requests >= 1, budget_window_seconds > 0, block_seconds >= 0")
         shares = {
-            "fault_5xx": self.fault_5xx,
-            "fault_malformed": self.fault_malformed,
+            **{name: getattr(self, name) for name in SHARE_KNOBS},
             "errored_share": self.errored_share,
             "odd_status_share": self.odd_status_share,
             "disabled_as_string_share": self.disabled_as_string_share,
@@ -91,8 +160,7 @@ class SimulatorConfig:
                 raise ValueError(f"{name} must be within [0, 1]")
         if self.errored_share + self.odd_status_share > 1.0:
             raise ValueError("errored_share + odd_status_share must be <= 1")
-        if self.latency_ms < 0 or self.latency_jitter_ms < 0:
-            raise ValueError("latency_ms and latency_jitter_ms must be >= 0")
+        self._check_faults()
         for name, (low, high) in (
             ("gap_seconds", self.gap_seconds),
             ("invoked_seconds", self.invoked_seconds),
@@ -121,3 +189,30 @@ class SimulatorConfig:
             raise ValueError("start_at must be timezone-aware")
         if not 1 <= self.default_per_page <= self.max_per_page:
             raise ValueError("default_per_page must be within [1, max_per_page]")
+
+    def _check_faults(self) -> None:
+        """Reject fault knobs that are out of range (shares are checked with the other shares)."""
+        for name in COUNT_KNOBS:
+            count = getattr(self, name)
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValueError(f"{name} must be an integer >= 0")
+        for name in SECONDS_KNOBS:
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0")
+        for name in WINDOW_KNOBS:
+            window = getattr(self, name)
+            if window is not None and not (
+                len(window) == 2
+                and math.isfinite(window[0])
+                and not math.isnan(window[1])
+                and window[0] <= window[1]
+            ):
+                raise ValueError(
+                    f"{name} must be None or (start, end) with finite start <= end (end may be inf)"
+                )
+        if not self.shape_forms or not set(self.shape_forms) <= set(SHAPE_FORMS):
+            raise ValueError(f"shape_forms must be a non-empty selection of {SHAPE_FORMS}")
+        if not self.fault_routes or not set(self.fault_routes) <= set(ROUTE_NAMES):
+            raise ValueError(f"fault_routes must be a non-empty selection of {ROUTE_NAMES}")
+        if not all(math.isfinite(moment) for moment in self.storm_at):
+            raise ValueError("storm_at must hold finite moments (seconds after the origin)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import socket
 import sys
 import threading
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
+from typing import Any
 
 import uvicorn
 
@@ -20,6 +22,8 @@ from streamledger.simulator.config import (
     DETAILS_SHAPES,
     INACTIVE_FORMS,
     LIST_SHAPES,
+    SHAPE_FORMS,
+    ShapeForm,
     SimulatorConfig,
 )
 from streamledger.simulator.model import SimulatorModel
@@ -29,9 +33,24 @@ DEFAULT_PORT = 8787
 _STARTUP_TIMEOUT_SECONDS = 10.0
 
 
+class _QuietCutTransfers(logging.Filter):
+    """Drops uvicorn's error line for a response left incomplete: the truncated fault does it on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for 'ASGI callable returned without completing response.'."""
+        return not record.getMessage().startswith("ASGI callable returned without completing response")
+
+
+def _quiet_cut_transfers() -> None:
+    """Install the filter on uvicorn's error logger once (uvicorn's logging setup keeps filters)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(existing, _QuietCutTransfers) for existing in logger.filters):
+        logger.addFilter(_QuietCutTransfers())
+
+
 def _uvicorn_config(state: SimulatorState, host: str, port: int) -> uvicorn.Config:
     """Quiet uvicorn settings shared by both ways of running."""
-    return uvicorn.Config(
+    config = uvicorn.Config(
         build_app(state),
         host=host,
         port=port,
@@ -41,6 +60,8 @@ def _uvicorn_config(state: SimulatorState, host: str, port: int) -> uvicorn.Conf
         timeout_graceful_shutdown=2,
         date_header=False,  # the app sends Date on the simulator's own clock
     )
+    _quiet_cut_transfers()
+    return config
 
 
 class RunningSimulator:
@@ -83,6 +104,15 @@ class RunningSimulator:
     def advance_to(self, t: float) -> str:
         """Move the manual clock to t seconds after the origin (never backwards)."""
         return self.advance(max(0.0, t - self.state.now()))
+
+    def set_faults(self, **knobs: Any) -> dict[str, Any]:
+        """Change fault knobs as POST /_simulator/faults does; return them all as GET would."""
+        return self.state.set_faults(knobs)
+
+    def faults(self) -> dict[str, Any]:
+        """The fault knobs as GET /_simulator/faults serves them."""
+        with self.state.lock:
+            return self.state.faults_json()
 
     def stop(self) -> None:
         """Stop serving and wait for the thread; safe to call twice."""
@@ -183,6 +213,14 @@ def _seconds_range(text: str) -> tuple[float, float]:
     return low, high
 
 
+def _shape_forms(text: str) -> tuple[ShapeForm, ...]:
+    """--shape-forms: comma-separated forms from SHAPE_FORMS."""
+    named = {part.strip() for part in text.split(",")}
+    if not named or not named <= set(SHAPE_FORMS):
+        raise argparse.ArgumentTypeError(f"expected some of {','.join(SHAPE_FORMS)}, got {text!r}")
+    return tuple(form for form in SHAPE_FORMS if form in named)
+
+
 def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulate options; every dest starts with sim_ to avoid clashes with other options."""
     d = SimulatorConfig()
@@ -213,6 +251,40 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=d.fault_malformed,
         help="share 0..1",
+    )
+    parser.add_argument(
+        "--fault-timeout",
+        dest="sim_fault_timeout",
+        type=float,
+        default=d.fault_timeout,
+        help="share 0..1 of answers held --fault-timeout-seconds",
+    )
+    parser.add_argument(
+        "--fault-timeout-seconds",
+        dest="sim_fault_timeout_seconds",
+        type=float,
+        default=d.fault_timeout_seconds,
+    )
+    parser.add_argument(
+        "--fault-truncated",
+        dest="sim_fault_truncated",
+        type=float,
+        default=d.fault_truncated,
+        help="share 0..1 of 200 answers whose transfer stops halfway",
+    )
+    parser.add_argument(
+        "--fault-shape",
+        dest="sim_fault_shape",
+        type=float,
+        default=d.fault_shape,
+        help="share 0..1 of 200 answers in an unexpected shape",
+    )
+    parser.add_argument(
+        "--shape-forms",
+        dest="sim_shape_forms",
+        type=_shape_forms,
+        default=d.shape_forms,
+        metavar=",".join(SHAPE_FORMS),
     )
     parser.add_argument("--latency-ms", dest="sim_latency_ms", type=float, default=d.latency_ms)
     parser.add_argument(
@@ -293,6 +365,11 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         block_seconds=args.sim_block_seconds,
         fault_5xx=args.sim_fault_5xx,
         fault_malformed=args.sim_fault_malformed,
+        fault_timeout=args.sim_fault_timeout,
+        fault_timeout_seconds=args.sim_fault_timeout_seconds,
+        fault_truncated=args.sim_fault_truncated,
+        fault_shape=args.sim_fault_shape,
+        shape_forms=args.sim_shape_forms,
         latency_ms=args.sim_latency_ms,
         latency_jitter_ms=args.sim_latency_jitter_ms,
         clock=args.sim_clock,
