@@ -1,4 +1,4 @@
-"""The `streamledger` command: snapshot, serve, simulate, demo, report."""
+"""The `streamledger` command: polls, schedules, health, reports, exports, the demo and the simulator."""
 
 from __future__ import annotations
 
@@ -191,11 +191,14 @@ def _summary_line(row: dict[str, object]) -> str:
 
 def _serve(args: argparse.Namespace) -> int:
     from streamledger.prefect_server import local_prefect_server, stop_on_sigterm
+    from streamledger.settings import Settings
 
     stop_on_sigterm()
     with contextlib.ExitStack() as stack:
         if args.simulate:
             _point_at_simulator(stack)
+        if not os.environ.get("STREAMLEDGER_TOKEN_BLOCK"):
+            Settings.from_env()  # a missing setting is one line now, not after a server has started
         if not os.environ.get("PREFECT_API_URL"):
             database = Path(os.environ.get("STREAMLEDGER_DATABASE") or "data/streamledger.duckdb")
             home = Path(os.environ.get("STREAMLEDGER_PREFECT_HOME") or database.parent / "prefect")
@@ -203,8 +206,6 @@ def _serve(args: argparse.Namespace) -> int:
             api_url = stack.enter_context(local_prefect_server(home))
             os.environ["PREFECT_API_URL"] = api_url  # before Prefect is imported below
             print(f"Prefect UI: {api_url.removesuffix('/api')} (stops with this command)", flush=True)
-        from streamledger.settings import Settings
-
         settings = Settings.from_env()
         from flows.serve import serve_snapshots
 
@@ -272,9 +273,14 @@ def _status(args: argparse.Namespace) -> int:
         f"request budget       {row['requests_in_window']} of {budget} used in the last {window:g} s "
         f"({100 * row['requests_in_window'] / budget:.0f} %)"
     )
-    landed = list((database.parent / "landing").glob("*.jsonl"))
+    landing = Path(os.environ.get("STREAMLEDGER_LANDING_DIR") or database.parent / "landing")
+    landed = list(landing.glob("*.jsonl"))
     if landed:
-        print(f"landed, not loaded   {len(landed)} poll(s) wait for the next run")
+        print(f"landed, not loaded   {len(landed)} poll(s) wait for the next run in {landing}")
+    quarantined = list((landing / "quarantine").glob("*.jsonl"))
+    if quarantined:
+        print(f"quarantined          {len(quarantined)} landing file(s) that could not be loaded, kept in")
+        print(f"                     {landing / 'quarantine'}")
     return 2 if args.check and (stale or row["last_outcome"] == "failed") else 0
 
 

@@ -111,8 +111,13 @@ PLAN_CACHE = "plan-cache.json"
 
 def _write_plan_cache(path: Path, plan: PollPlan) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(orjson.dumps(plan))
+    _replace_file(path, orjson.dumps(plan))
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    # A temporary name per process: a snapshot and a reconcile run may write the cache at once.
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
     tmp.replace(path)
 
 
@@ -161,9 +166,7 @@ def remember_sends(settings: Settings, poll: FetchedPoll) -> None:
     horizon = time.time() - settings.budget_window_seconds
     sends = [*raw.get("recent_sends", []), *(r["fetched_at"].timestamp() for r in poll.responses)]
     raw["recent_sends"] = sorted(sent for sent in sends if sent > horizon)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(orjson.dumps(raw))
-    tmp.replace(path)
+    _replace_file(path, orjson.dumps(raw))
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -174,16 +177,45 @@ def land(landing_dir: Path, poll: FetchedPoll) -> Path:
     """Write the poll to a landing file atomically (header line, then one line per response)."""
     landing_dir.mkdir(parents=True, exist_ok=True)
     path = landing_dir / f"{poll.poll_id}.jsonl"
-    tmp = path.with_suffix(".jsonl.tmp")
+    # Named by the writing process, so that a leftover of a killed writer can be told from a live one.
+    tmp = landing_dir / f".{path.name}.tmp-{os.getpid()}"
     header = {k: v for k, v in asdict(poll).items() if k != "responses"}
-    with tmp.open("wb") as out:
-        out.write(orjson.dumps(header) + b"\n")
-        for response in poll.responses:
-            out.write(orjson.dumps(response) + b"\n")
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(path)
+    try:
+        with tmp.open("wb") as out:
+            out.write(orjson.dumps(header) + b"\n")
+            for response in poll.responses:
+                out.write(orjson.dumps(response) + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def remove_leftovers(landing_dir: Path) -> list[str]:
+    """Delete the half-written landing files of writers that died (killed mid-landing); return their names.
+
+    Such a file never became a landing file, so its poll was never landed: nothing is lost with it.
+    """
+    removed = []
+    for tmp in landing_dir.glob(".*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user's process
+    return True
 
 
 def read_landed(path: Path) -> FetchedPoll:
@@ -304,6 +336,8 @@ def recover_landed(settings: Settings) -> tuple[list[dict[str, Any]], list[str],
     poll; while another process holds the database the files simply wait for the next run.
     """
     rows, problems = [], []
+    if settings.landing_dir.exists():
+        remove_leftovers(settings.landing_dir)
     for path in sorted(settings.landing_dir.glob("*.jsonl")):
         try:
             poll = read_landed(path)
@@ -339,7 +373,7 @@ def finish(settings: Settings, fetched: FetchedPoll) -> dict[str, Any]:
     path = land(settings.landing_dir, fetched)
     normalized, seconds = normalize_poll(fetched)
     row = load_poll(settings, fetched, normalized, normalize_seconds=seconds)
-    path.unlink()
+    path.unlink(missing_ok=True)  # a concurrent recovery may have loaded and removed it already
     return row
 
 

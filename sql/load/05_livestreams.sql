@@ -1,11 +1,15 @@
 -- Upsert one row per livestream from the batch's observations of it. Reads: staged_livestreams.
 -- The newest observation wins; a null in a typed column (possibly a parse failure, see parse_issues)
--- never erases a known value. A batch may hold many polls (rebuild): within it, typed columns take their
+-- never erases a known value, nor does a null status, ingest server or playback URL (a livestream always
+-- has them: a null is a broken answer). A name or meeting id may really be cleared, so their null counts. A batch may hold many polls (rebuild): within it, typed columns take their
 -- last non-null value, so one batch gives what loading its polls one by one gives.
 merge into livestreams as t
 using (
     select
-        livestream_id, app_id, name, meeting_id, status, ingest_server, playback_url, fetched_at, poll_id,
+        livestream_id, app_id, name, meeting_id, fetched_at, poll_id,
+        last_value(status ignore nulls) over whole as status,
+        last_value(ingest_server ignore nulls) over whole as ingest_server,
+        last_value(playback_url ignore nulls) over whole as playback_url,
         last_value(disabled ignore nulls) over whole as disabled,
         last_value(stream_key_fingerprint ignore nulls) over whole as stream_key_fingerprint,
         last_value(created_at ignore nulls) over whole as created_at,
@@ -22,10 +26,10 @@ when matched and s.fetched_at >= t.last_seen_at then update set
     app_id = s.app_id,
     name = s.name,
     meeting_id = s.meeting_id,
-    status = s.status,
+    status = coalesce(s.status, t.status),
     disabled = coalesce(s.disabled, t.disabled),
-    ingest_server = s.ingest_server,
-    playback_url = s.playback_url,
+    ingest_server = coalesce(s.ingest_server, t.ingest_server),
+    playback_url = coalesce(s.playback_url, t.playback_url),
     stream_key_fingerprint = coalesce(s.stream_key_fingerprint, t.stream_key_fingerprint),
     created_at = coalesce(s.created_at, t.created_at),
     updated_at = coalesce(s.updated_at, t.updated_at),
