@@ -23,7 +23,15 @@ from streamledger.errors import ApiError
 from streamledger.ratelimit import RequestBudget, parse_ratelimit, shared_budget
 from streamledger.settings import Settings
 from transforms.redact import redact_body
-from transforms.shapes import active_session_parts, error_detail, is_not_found, list_items
+from transforms.shapes import (
+    active_session_parts,
+    active_session_shape_problem,
+    error_detail,
+    is_not_found,
+    list_items,
+    list_shape_problem,
+    session_items_shape_problem,
+)
 
 LIST_APPS = "list_apps"
 LIST_LIVESTREAMS = "list_livestreams"
@@ -36,6 +44,10 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 
 Outcome = Literal["data", "none", "retry", "error"]
+
+
+class NotSent(ApiError):
+    """A call given up before sending: the poll already met a refused token or a long rate-limit block."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,16 @@ class _Where:
             code=code,
             message=message,
             retryable=retryable,
+        )
+
+    def not_sent(self, reason: str) -> NotSent:
+        return NotSent(
+            endpoint=self.endpoint,
+            app_id=self.app_id,
+            subject=self.subject,
+            status=None,
+            code=None,
+            message=f"not sent: {reason}",
         )
 
 
@@ -104,6 +126,8 @@ class RealtimeKitClient:
         self.retries = 0
         self.transport_errors = 0
         self.rate_limited = 0
+        # Why this client sends nothing more: every later call fails at once without a request.
+        self.halted: str | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -201,9 +225,11 @@ class RealtimeKitClient:
         attempts = self._settings.max_attempts
         for attempt in range(1, attempts + 1):
             async with self._slots:
-                delay = self._budget.reserve()
+                delay = self._reserve(where)
                 if delay > 0:
                     await self._sleep(delay)
+                if self.halted is not None:  # set while this call waited for its slot
+                    raise where.not_sent(self.halted)
                 self.requests += 1
                 started = time.perf_counter()
                 try:
@@ -211,7 +237,9 @@ class RealtimeKitClient:
                 except httpx.HTTPError as exc:  # connection, timeout, protocol, and body decoding failures
                     self.transport_errors += 1
                     status, text, headers = None, None, httpx.Headers()
-                    failure: ApiError | None = where.error(None, None, _describe(exc), retryable=True)
+                    failure: ApiError | None = where.error(
+                        None, None, _describe(exc, self._http.timeout), retryable=True
+                    )
                     body: Any = None
                     outcome: Outcome = "error"
                     url = str(self._http.build_request("GET", path, params=params).url)
@@ -225,14 +253,18 @@ class RealtimeKitClient:
                 self._budget.observe(reading)
             if status == 429:
                 self.rate_limited += 1
-            wait = self._retry_wait(attempt, status, headers) if failure is not None else 0.0
+            if failure is not None and failure.is_auth_error and self.halted is None:
+                # No other request can succeed with this token: the rest of the poll is not sent.
+                self.halted = f"the API refused the token earlier in this poll (HTTP {status})"
+            wait, asked = self._retry_wait(attempt, status, headers) if failure is not None else (0.0, False)
             will_retry = failure is not None and failure.retryable and attempt < attempts
             if failure is not None and will_retry and wait > self._settings.max_retry_wait_seconds:
                 will_retry = False
+                waited = f"asked to wait {wait:.0f} s" if asked else f"backoff of {wait:.1f} s"
                 failure = where.error(
                     status,
                     failure.code,
-                    f"{failure.api_message} (asked to wait {wait:.0f} s, more than "
+                    f"{failure.api_message} ({waited}, more than "
                     f"STREAMLEDGER_MAX_RETRY_WAIT_SECONDS={self._settings.max_retry_wait_seconds:g})",
                 )
             self._record(
@@ -259,15 +291,32 @@ class RealtimeKitClient:
                 await self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _retry_wait(self, attempt: int, status: int | None, headers: httpx.Headers) -> float:
-        """Seconds to wait before another attempt (Retry-After, else capped backoff); a 429 pauses all."""
+    def _retry_wait(self, attempt: int, status: int | None, headers: httpx.Headers) -> tuple[float, bool]:
+        """(seconds to wait before another attempt, whether the server asked for it); a 429 pauses all."""
         backoff = min(BACKOFF_BASE_SECONDS * 2 ** (attempt - 1), BACKOFF_CAP_SECONDS)
         backoff *= 1 - random.random() * 0.25
         server_wait = _retry_after(headers)
         wait = server_wait if server_wait is not None else backoff
         if status == 429:
             self._budget.block_for(wait)
-        return wait
+        return wait, server_wait is not None
+
+    def _reserve(self, where: _Where) -> float:
+        """Return the wait for a send slot; raise NotSent if the poll is halted or the wait is too long."""
+        if self.halted is None:
+            limit = self._settings.max_retry_wait_seconds
+            delay = self._budget.reserve(limit)
+            if delay <= limit:
+                return delay
+            blocked = self._budget.blocked_seconds()
+            if blocked > limit:
+                self.halted = f"rate-limited: the API blocks requests for {blocked:.0f} s more"
+            else:
+                self.halted = f"rate-limited: the request budget has no free slot for {delay:.0f} s"
+            self.halted += (
+                f" (more than STREAMLEDGER_MAX_RETRY_WAIT_SECONDS={limit:g}); the next poll resumes"
+            )
+        raise where.not_sent(self.halted)
 
     def _record(self, **row: Any) -> None:
         self.responses.append(
@@ -299,6 +348,15 @@ def _segment(value: str) -> str:
     return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
+# The endpoints whose odd `data` would otherwise read as "nothing there" (no session, no items).
+_SHAPE_PROBLEMS: dict[str, Callable[[Any], str | None]] = {
+    LIST_APPS: list_shape_problem,
+    LIST_LIVESTREAMS: list_shape_problem,
+    LIVESTREAM_SESSIONS: session_items_shape_problem,
+    ACTIVE_SESSION: active_session_shape_problem,
+}
+
+
 def _classify(endpoint: str, status: int, text: str, where: _Where) -> tuple[Any, Outcome, ApiError | None]:
     """Decide what one response means: data, no active session, or a (retryable?) failure."""
     try:
@@ -325,6 +383,10 @@ def _classify(endpoint: str, status: int, text: str, where: _Where) -> tuple[Any
                 return body, "none", None
             code, detail = error_detail(body)
             return body, "error", where.error(status, code, detail or "success: false")
+        shape_problem = _SHAPE_PROBLEMS.get(endpoint)
+        if shape_problem is not None and (problem := shape_problem(body)) is not None:
+            # Not a transfer fault, so not retried: read as empty, it would pass for "nothing there".
+            return body, "error", where.error(status, None, problem)
         if endpoint == ACTIVE_SESSION and active_session_parts(body)[1] is None:
             return body, "none", None
         return body, "data", None
@@ -370,7 +432,19 @@ def _server_date(headers: httpx.Headers) -> datetime | None:
         return None
 
 
-def _describe(exc: httpx.HTTPError) -> str:
+def _describe(exc: httpx.HTTPError, timeout: httpx.Timeout) -> str:
     """Return a one-line description of a transport failure (no URL, so no chance of leaking anything)."""
-    detail = " ".join(str(exc).split()) or "no detail"
-    return f"{type(exc).__name__}: {detail}"
+    detail = " ".join(str(exc).split())
+    if isinstance(exc, httpx.TimeoutException):
+        # httpx says only "timed out", or nothing: the limit that was reached is what explains it.
+        limits = {
+            httpx.ConnectTimeout: timeout.connect,
+            httpx.ReadTimeout: timeout.read,
+            httpx.WriteTimeout: timeout.write,
+            httpx.PoolTimeout: timeout.pool,
+        }
+        limit = limits.get(type(exc))
+        if limit is not None:
+            timed_out = f"timed out after {limit:g} s"
+            detail = timed_out if detail in ("", "timed out") else f"{detail} ({timed_out})"
+    return f"{type(exc).__name__}: {detail or 'no detail'}"

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from streamledger.client import RealtimeKitClient
+from streamledger.client import Listing, NotSent, RealtimeKitClient
 from streamledger.errors import ApiError
 from streamledger.ratelimit import RequestBudget, shared_budget
 from streamledger.settings import Settings
@@ -132,12 +132,12 @@ async def _fetch(
         poll.app_ids = await _discover_apps(client, poll, settings)
         listed = await _list_livestreams(client, poll)
         poll.discovery_requests = client.requests
-        if poll.fatal is None:
+        if client.halted is None:
             planner = _Planner(
                 math.floor(poll.allowance * (1 - RETRY_RESERVE_SHARE)) - poll.discovery_requests
             )
             await _read_by_priority(client, poll, plan, planner, listed)
-            if poll.fatal is None:
+            if client.halted is None:
                 await _sweep(client, poll, plan, planner, listed, settings)
             poll.plan = planner.counts
         _finish(poll, client)
@@ -192,7 +192,7 @@ async def _discover_apps(client: RealtimeKitClient, poll: FetchedPoll, settings:
     try:
         listing = await client.list_apps()
     except ApiError as error:
-        _fail(poll, error)
+        _collect(poll, [error])
         return ()
     if not listing.complete:
         poll.errors.append(f"list_apps: {listing.problem}")
@@ -207,13 +207,10 @@ async def _list_livestreams(
     listings = await asyncio.gather(
         *(client.list_livestreams(app) for app in poll.app_ids), return_exceptions=True
     )
+    _collect(poll, listings)
     listed: dict[str, tuple[str, dict[str, Any]]] = {}
     for app_id, listing in zip(poll.app_ids, listings, strict=True):
-        if isinstance(listing, ApiError):
-            _fail(poll, listing)
-        elif isinstance(listing, BaseException):
-            raise listing
-        else:
+        if isinstance(listing, Listing):
             if not listing.complete:
                 poll.errors.append(f"list_livestreams on app {app_id}: {listing.problem}")
             for item in listing.items:
@@ -268,6 +265,8 @@ async def _read_by_priority(
         return_exceptions=True,
     )
     _collect(poll, results)
+    if client.halted is not None:
+        return
     # A session seen running last time whose livestream now shows no session, or another one, has stopped
     # unseen: read it by id now. One still shown (running, or stopped and lingering) needs no extra read.
     answers = dict(zip(live, results[len(finals) :], strict=True))
@@ -333,11 +332,20 @@ def _sweep_due(state: LivestreamState, now: datetime, interval_seconds: float) -
 
 
 def _collect(poll: FetchedPoll, results: Iterable[Any]) -> None:
+    """Record the failed calls among results: one line each, and one line for those not sent at all."""
+    not_sent: list[NotSent] = []
     for result in results:
-        if isinstance(result, ApiError):
+        if isinstance(result, NotSent):
+            not_sent.append(result)
+        elif isinstance(result, ApiError):
             _fail(poll, result)
         elif isinstance(result, BaseException):
             raise result
+    if not_sent:
+        # They share one cause (a refused token, a long rate-limit block), named in the first of them.
+        poll.failed_calls += len(not_sent)
+        more = f" (and {len(not_sent) - 1} more calls not sent)" if len(not_sent) > 1 else ""
+        poll.errors.append(f"{not_sent[0]}{more}")
 
 
 def _fail(poll: FetchedPoll, error: ApiError) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import threading
 import time
@@ -57,8 +58,8 @@ class RequestBudget:
         self._spacing = 0.0
         self._seeded = False
 
-    def reserve(self) -> float:
-        """Reserve the next send slot; return how many seconds to wait before sending."""
+    def reserve(self, max_wait: float = math.inf) -> float:
+        """Return the wait in seconds for the next send slot; reserve the slot only if it is <= max_wait."""
         with self._lock:
             now = self._clock()
             while self._sends and self._sends[0] <= now - self.window:
@@ -68,7 +69,8 @@ class RequestBudget:
                 at = max(at, self._sends[-1] + self._spacing)
                 if len(self._sends) >= self.limit:
                     at = max(at, self._sends[-self.limit] + self.window)
-            self._sends.append(at)
+            if at - now <= max_wait:
+                self._sends.append(at)
             return at - now
 
     def seed(self, sent_at: Iterable[float]) -> None:
@@ -85,6 +87,11 @@ class RequestBudget:
         """Send nothing for `seconds` (the server said Retry-After)."""
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+
+    def blocked_seconds(self) -> float:
+        """Return how many seconds the server's block (Retry-After, or a spent Ratelimit) still lasts."""
+        with self._lock:
+            return max(0.0, self._blocked_until - self._clock())
 
     def observe(self, header: RatelimitHeader) -> None:
         """Slow down when the server says its budget is nearly spent; stop when it is spent."""

@@ -306,3 +306,121 @@ def test_recorded_responses_are_redacted_and_never_hold_the_token() -> None:
     assert TOKEN not in str(client.responses)
     assert row["ratelimit"] == '"default";r=900;t=120'
     assert row["request_path"].endswith("/livestreams/ls1/active-livestream-session")
+
+
+def test_a_backoff_beyond_the_allowed_wait_is_called_a_backoff_not_a_wait_the_server_asked_for() -> None:
+    script = Script((503, {"success": False, "errors": [{"code": 1, "message": "busy"}]}, {}))
+    error, _ = run(script, lambda c: c.active_session("app", "ls1"), max_retry_wait_seconds=0.1)
+    assert isinstance(error, ApiError)
+    assert "HTTP 503, code 1: busy (backoff of 0." in str(error)
+    assert "s, more than STREAMLEDGER_MAX_RETRY_WAIT_SECONDS=0.1)" in str(error)
+    assert "asked" not in str(error)
+    assert len(script.requests) == 1
+
+
+def test_a_timeout_names_the_limit_it_ran_into() -> None:
+    script = Script(httpx.ReadTimeout(""), httpx.ConnectTimeout("timed out"))
+    error, client = run(script, lambda c: c.session_by_id("app", "s1"), max_attempts=2, timeout_seconds=7)
+    assert [r["error"].split(": ", 1)[1] for r in client.responses] == [
+        "no response: ReadTimeout: timed out after 7 s",
+        "no response: ConnectTimeout: timed out after 5 s",
+    ]
+    assert str(error).endswith("no response: ConnectTimeout: timed out after 5 s")
+
+
+def test_after_a_refused_token_no_other_call_of_the_poll_is_sent() -> None:
+    refused = {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}
+    script = Script((403, refused, {}))
+
+    async def three_reads(client: RealtimeKitClient) -> list[Any]:
+        first = await asyncio.gather(client.active_session("app", "ls1"), return_exceptions=True)
+        rest = await asyncio.gather(
+            client.active_session("app", "ls2"), client.session_by_id("app", "s1"), return_exceptions=True
+        )
+        return [*first, *rest]
+
+    errors, client = run(script, three_reads)
+    assert len(script.requests) == 1
+    assert (client.requests, len(client.responses)) == (1, 1)  # nothing unsent is counted or recorded
+    assert [type(e).__name__ for e in errors] == ["ApiError", "NotSent", "NotSent"]
+    assert errors[0].is_auth_error
+    assert str(errors[2]) == (
+        "session_by_id on app app, session s1: no response: not sent: "
+        "the API refused the token earlier in this poll (HTTP 403)"
+    )
+    assert not errors[2].is_auth_error  # the 403 itself is the poll's one fatal line
+
+
+def test_a_block_beyond_the_allowed_wait_fails_every_call_at_once_and_sends_nothing() -> None:
+    script = Script(ok(ACTIVE))
+    budget = RequestBudget(1000, 300)
+    budget.block_for(90)
+
+    async def main() -> tuple[list[Any], RealtimeKitClient]:
+        transport = httpx.MockTransport(script.handler)
+        async with RealtimeKitClient(SETTINGS, budget=budget, transport=transport, sleep=script.sleep) as c:
+            calls = [c.active_session("app", "ls1"), c.list_livestreams("app")]
+            return await asyncio.gather(*calls, return_exceptions=True), c
+
+    errors, client = asyncio.run(main())
+    assert (script.requests, script.sleeps, client.requests) == ([], [], 0)
+    assert [type(e).__name__ for e in errors] == ["NotSent", "NotSent"]
+    assert str(errors[0]) == (
+        "active_session on app app, livestream ls1: no response: not sent: rate-limited: the API blocks "
+        "requests for 90 s more (more than STREAMLEDGER_MAX_RETRY_WAIT_SECONDS=60); the next poll resumes"
+    )
+    assert budget.sent_in_window() == 0  # a call not sent takes no slot of the budget
+
+
+def test_a_wait_within_the_allowed_wait_is_slept_then_sent() -> None:
+    script = Script(ok(ACTIVE))
+    budget = RequestBudget(1000, 300)
+    budget.block_for(30)
+
+    async def main() -> Any:
+        transport = httpx.MockTransport(script.handler)
+        async with RealtimeKitClient(SETTINGS, budget=budget, transport=transport, sleep=script.sleep) as c:
+            return await c.active_session("app", "ls1")
+
+    assert asyncio.run(main()) == ACTIVE
+    assert script.sleeps == [pytest.approx(30, abs=0.5)]
+
+
+@pytest.mark.parametrize(
+    ("read", "body", "shape"),
+    [
+        ("active", {"success": True, "data": [ACTIVE["data"]]}, "data is a list"),
+        ("active", {"success": True, "data": "{}"}, "data is a string"),
+        ("active", {"success": True, "data": {"session": ["s1"]}}, "data.session is a list"),
+        ("list", {"success": True}, "data is missing"),
+        ("list", {"success": True, "data": None}, "data is null"),
+        ("list", {"success": True, "data": "[]"}, "data is a string"),
+        ("list", {"success": True, "data": {"paging": {}}}, "data is an object without a list of items"),
+        ("details", {"success": True}, "data is missing"),
+        ("details", {"success": True, "data": [{"sessions": []}]}, "data is a list"),
+        ("details", {"success": True, "data": "x"}, "data is a string"),
+        ("details", {"success": True, "data": {"sessions": "s1"}}, "data.sessions is a string"),
+    ],
+)
+def test_an_odd_data_that_would_read_as_nothing_there_is_a_failed_call_naming_the_shape(
+    read: str, body: Any, shape: str
+) -> None:
+    calls: dict[str, Callable[[RealtimeKitClient], Coroutine[Any, Any, Any]]] = {
+        "active": lambda c: c.active_session("app", "ls1"),
+        "list": lambda c: c.list_livestreams("app"),
+        "details": lambda c: c.livestream_sessions("app", "ls1", 1, 2),
+    }
+    script = Script(ok(body))
+    error, client = run(script, calls[read])
+    assert isinstance(error, ApiError)
+    assert str(error).endswith(f": HTTP 200: unexpected shape: {shape}")
+    assert len(script.requests) == 1  # a shape is not a broken transfer: not retried
+    assert [r["outcome"] for r in client.responses] == ["error"]
+
+
+def test_details_of_a_livestream_without_sessions_are_an_empty_answer_not_an_error() -> None:
+    livestream = {"id": "ls1"}
+    for data in ({"livestream": livestream, "sessions": []}, {"livestream": livestream, "session": None}):
+        script = Script(ok({"success": True, "data": data}))
+        body, _ = run(script, lambda c: c.livestream_sessions("app", "ls1", 1, 2))
+        assert body == {"success": True, "data": data}

@@ -71,7 +71,18 @@ def test_iso_timestamps_become_utc_instants(raw: str) -> None:
 
 def test_timestamp_without_fraction_or_with_empty_string_is_accepted() -> None:
     poll = normalize_responses(
-        [response(active({"started_time": "2026-11-27T11:48:34Z", "stopped_time": ""}))]
+        [
+            response(
+                active(
+                    {
+                        "started_time": "2026-11-27T11:48:34Z",
+                        "stopped_time": "",
+                        "ingest_seconds": 60,
+                        "viewer_seconds": 60,
+                    }
+                )
+            )
+        ]
     )
     assert poll.sessions["started_time"].to_list() == [datetime(2026, 11, 27, 11, 48, 34, tzinfo=UTC)]
     assert poll.sessions["stopped_time"].to_list() == [None]
@@ -187,3 +198,27 @@ def test_responses_frame_keeps_the_body_text_exactly() -> None:
     frame = responses_frame([response(text) | {"http_status": 200}])
     assert frame["body"].to_list() == [text]
     assert frame["http_status"].to_list() == [200]
+
+
+def test_a_session_read_by_id_without_its_own_id_is_kept_under_the_requested_id_with_an_issue() -> None:
+    body = {"success": True, "data": dict.fromkeys(["id", "livestream_id", "ingest_seconds", "started_time"])}
+    poll = normalize_responses([response(body, "session_by_id") | {"session_id": "s9"}])
+    assert poll.sessions.select("session_id", "livestream_id", "ingest_seconds").rows() == [
+        ("s9", "ls1", None)
+    ]
+    assert poll.issues.select("session_id", "field", "raw_value", "reason").rows() == [
+        ("s9", "session.id", None, "session record without an id: the id it was read by is used")
+    ]
+
+
+def test_a_started_session_without_its_figures_is_an_issue_and_one_not_started_is_not() -> None:
+    started = active({"started_time": "2026-11-27T11:48:34Z", "ingest_seconds": None, "viewer_seconds": 5})
+    waiting = active({"id": "s2", "started_time": None, "ingest_seconds": None})
+    poll = normalize_responses([response(started, seq=1), response(waiting, seq=2)])
+    assert poll.sessions.select("session_id", "ingest_seconds", "viewer_seconds").rows() == [
+        ("s1", None, 5.0),
+        ("s2", None, None),
+    ]
+    assert poll.issues.select("seq", "session_id", "field", "raw_value", "reason").rows() == [
+        (1, "s1", "session.ingest_seconds", None, "missing from a started session")
+    ]

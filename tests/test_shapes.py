@@ -1,4 +1,15 @@
-from transforms.shapes import Paging, error_detail, is_not_found, list_items, session_items
+from typing import Any
+
+from transforms.shapes import (
+    Paging,
+    active_session_shape_problem,
+    error_detail,
+    is_not_found,
+    list_items,
+    list_shape_problem,
+    session_items,
+    session_items_shape_problem,
+)
 
 
 def test_list_reads_the_array_form_with_top_level_paging() -> None:
@@ -59,4 +70,29 @@ def test_not_found_is_recognised_by_code_or_by_message() -> None:
     assert is_not_found({"success": False, "error": {"message": "Livestream session not found"}})
     assert not is_not_found(
         {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}
+    )
+
+
+def test_shape_problems_name_what_data_is_and_accept_every_documented_form() -> None:
+    assert list_shape_problem({"data": []}) is None
+    assert list_shape_problem({"data": {"livestreams": [], "paging": {}}}) is None
+    assert list_shape_problem({"data": {"id": "a", "paging": {}}}) is None  # the spec's literal form
+    assert list_shape_problem({"success": True}) == "unexpected shape: data is missing"
+    assert list_shape_problem({"data": 3}) == "unexpected shape: data is a number"
+    assert session_items_shape_problem({"data": {"livestream": {}, "session": None}}) is None
+    assert session_items_shape_problem({"data": {}}) is None
+    assert session_items_shape_problem({"data": None}) == "unexpected shape: data is null"
+    assert session_items_shape_problem({"data": {"session": True}}) == (
+        "unexpected shape: data.session is a boolean"
+    )
+    nothing_active: list[dict[str, Any]] = [
+        {"success": True},
+        {"data": None},
+        {"data": {"livestream": {}}},
+        {"data": {"session": None}},
+    ]
+    assert [active_session_shape_problem(body) for body in nothing_active] == [None] * 4
+    assert active_session_shape_problem({"data": []}) == "unexpected shape: data is a list"
+    assert active_session_shape_problem({"data": {"session": "s1"}}) == (
+        "unexpected shape: data.session is a string"
     )

@@ -22,6 +22,9 @@ DOCUMENTED_STATUSES = ("LIVE", "IDLE", "ERRORED", "INVOKED")
 # Accepts Z, offsets and 0-9 fraction digits; yields UTC instants (pitfalls: a literal Z gives naive).
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%#z"
 RAW_VALUE_CHARS = 200  # how much of a body, object or array an issue keeps (the raw response has it all)
+# The API sends a placeholder (60) until it knows a figure, so a started session never lacks one.
+SESSION_FIGURES = ("ingest_seconds", "viewer_seconds")
+MISSING_FIGURE = "missing from a started session"
 
 
 class Kind(Enum):
@@ -156,6 +159,7 @@ def normalize_responses(responses: Iterable[Mapping[str, Any]]) -> NormalizedPol
             flat.add(response)
     livestreams, livestream_issues = _typed(flat.livestreams, LIVESTREAM_FIELDS, "livestream")
     sessions, session_issues = _typed(flat.sessions, SESSION_FIELDS, "session", _SESSION_EXTRA)
+    missing_figures = _missing_figures(flat.sessions, sessions)
     apps, app_issues = _typed(flat.apps, APP_FIELDS, "app")
     daywise, daywise_issues = _typed(flat.daywise, DAYWISE_FIELDS, "daywise")
     issues = pl.concat(
@@ -163,6 +167,7 @@ def normalize_responses(responses: Iterable[Mapping[str, Any]]) -> NormalizedPol
             pl.DataFrame(flat.issues, schema=ISSUE_SCHEMA),
             livestream_issues,
             session_issues,
+            missing_figures,
             app_issues,
             daywise_issues,
         ],
@@ -256,6 +261,9 @@ class _Flattener:
         if row["session_id"] is None:
             self._issue(context, response, None, "session.id", None, "session without an id: row dropped")
             return
+        if item.get("id") in (None, ""):  # read by id; an id of the wrong type has its own issue already
+            reason = "session record without an id: the id it was read by is used"
+            self._issue(context, response, item, "session.id", item.get("id"), reason)
         if row["livestream_id"] is None:
             reason = "session without a livestream id: row dropped"
             self._issue(context, response, item, "session.livestream_id", None, reason)
@@ -395,6 +403,29 @@ def _json_prefix(value: Any, limit: int) -> str:
         pieces.append(piece)
         size += len(piece)
     return "".join(pieces)[:limit]
+
+
+def _missing_figures(rows: list[dict[str, Any]], sessions: pl.DataFrame) -> pl.DataFrame:
+    """Return one issue per null or absent figure of a session that has a started_time (typed sessions)."""
+    absent = pl.DataFrame(
+        [{f"absent_{name}": row[name] is None for name in SESSION_FIGURES} for row in rows],
+        schema={f"absent_{name}": pl.Boolean() for name in SESSION_FIGURES},
+    )
+    found = pl.concat([sessions, absent], how="horizontal")
+    return pl.concat(
+        [
+            found.filter(pl.col("started_time").is_not_null() & pl.col(f"absent_{name}")).select(
+                *_CONTEXT,
+                "livestream_id",
+                "session_id",
+                field=pl.lit(f"session.{name}"),
+                raw_value=pl.lit(None, pl.String()),
+                reason=pl.lit(MISSING_FIGURE),
+            )
+            for name in SESSION_FIGURES
+        ],
+        how="vertical",
+    ).cast(pl.Schema(ISSUE_SCHEMA))
 
 
 def _typed(

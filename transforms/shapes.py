@@ -60,6 +60,44 @@ def session_items(body: Any) -> tuple[dict[str, Any] | None, list[Any], Paging |
     return livestream, sessions, _paging(data.get("paging", body.get("paging")))
 
 
+def list_shape_problem(body: Any) -> str | None:
+    """Return why a list page's `data` holds no list of items (None: it holds one, maybe empty)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if isinstance(data, list):
+        return None
+    if isinstance(data, dict):
+        if "id" in data or any(isinstance(data.get(key), list) for key in _LIST_KEYS):
+            return None
+        return "unexpected shape: data is an object without a list of items"
+    return _unexpected(body, "data")
+
+
+def session_items_shape_problem(body: Any) -> str | None:
+    """Return why a 'livestream details with sessions' body is in no known form (None: it is in one)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        return _unexpected(body, "data")
+    sessions, single = data.get("sessions"), data.get("session")
+    if sessions is not None and not isinstance(sessions, list):
+        return f"unexpected shape: data.sessions is {_kind(sessions)}"
+    if single is not None and not isinstance(single, dict):
+        return f"unexpected shape: data.session is {_kind(single)}"
+    return None
+
+
+def active_session_shape_problem(body: Any) -> str | None:
+    """Return why an active-session body is in no known form; a null or absent data or session is one."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        return f"unexpected shape: data is {_kind(data)}"
+    session = data.get("session")
+    if session is None or isinstance(session, dict):
+        return None
+    return f"unexpected shape: data.session is {_kind(session)}"
+
+
 def error_detail(body: Any) -> tuple[int | str | None, str | None]:
     """Return (code, message) from the v4 `errors[]` or the RealtimeKit `error{}` envelope."""
     if not isinstance(body, dict):
@@ -109,6 +147,25 @@ def parse_instant(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None
+
+
+def _unexpected(body: Any, key: str) -> str:
+    if not isinstance(body, dict) or key not in body:
+        return f"unexpected shape: {key} is missing"
+    return f"unexpected shape: {key} is {_kind(body[key])}"
+
+
+def _kind(value: Any) -> str:
+    """Name a JSON value's type as a message reads it ('a list', 'null')."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def _paging(raw: Any) -> Paging | None:
