@@ -183,3 +183,12 @@ create macro session_usage_between(period_start, period_end) as table
 select *
 from session_usage
 where hour >= period_start and hour < period_end;
+
+-- One row per livestream with usage in [period_start, period_end): the seconds used in that period.
+create macro livestream_usage_between(period_start, period_end) as table
+select
+    livestream_id,
+    sum(viewer_seconds) as viewer_seconds,
+    sum(ingest_seconds) as ingest_seconds
+from session_usage_between(period_start, period_end)
+group by livestream_id;

@@ -2,16 +2,7 @@
 -- Grain: one row per livestream (with its app and meeting) with a session whose span overlaps the period.
 -- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC), price_per_ingest_minute (USD; default: 0.010, the published export price)
 -- Units: seconds and minutes of usage that happened inside the period (a session crossing its edge is split, see session_usage), exact decimals; estimated_cost_usd = ingest_minutes x price, rounded half away from zero to 0.000001 USD. Rows with sessions_not_final > 0 are not complete: their figures may still grow.
-with usage as (
-    select
-        livestream_id,
-        sum(viewer_seconds) as viewer_seconds,
-        sum(ingest_seconds) as ingest_seconds
-    from session_usage_between(report_start(), report_end())
-    group by livestream_id
-),
-
-sessions_in_period as (
+with sessions_in_period as (
     select
         app_id,
         any_value(app_name) as app_name,
@@ -35,7 +26,8 @@ figures as (
         coalesce(getvariable('price_per_ingest_minute')::decimal(18, 6), 0.010::decimal(18, 6))
             as price_per_ingest_minute_usd
     from sessions_in_period as s
-    left join usage as u on u.livestream_id = s.livestream_id
+    left join livestream_usage_between(report_start(), report_end()) as u
+        on u.livestream_id = s.livestream_id
 ),
 
 final as (

@@ -2,16 +2,7 @@
 -- Grain: one row per livestream with a session whose span overlaps the period.
 -- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC)
 -- Units: hours and minutes as the column names say. Hours are the usage that happened inside the period (a session crossing its edge is split, see session_usage); minutes are whole-session durations.
-with usage as (
-    select
-        livestream_id,
-        sum(viewer_seconds) as viewer_seconds,
-        sum(ingest_seconds) as ingest_seconds
-    from session_usage_between(report_start(), report_end())
-    group by livestream_id
-),
-
-in_period as (
+with in_period as (
     select *
     from session_log
     where began_at < report_end() and ended_at >= report_start()
@@ -46,7 +37,8 @@ final as (
         round(p.avg_session_minutes, 2) as avg_session_minutes,
         round(p.longest_session_minutes, 2) as longest_session_minutes
     from per_livestream as p
-    left join usage as u on u.livestream_id = p.livestream_id
+    left join livestream_usage_between(report_start(), report_end()) as u
+        on u.livestream_id = p.livestream_id
 )
 
 select * from final
