@@ -112,8 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="any other declared parameter"
     )
-    report.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
-    report.add_argument("--output", type=Path, metavar="PATH", help="write to a file instead of the terminal")
+    _output_arguments(report)
     report.add_argument("--chart", type=Path, metavar="PATH", help="daily-usage only: also draw a PNG chart")
     _reader_arguments(report)
     report.set_defaults(run=_report)
@@ -122,8 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         "sql", help="run ad-hoc read-only SQL against the warehouse and print the result"
     )
     sql.add_argument("statement", help='e.g. "select * from session_log limit 5"')
-    sql.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
-    sql.add_argument("--output", type=Path, metavar="PATH", help="write to a file instead of the terminal")
+    _output_arguments(sql)
     _reader_arguments(sql)
     sql.set_defaults(run=_sql)
 
@@ -309,6 +307,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _database(args: argparse.Namespace) -> Path:
     return args.database or Path(os.environ.get("STREAMLEDGER_DATABASE") or "data/streamledger.duckdb")
+
+
+def _output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
+    parser.add_argument("--output", type=Path, metavar="PATH", help="write to a file instead of the terminal")
 
 
 def _price_argument(parser: argparse.ArgumentParser) -> None:

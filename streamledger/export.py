@@ -192,8 +192,7 @@ def _coverage_row(
     """Return the one row of sql/queries/export_coverage.sql for the period, as of the export's instant."""
     bound = values | {"max_gap_seconds": MAX_GAP_SECONDS, "as_of": as_of}
     try:
-        for name, value in bound.items():
-            con.execute(f"set variable {name} = $value", {"value": value})
+        reports.bind_variables(con, bound)
         frame = query(con, "queries/export_coverage.sql")
     except duckdb.Error as exc:
         raise ReportError(f"export coverage: {' '.join(str(exc).split())[:300]}") from None

@@ -165,16 +165,22 @@ def query_report(
     try:
         for name in PARAMETERS:
             con.execute(f"reset variable {name}")
-        for name, value in (values or {}).items():
-            if name not in report.parameters:
-                raise ReportError(f"report {report.name} has no parameter {name!r}")
-            con.execute(f"set variable {name} = $value", {"value": value})
+        unknown = set(values or {}) - set(report.parameters)
+        if unknown:
+            raise ReportError(f"report {report.name} has no parameter {sorted(unknown)[0]!r}")
+        bind_variables(con, values or {})
         if "tz" in (values or {}):
             _check_zone(con, str((values or {})["tz"]))
         frame: pl.DataFrame = con.sql(report.sql()).pl()
     except duckdb.Error as exc:
         raise ReportError(f"report {report.name}: {' '.join(str(exc).split())[:300]}") from None
     return frame
+
+
+def bind_variables(con: duckdb.DuckDBPyConnection, values: Mapping[str, object]) -> None:
+    """Bind values as DuckDB session variables (names are ours, values are bound: never SQL text)."""
+    for name, value in values.items():
+        con.execute(f"set variable {name} = $value", {"value": value})
 
 
 def _check_zone(con: duckdb.DuckDBPyConnection, zone: str) -> None:
