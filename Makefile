@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 
-.PHONY: demo test test-slow bench bench-history serve serve-sim lint clean
+.PHONY: demo test test-slow bench bench-quick serve serve-sim lint clean
 
 demo: $(VENV)/.synced  ## run the main job on the embedded default: simulator + local DuckDB file
 	$(BIN)/streamledger demo
@@ -34,11 +34,11 @@ serve-sim: $(VENV)/.synced  ## the same, polling a simulator on 127.0.0.1 (no cr
 test-slow: $(VENV)/.synced  ## the soak and scale tests
 	$(BIN)/pytest -m slow
 
-bench: $(VENV)/.synced  ## print the timing figures of one poll of 1,000 live livestreams
-	$(BIN)/python -m benchmarks.poll_scale
+bench: $(VENV)/.synced  ## the benchmark suite (about 45 min; SUITES="poll_overhead poll_wall" for some)
+	$(BIN)/python -m benchmarks $(foreach suite,$(SUITES),--suite $(suite))
 
-bench-history: $(VENV)/.synced  ## time reports and the monthly export on 10 million snapshot rows
-	$(BIN)/python -m benchmarks.history_scale --rows 10000000
+bench-quick: $(VENV)/.synced  ## the same at small sizes, a few minutes: a smoke check of the suite
+	$(BIN)/python -m benchmarks --quick $(foreach suite,$(SUITES),--suite $(suite))
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

@@ -1,12 +1,23 @@
-"""Benchmark: reporting queries on a synthetic warehouse of N session snapshots (one-minute polls).
+"""History scale: reports, the monthly export and one poll's load on a synthetic history of N snapshot rows.
 
-Builds once (reused while its snapshot count and migrations still match) data/bench/history-<N>.duckdb:
+For each N (1M, 10M and 100M snapshot rows; quick: 100k and 1M) a synthetic warehouse is built once into
+data/bench/history-<N>.duckdb and reused while its build version, snapshot count and migrations still match:
 400 livestreams across 2 apps, each alternating sessions of 10-180 minutes with gaps of 10-180 minutes, so
-about 200 are live at any poll; the polls end at 2026-11-01 00:00 UTC and reach back as far as N snapshot
-rows need (10M rows: about 35 days, all of 2026-10). Every value is drawn from md5 of a fixed seed, so a
-build is reproducible. Then times each measurement (median/min/max of --runs, each run in a fresh process
-with a --timeout) and writes data/bench/history_scale.json.
-Run with `python -m benchmarks.history_scale --rows 10000000 [--database PATH] [--rebuild]`.
+about 200 are live at any one-minute poll. A live session is read every poll; a stopped one is read twice
+more by id (the two equal reads that make it final), as the poller does. The polls end at 2026-11-01 00:00
+UTC and reach back as far as N rows need (10M: about 35 days; 100M: about a year). Poll ids have the
+poller's shape. Every value is drawn from md5 of a fixed seed, so a build is reproducible.
+
+Each measurement runs in a fresh process (median/min/max of several runs, with its peak RSS):
+- the finance-statement and daily-usage reports and the monthly export (CSV, Parquet, PNG and manifest) of
+  2026-10;
+- one new poll, a minute after the last: its ~200 sessions (the last poll's, still live or not yet final)
+  are staged as the load stages them; `session_usage` is refreshed for them (sql/load/11_usage_stale.sql and
+  12_session_usage.sql), and separately the whole load of the poll (every sql/load file) runs; both roll
+  back. The refresh's rows scanned per table come from DuckDB's profiler: flat in N means incremental.
+
+`python -m benchmarks --suite history_scale` runs it in the suite; on its own:
+`python -m benchmarks.history_scale --rows 10000000 [--rows ...] [--runs 5] [--rebuild]`.
 """
 
 from __future__ import annotations
@@ -16,26 +27,38 @@ import json
 import multiprocessing
 import os
 import re
-import resource
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
 import duckdb
+import polars as pl
 
+from benchmarks.charts import new_chart, save
+from benchmarks.common import DATA_DIR, Figure, in_fresh_process, table_lines
 from streamledger import warehouse
 from streamledger.errors import WarehouseError
 from streamledger.export import export_month
+from streamledger.poll import LOAD_FILES, POLL_RUN_SCHEMA
 from streamledger.reports import run_report
+from transforms.normalize import (
+    APP_SCHEMA,
+    DAYWISE_SCHEMA,
+    ISSUE_SCHEMA,
+    LIVESTREAM_SCHEMA,
+    RESPONSE_SCHEMA,
+    SESSION_SCHEMA,
+)
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "data" / "bench"
-RESULTS = BENCH_DIR / "history_scale.json"
+BENCH_DIR = DATA_DIR
+RESULTS = (
+    BENCH_DIR / "history_scale.json"
+)  # the command line's results (the suite's go to benchmarks/results/)
+BUILD_VERSION = 3  # bump when the build changes what it writes: older files are rebuilt
 SEED = "streamledger-history-scale-1"
 LIVESTREAMS = 400
 APPS = 2
@@ -43,8 +66,16 @@ END_AT = datetime(2026, 11, 1, tzinfo=UTC)  # the last poll
 WARMUP_MINUTES = 400  # sessions are laid out from this long before the first poll, so it starts steady
 MEAN_LIVE = LIVESTREAMS / 2  # sessions and gaps have the same length distribution
 ALLOWANCE = 216  # planned requests per poll: 1,200 per 300 s, one poll a minute, 90 %
-CHUNK_ROWS = 1_000_000
+CHUNK_ROWS = 2_000_000
+USAGE_CHUNK_DAYS = 31  # session_usage is computed a month of sessions at a time, as polls would have
+MONTH = "2026-10"
 PERIOD = {"from_date": date(2026, 10, 1), "to_date": date(2026, 10, 31)}
+FULL_SIZES = (1_000_000, 10_000_000, 100_000_000)
+QUICK_SIZES = (100_000, 1_000_000)
+# The issue's limits: each report and the export within 1 s up to 10M rows and 5 s at 100M; the export's
+# peak RSS at 100M within 2 GB.
+TARGET_SECONDS = {10_000_000: 1.0, 100_000_000: 5.0}
+TARGET_EXPORT_RSS_MB = {100_000_000: 2048.0}
 
 # Draws: md5 of a key gives 4 uniform numbers in [0, 1) (slots 0-3) and ids shaped like uuid4.
 DRAW_MACROS = (
@@ -53,15 +84,16 @@ DRAW_MACROS = (
     r"create or replace temp macro uid(key) as"
     r" regexp_replace(md5(key), '^(.{8})(.{4}).(.{3}).(.{3})(.{12})$', '\1-\2-4\3-8\4-\5')",
 )
-# Poll minute m: its time and its poll_id (numbered from the first kept poll).
+# Poll minute m: its time, and its poll_id in the poller's shape (20261031T235900.000000Z-1a2b3c).
 POLL_MACROS = (
     "create or replace temp macro poll_at(m) as '{origin}'::timestamptz + to_minutes(m::bigint)",
-    "create or replace temp macro poll_name(m) as printf('p%06d', m - {cut} + 1)",
+    "create or replace temp macro poll_name(m) as"
+    " strftime(poll_at(m), '%Y%m%dT%H%M%S.%fZ-') || substr(md5(concat_ws(':', '{seed}', 'poll', m)), 1, 6)",
 )
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
-# Every livestream's sessions as (start, duration) in ms after the first poll at minute 0; a session is seen
-# by the polls p0..p1 (started_time <= poll < stop).
+# Every livestream's sessions as (start, duration) in ms after the first poll at minute 0. A session is seen
+# live by the polls p0..p1 (started_time <= poll < stop) and read by id at p1 + 1 and p1 + 2.
 CANDIDATES = """
 create or replace temp table bench_candidates as
 with draws as (
@@ -96,12 +128,12 @@ select
 from placed
 """
 
-# Sessions live per poll minute over the whole horizon.
-LIVE_PER_MINUTE = """
+# Snapshot rows per poll minute over the whole horizon: live reads and the two reads by id after a stop.
+ROWS_PER_MINUTE = """
 with spans as (
-    select greatest(p0, 0) as a, least(p1, $last) as b
+    select greatest(p0, 0) as a, least(p1 + 2, $last) as b
     from bench_candidates
-    where p0 <= $last and p1 >= 0
+    where p0 <= $last and p1 + 2 >= 0
 ),
 
 edges as (
@@ -120,23 +152,24 @@ left join deltas on deltas.m = r.m
 order by r.m
 """
 
-# The sessions kept: seen by at least one poll from the cut (where only `need` of them are kept, by id).
+# The sessions kept: read by at least one poll from the cut (where only `need` of them are kept, by id).
+# Minutes first_m..last_m hold the session's rows: live up to p1, then its reads by id.
 SESSIONS = """
 create or replace temp table bench_sessions as
 with at_cut as (
     select l, k, row_number() over (order by l, k) as cut_rank
     from bench_candidates
-    where p0 <= $cut and p1 >= $cut
+    where p0 <= $cut and p1 + 2 >= $cut
 ),
 
 kept as (
     select
         c.l, c.k, c.start_ms, c.dur_ms, c.p0, c.p1,
         case when c.p0 > $cut then c.p0 when a.cut_rank <= $need then $cut else $cut + 1 end as first_m,
-        least(c.p1, $last) as last_m
+        least(c.p1 + 2, $last) as last_m
     from bench_candidates as c
     left join at_cut as a on a.l = c.l and a.k = c.k
-    where c.p0 <= $last and c.p1 >= $cut
+    where c.p0 <= $last and c.p1 + 2 >= $cut
 ),
 
 drawn as (
@@ -171,17 +204,21 @@ select
 from figured
 """
 
+# The poll minutes kept, with their ids (joined by the snapshots rather than drawn per row).
+POLLS = """
+create or replace temp table bench_polls as
+select m, poll_name(m) as poll_id, poll_at(m) as polled_at
+from range($cut, $last + 1) as r(m)
+"""
+
 INSERT_SESSIONS = """
 insert into sessions (
     session_id, livestream_id, app_id, status, created_at, updated_at, invoked_time, started_time,
     stopped_time, err_message, ingest_seconds, viewer_seconds, first_seen_at, last_seen_at, last_poll_id,
-    is_final, finalized_at
+    is_final, finalized_at, last_observed_at
 )
 with shaped as (
-    select
-        *,
-        (last_m * 60000 - start_ms) / dur_ms as seen_share,
-        case state when 'open' then last_m when 'stopping' then $last else p1 + 2 end as last_seen_m
+    select *, least(last_m * 60000 - start_ms, dur_ms) / dur_ms as seen_share
     from bench_sessions
 )
 
@@ -199,15 +236,17 @@ select
     case when state = 'open' then round(final_ingest * seen_share, 3) else final_ingest end as ingest_seconds,
     case when state = 'open' then round(final_viewer * seen_share, 3) else final_viewer end as viewer_seconds,
     poll_at(first_m) as first_seen_at,
-    poll_at(last_seen_m) as last_seen_at,
-    poll_name(last_seen_m) as last_poll_id,
+    poll_at(last_m) as last_seen_at,
+    poll_name(last_m) as last_poll_id,
     state = 'final' as is_final,
-    case when state = 'final' then poll_at(p1 + 2) end as finalized_at
+    case when state = 'final' then poll_at(p1 + 2) end as finalized_at,
+    poll_at(last_m) as last_observed_at
 from shaped
 order by started_time, session_id
 """
 
-# One row per session per poll minute in [$lo, $hi) while it runs; figures grow linearly to the final ones.
+# One row per session per poll minute in [$lo, $hi): live reads whose figures grow linearly to the final
+# ones, then (after the stop) two reads by id with the final figures.
 INSERT_SNAPSHOTS = """
 insert into session_snapshots (
     poll_id, fetched_at, observed_at, session_id, livestream_id, app_id, endpoint, status, started_time,
@@ -215,26 +254,39 @@ insert into session_snapshots (
 )
 with minutes as (
     select
-        session_id, livestream_id, app_id, started_time, start_ms, dur_ms, final_ingest, final_viewer,
+        session_id, livestream_id, app_id, started_time, stop_at, start_ms, dur_ms, p1, errored,
+        final_ingest, final_viewer,
         unnest(range(greatest(first_m, $lo), least(last_m + 1, $hi))) as m
     from bench_sessions
     where first_m < $hi and last_m >= $lo
+),
+
+shaped as (
+    select
+        p.poll_id,
+        p.polled_at,
+        s.*,
+        s.m > s.p1 as stopped
+    from minutes as s
+    inner join bench_polls as p on p.m = s.m
 )
 
 select
-    poll_name(m) as poll_id,
-    poll_at(m) as fetched_at,
-    poll_at(m) as observed_at,
+    poll_id,
+    polled_at as fetched_at,
+    polled_at as observed_at,
     session_id,
     livestream_id,
     app_id,
-    'active_session' as endpoint,
-    'LIVE' as status,
+    case when stopped then 'session_by_id' else 'active_session' end as endpoint,
+    case when not stopped then 'LIVE' when errored then 'ERRORED' else 'IDLE' end as status,
     started_time,
-    null as stopped_time,
-    round(final_ingest * (m * 60000 - start_ms) / dur_ms, 3) as ingest_seconds,
-    round(final_viewer * (m * 60000 - start_ms) / dur_ms, 3) as viewer_seconds
-from minutes
+    case when stopped then stop_at end as stopped_time,
+    case when stopped then final_ingest else round(final_ingest * (m * 60000 - start_ms) / dur_ms, 3) end
+        as ingest_seconds,
+    case when stopped then final_viewer else round(final_viewer * (m * 60000 - start_ms) / dur_ms, 3) end
+        as viewer_seconds
+from shaped
 order by m, session_id
 """
 
@@ -247,27 +299,29 @@ insert into poll_runs (
 )
 with live as (
     select m, count(*) as live
-    from (select unnest(range(first_m, last_m + 1)) as m from bench_sessions)
+    from (select unnest(range(first_m, least(p1, last_m) + 1)) as m from bench_sessions)
     group by m
 ),
 
 finals as (
     select m, count(*) as final_reads
-    from (select unnest([p1 + 1, p1 + 2]) as m from bench_sessions where state <> 'open')
-    where m <= $last
+    from (select unnest([p1 + 1, p1 + 2]) as m, first_m, last_m from bench_sessions)
+    where m between first_m and last_m
     group by m
 ),
 
 shaped as (
     select
-        r.m,
+        p.m,
+        p.poll_id,
+        p.polled_at,
         coalesce(live.live, 0) as live,
         coalesce(finals.final_reads, 0) as final_reads,
         least($livestreams, $allowance - $discovery - coalesce(finals.final_reads, 0)) as planned_live,
-        md5(concat_ws(':', $seed, 'poll', r.m)) as h
-    from range($cut, $last + 1) as r(m)
-    left join live on live.m = r.m
-    left join finals on finals.m = r.m
+        md5(concat_ws(':', $seed, 'poll-run', p.m)) as h
+    from bench_polls as p
+    left join live on live.m = p.m
+    left join finals on finals.m = p.m
 ),
 
 timed as (
@@ -280,8 +334,8 @@ timed as (
 )
 
 select
-    poll_name(m), poll_at(m),
-    poll_at(m) + to_milliseconds(round((network_seconds + normalize_seconds + load_seconds) * 1000)::bigint),
+    poll_id, polled_at,
+    polled_at + to_milliseconds(round((network_seconds + normalize_seconds + load_seconds) * 1000)::bigint),
     $app_ids, $livestreams, planned_live, live + final_reads, $discovery + planned_live + final_reads,
     $discovery + planned_live + final_reads, 0, 0, 0, 0, 0, 0, 'ok', null,
     network_seconds, normalize_seconds, load_seconds, false, 'snapshot', $allowance, $discovery,
@@ -289,7 +343,6 @@ select
 from timed
 order by m
 """
-
 INSERT_LIVESTREAMS = """
 insert into livestreams (
     livestream_id, app_id, name, meeting_id, status, disabled, ingest_server, playback_url,
@@ -392,7 +445,7 @@ class Plan:
 
     rows: int
     horizon: int  # poll minutes laid out: 0 .. horizon - 1, the last at END_AT
-    cut: int  # the first kept poll minute (only `need` of its sessions are kept)
+    cut: int  # the first kept poll minute (only `need` of its rows are kept)
     need: int
 
     @property
@@ -421,34 +474,13 @@ class Plan:
         }
 
 
-@dataclass
-class Result:
-    """One measurement's runs."""
-
-    name: str
-    status: str = "ok"  # ok | not available yet | timeout | error
-    detail: str = ""
-    seconds: list[float] = field(default_factory=list)
-    rows: int | None = None
-    peak_rss_mb: float = 0.0
-
-    def summary(self) -> dict[str, Any]:
-        """The result as a JSON-ready mapping."""
-        timed = bool(self.seconds)
-        return {
-            "name": self.name,
-            "status": self.status,
-            "detail": self.detail,
-            "runs": self.seconds,
-            "median_seconds": statistics.median(self.seconds) if timed else None,
-            "min_seconds": min(self.seconds) if timed else None,
-            "max_seconds": max(self.seconds) if timed else None,
-            "rows": self.rows,
-            "peak_rss_mb": round(self.peak_rss_mb, 1),
-        }
+def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
+    """Build (or reuse) each size's warehouse, measure it; return the figures and the context."""
+    sizes = QUICK_SIZES if quick else FULL_SIZES
+    return measure_sizes(sizes, runs=3 if quick else 5)
 
 
-def run(con: duckdb.DuckDBPyConnection, statement: str, params: dict[str, Any]) -> None:
+def execute(con: duckdb.DuckDBPyConnection, statement: str, params: dict[str, Any]) -> None:
     """Execute one statement, binding only the parameters it uses."""
     used = set(_PARAM.findall(statement))
     con.execute(statement, {name: value for name, value in params.items() if name in used} or None)
@@ -462,73 +494,129 @@ def plan(con: duckdb.DuckDBPyConnection, rows: int) -> Plan:
     for statement in DRAW_MACROS:
         con.execute(statement)
     cycles = (horizon + WARMUP_MINUTES + 360) // 150 + 50  # cycles average 190 minutes
-    run(con, CANDIDATES, params | {"cycles": cycles})
+    execute(con, CANDIDATES, params | {"cycles": cycles})
     (covered,) = cast(
         tuple[int],
         con.execute(
             "select min(last_start) from (select l, max(p0) as last_start from bench_candidates group by l)"
-        ).fetchone(),
+        ).fetchall()[0],
     )
     if covered <= draft.last:
         raise RuntimeError(f"candidate sessions end at minute {covered}, before the last poll {draft.last}")
-    live = [
+    per_minute = [
         count
-        for _, count in con.execute(LIVE_PER_MINUTE, {"last": draft.last, "horizon": horizon}).fetchall()
+        for _, count in con.execute(ROWS_PER_MINUTE, {"last": draft.last, "horizon": horizon}).fetchall()
     ]
     total = 0
     for minute in range(draft.last, -1, -1):
-        if total + live[minute] >= rows:
+        if total + per_minute[minute] >= rows:
             return Plan(rows, horizon, cut=minute, need=rows - total)
-        total += live[minute]
+        total += per_minute[minute]
     raise RuntimeError(f"only {total} snapshot rows in {horizon} minutes, {rows} asked for")
 
 
-def build(path: Path, rows: int) -> float:
-    """Write the synthetic warehouse to `path` (via a temporary file); return the seconds it took."""
+def build(path: Path, rows: int) -> dict[str, Any]:
+    """Write the synthetic warehouse to `path` (via a temporary file); return what the build took."""
     started = time.perf_counter()
     building = path.with_name(path.name + ".building")
+    facts_path(path).unlink(missing_ok=True)
     for stale in (building, building.with_name(building.name + ".wal")):
         stale.unlink(missing_ok=True)
     con = warehouse.connect(building)
+    laps: dict[str, float] = {}
     try:
         warehouse.migrate(con, building)
         bench_plan = plan(con, rows)
         params = bench_plan.params()
         for statement in POLL_MACROS:
-            con.execute(statement.format(origin=bench_plan.origin.isoformat(), cut=bench_plan.cut))
+            con.execute(statement.format(origin=bench_plan.origin.isoformat(), seed=SEED))
+        first_poll = bench_plan.origin + timedelta(minutes=bench_plan.cut)
         print(
-            f"polls {bench_plan.origin + timedelta(minutes=bench_plan.cut):%Y-%m-%d %H:%M} .. "
-            f"{END_AT:%Y-%m-%d %H:%M} UTC ({bench_plan.last - bench_plan.cut + 1:,} polls), "
-            f"{LIVESTREAMS} livestreams, {APPS} apps",
+            f"  polls {first_poll:%Y-%m-%d %H:%M} .. {END_AT:%Y-%m-%d %H:%M} UTC "
+            f"({bench_plan.last - bench_plan.cut + 1:,} polls), {LIVESTREAMS} livestreams, {APPS} apps",
             flush=True,
         )
-        run(con, SESSIONS, params)
-        run(con, INSERT_SESSIONS, params)
+        execute(con, SESSIONS, params)
+        execute(con, POLLS, params)
+        execute(con, INSERT_SESSIONS, params)
+        laps["plan_and_sessions"] = time.perf_counter() - started
         chunk = max(1, int(CHUNK_ROWS / MEAN_LIVE))
         for lo in range(bench_plan.cut, bench_plan.last + 1, chunk):
-            run(con, INSERT_SNAPSHOTS, params | {"lo": lo, "hi": lo + chunk})
+            execute(con, INSERT_SNAPSHOTS, params | {"lo": lo, "hi": lo + chunk})
             done = min(lo + chunk, bench_plan.last + 1) - bench_plan.cut
-            print(f"  snapshots: {done:,} polls written, {time.perf_counter() - started:.1f} s", flush=True)
+            if done // chunk % 10 == 0 or lo + chunk > bench_plan.last:
+                print(
+                    f"  snapshots: {done:,} polls written, {time.perf_counter() - started:.0f} s", flush=True
+                )
+        laps["snapshots"] = time.perf_counter() - started - sum(laps.values())
         app_ids = [
             row[0] for row in con.execute("select distinct app_id from bench_sessions order by 1").fetchall()
         ]
-        run(con, INSERT_POLL_RUNS, params | {"app_ids": app_ids})
-        run(con, INSERT_LIVESTREAMS, params)
-        run(con, INSERT_APPS, params)
-        run(con, INSERT_ANALYTICS, params)
-        usage_started = time.perf_counter()
-        warehouse.refresh_session_usage(con)  # what the migration does for an existing history
-        print(f"  session_usage computed for every session: {time.perf_counter() - usage_started:.1f} s")
-        (written,) = cast(tuple[int], con.execute("select count(*) from session_snapshots").fetchone())
-        if written != rows:
-            raise RuntimeError(f"wrote {written} snapshot rows, {rows} asked for")
+        execute(con, INSERT_POLL_RUNS, params | {"app_ids": app_ids})
+        execute(con, INSERT_LIVESTREAMS, params)
+        execute(con, INSERT_APPS, params)
+        execute(con, INSERT_ANALYTICS, params)
         con.execute("drop table bench_candidates")
         con.execute("drop table bench_sessions")
+        con.execute("drop table bench_polls")
         con.execute("checkpoint")
+        laps["other_tables"] = time.perf_counter() - started - sum(laps.values())
+        fill_session_usage(con)
+        laps["session_usage"] = time.perf_counter() - started - sum(laps.values())
+        (written,) = cast(tuple[int], con.execute("select count(*) from session_snapshots").fetchall()[0])
+        if written != rows:
+            raise RuntimeError(f"wrote {written} snapshot rows, {rows} asked for")
+        facts = {
+            "version": BUILD_VERSION,
+            "rows": rows,
+            "build_seconds": round(time.perf_counter() - started, 1),
+            "build_laps_seconds": {name: round(value, 1) for name, value in laps.items()},
+            "first_poll_at": first_poll.isoformat(),
+            "last_poll_at": END_AT.isoformat(),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
     finally:
         con.close()
     building.replace(path)
-    return time.perf_counter() - started
+    facts_path(path).write_text(json.dumps(facts, indent=2) + "\n")
+    return facts
+
+
+def fill_session_usage(con: duckdb.DuckDBPyConnection) -> None:
+    """Compute session_usage for every session by the poll's own file, a month of sessions at a time.
+
+    One statement over the whole history would hold every snapshot in its windows at once; a month at a
+    time is what the polls did (each with the snapshots from a day before its sessions' start on) and
+    appends the rows in time order, as the polls do.
+    """
+    first, last = cast(
+        tuple[datetime, datetime],
+        con.execute("select min(started_time), max(started_time) from sessions").fetchall()[0],
+    )
+    since = first
+    while since <= last:
+        until = since + timedelta(days=USAGE_CHUNK_DAYS)
+        con.execute(
+            "insert into usage_stale select session_id from sessions"
+            " where started_time >= $since and started_time < $until order by started_time",
+            {"since": since, "until": until},
+        )
+        warehouse.run_file(con, "load/12_session_usage.sql")
+        since = until
+
+
+def facts_path(path: Path) -> Path:
+    """Where a build writes its facts: beside the database, so that a reused warehouse still reports them."""
+    return path.with_name(path.name + ".build.json")
+
+
+def build_facts(path: Path) -> dict[str, Any] | None:
+    """The facts a build left beside the file (None: not a build of this version of the benchmark)."""
+    try:
+        facts = json.loads(facts_path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return facts if isinstance(facts, dict) and facts.get("version") == BUILD_VERSION else None
 
 
 def is_bench_warehouse(path: Path) -> bool:
@@ -536,7 +624,7 @@ def is_bench_warehouse(path: Path) -> bool:
     con = warehouse.connect(path, read_only=True)
     try:
         (apps,) = cast(
-            tuple[int], con.execute("select count(*) from apps where name like 'Bench app %'").fetchone()
+            tuple[int], con.execute("select count(*) from apps where name like 'Bench app %'").fetchall()[0]
         )
     except duckdb.Error:
         return False
@@ -545,20 +633,43 @@ def is_bench_warehouse(path: Path) -> bool:
     return apps > 0
 
 
-def reusable(path: Path, rows: int) -> bool:
-    """Whether `path` holds `rows` snapshot rows under the current migrations (new ones are applied)."""
+def reusable(path: Path, rows: int) -> dict[str, Any] | None:
+    """The build facts of `path` if it holds this build of `rows` rows under the current migrations."""
     if not path.exists():
-        return False
+        return None
+    facts = build_facts(path)
+    if facts is None or facts.get("rows") != rows:
+        print(f"  rebuilding {path}: written by another version of this benchmark")
+        return None
     con = warehouse.connect(path)
     try:
-        warehouse.migrate(con, path)
-        (count,) = cast(tuple[int], con.execute("select count(*) from session_snapshots").fetchone())
+        applied = warehouse.migrate(con, path)  # new migrations are applied, as on a real warehouse
+        if applied:
+            print(f"  applied {', '.join(applied)} to {path}")
+        (count,) = cast(tuple[int], con.execute("select count(*) from session_snapshots").fetchall()[0])
     except (WarehouseError, duckdb.Error) as exc:
-        print(f"rebuilding {path}: {exc}")
-        return False
+        print(f"  rebuilding {path}: {exc}")
+        return None
     finally:
         con.close()
-    return count == rows
+    return facts if count == rows else None
+
+
+def warehouse_for(
+    rows: int, *, database: Path | None = None, rebuild: bool = False
+) -> tuple[Path, dict[str, Any]]:
+    """Return the warehouse of `rows` snapshot rows, built if needed, and its build facts."""
+    path = database or BENCH_DIR / f"history-{rows}.duckdb"
+    if path.exists() and not is_bench_warehouse(path):
+        raise RuntimeError(f"{path} is not a warehouse this benchmark built; refusing to touch it")
+    facts = None if rebuild else reusable(path, rows)
+    if facts is not None:
+        print(f"  reusing {path} (built in {facts['build_seconds']} s)", flush=True)
+        return path, facts | {"built_now": False}
+    print(f"  building {path} with {rows:,} snapshot rows", flush=True)
+    # In its own process, so that the measurements' peak RSS does not inherit the build's.
+    _, rss, facts = in_fresh_process(build, path, rows, timeout=6 * 3600)
+    return path, facts | {"built_now": True, "build_peak_rss_mb": round(rss, 1)}
 
 
 def table_counts(path: Path) -> dict[str, int]:
@@ -572,211 +683,644 @@ def table_counts(path: Path) -> dict[str, int]:
             ).fetchall()
         ]
         return {
-            name: cast(tuple[int], con.execute(f'select count(*) from "{name}"').fetchone())[0]
+            name: cast(tuple[int], con.execute(f'select count(*) from "{name}"').fetchall()[0])[0]
             for name in tables
         }
     finally:
         con.close()
 
 
-def october_session_usage(database: Path) -> int:
-    """(a) Count October's session-hours from the session_usage view."""
-    con = warehouse.connect(database, read_only=True)
-    try:
-        rows = con.sql(
-            "select count(*) from session_usage where hour >= '2026-10-01' and hour < '2026-11-01'"
-        ).fetchall()
-        return int(rows[0][0])
-    finally:
-        con.close()
-
-
-def october_usage_daily(database: Path) -> int:
-    """(b) Read October's rows of the usage_daily view."""
-    con = warehouse.connect(database, read_only=True)
-    try:
-        return len(
-            con.sql("select * from usage_daily where day between '2026-10-01' and '2026-10-31'").fetchall()
-        )
-    finally:
-        con.close()
-
-
-def one_poll_session_usage(database: Path) -> int:
-    """Recompute session_usage for the sessions one poll observes (the last poll's), then roll back."""
-    con = warehouse.connect(database)
-    try:
-        con.execute("begin transaction")
-        con.execute(
-            "insert into usage_stale select session_id from session_snapshots"
-            " where poll_id = (select max(poll_id) from poll_runs)"
-        )
-        (stale,) = cast(tuple[int], con.execute("select count(*) from usage_stale").fetchone())
-        warehouse.run_file(con, "load/12_session_usage.sql")
-        con.execute("rollback")
-        return stale
-    finally:
-        con.close()
-
-
 def report(database: Path, name: str) -> int:
-    """Run one report for October; return its row count."""
+    """Run one report for 2026-10 on its own read-only connection; return its row count."""
     return run_report(database, name, PERIOD).height
 
 
 def finance_statement(database: Path) -> int:
-    """The finance-statement report for October."""
+    """The finance-statement report for 2026-10."""
     return report(database, "finance-statement")
 
 
 def daily_usage(database: Path) -> int:
-    """The daily-usage report for October."""
+    """The daily-usage report for 2026-10."""
     return report(database, "daily-usage")
 
 
-def export_october(database: Path) -> int:
-    """Export October as CSV and Parquet into a temporary directory; return the files written."""
+def monthly_export(database: Path) -> dict[str, Any]:
+    """Export 2026-10 (CSV, Parquet, PNG and manifest) into a temporary folder; return its seconds and files.
+
+    Besides the wall-clock seconds, the CPU seconds of the process (every thread), which a busy shared
+    machine inflates far less.
+    """
     with tempfile.TemporaryDirectory(prefix="history-scale-export-") as out_dir:
-        export_month(database, "2026-10", Path(out_dir), formats=("csv", "parquet"))
-        return sum(1 for path in Path(out_dir).rglob("*") if path.is_file())
+        started, cpu = time.perf_counter(), time.process_time()
+        result = export_month(database, MONTH, Path(out_dir), formats=("csv", "parquet"))
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "files": len(result.files)}
 
 
-MEASUREMENTS: dict[str, Callable[[Path], int]] = {
-    "a: session_usage count, 2026-10": october_session_usage,
-    "b: usage_daily rows, 2026-10": october_usage_daily,
-    "report finance-statement, 2026-10": finance_statement,
-    "report daily-usage, 2026-10": daily_usage,
-    "export_month 2026-10 csv+parquet": export_october,
-    "session_usage of one poll's sessions": one_poll_session_usage,
-}
+# A poll one minute after the last, as the load stages it: the frames the sql/load files read.
+NEXT_SESSIONS = """
+with last_poll as (
+    select poll_id from poll_runs where kind = 'snapshot' order by started_at desc limit 1
+),
+
+observed as (
+    select ss.*
+    from session_snapshots as ss
+    where ss.poll_id = (select poll_id from last_poll)
+)
+
+select
+    $poll_id as poll_id,
+    ($first_seq + row_number() over (order by o.session_id))::integer as seq,
+    $at::timestamptz as fetched_at,
+    o.endpoint,
+    o.app_id,
+    $at::timestamptz as observed_at,
+    o.session_id,
+    o.livestream_id,
+    s.status,
+    s.created_at,
+    case when o.stopped_time is null then $at::timestamptz else s.updated_at end as updated_at,
+    s.invoked_time,
+    s.started_time,
+    s.stopped_time,
+    s.err_message,
+    case when o.stopped_time is null then o.ingest_seconds + 60 else o.ingest_seconds end as ingest_seconds,
+    case
+        when o.stopped_time is null
+            then round(o.viewer_seconds + 60 * coalesce(o.viewer_seconds / nullif(o.ingest_seconds, 0), 1), 3)
+        else o.viewer_seconds
+    end as viewer_seconds
+from observed as o
+inner join sessions as s on s.session_id = o.session_id
+where not s.is_final
+order by o.session_id
+"""
+
+NEXT_LIVESTREAMS = """
+select
+    $poll_id as poll_id,
+    (1 + (row_number() over (order by app_id, livestream_id) - 1) // 100)::integer as seq,
+    $at::timestamptz as fetched_at,
+    'list_livestreams' as endpoint,
+    app_id,
+    livestream_id, name, meeting_id, status, disabled, ingest_server, playback_url, stream_key_fingerprint,
+    created_at, updated_at
+from livestreams
+order by app_id, livestream_id
+"""
 
 
-def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident set size in MB (Linux reports KB)."""
-    return resource.getrusage(who).ru_maxrss / 1024
+def next_poll(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, pl.DataFrame]]:
+    """Stage a poll a minute after the last one; return its id and the frames the load files read.
 
-
-def measure_in_child(name: str, database: str, conn: Connection) -> None:
-    """Run one measurement once in this (fresh) process and send back its outcome."""
-    conn.send(("started",))
-    try:
-        started = time.perf_counter()
-        rows = MEASUREMENTS[name](Path(database))
-        conn.send(("ok", time.perf_counter() - started, rows, peak_rss_mb(), ""))
-    except Exception as exc:
-        conn.send(
-            ("error", 0.0, None, peak_rss_mb(), f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
-        )
-    finally:
-        conn.close()
-
-
-def measure(name: str, database: Path, runs: int, timeout: float) -> Result:
-    """Time `runs` runs of one measurement, each in a fresh process stopped after `timeout` seconds."""
-    result = Result(name)
-    context = multiprocessing.get_context("spawn")
-    for _ in range(runs):
-        receiver, sender = context.Pipe(duplex=False)
-        child = context.Process(target=measure_in_child, args=(name, str(database), sender))
-        child.start()
-        sender.close()
-        try:
-            if not receiver.poll(60):
-                raise EOFError
-            receiver.recv()  # started: the imports are done
-            if not receiver.poll(timeout):
-                child.terminate()
-                result.status, result.detail = "timeout", f"stopped after {timeout:g} s"
-            else:
-                status, seconds, rows, rss, detail = receiver.recv()
-                result.status, result.detail, result.rows = status, detail, rows
-                result.peak_rss_mb = max(result.peak_rss_mb, rss)
-                if status == "ok":
-                    result.seconds.append(seconds)
-        except EOFError:
-            result.status, result.detail = "error", f"the process exited with code {child.exitcode}"
-        finally:
-            if child.is_alive() and result.status != "ok":
-                child.terminate()
-            child.join()
-            receiver.close()
-        if result.status != "ok":
-            break
-    return result
-
-
-def print_results(results: list[Result]) -> None:
-    """Print the timing table."""
-    print(
-        f"{'measurement':<36} {'runs':>4} {'median s':>9} {'min s':>8} {'max s':>8} {'rows':>9} "
-        f"{'peak RSS MB':>11}"
+    It reads every session the last poll read that is not final yet (the live ones a minute further on,
+    the stopped ones by id again) and lists every livestream, as the poller does.
+    """
+    (last_at,) = cast(
+        tuple[datetime],
+        con.execute("select max(started_at) from poll_runs where kind = 'snapshot'").fetchall()[0],
     )
-    for result in results:
-        summary = result.summary()
-        if result.status != "ok":
-            print(f"{result.name:<36} {result.status}: {result.detail}")
-            continue
-        print(
-            f"{result.name:<36} {len(result.seconds):>4} {summary['median_seconds']:>9.3f} "
-            f"{summary['min_seconds']:>8.3f} {summary['max_seconds']:>8.3f} {result.rows!s:>9} "
-            f"{result.peak_rss_mb:>11.0f}"
+    at = last_at + timedelta(minutes=1)
+    poll_id = f"{at:%Y%m%dT%H%M%S.%fZ}-0b0b0b"
+    discovery = APPS * -(-LIVESTREAMS // APPS // 100)
+    params = {"poll_id": poll_id, "at": at}
+    livestreams = con.sql(NEXT_LIVESTREAMS, params=params).pl().cast(pl.Schema(LIVESTREAM_SCHEMA))
+    sessions = (
+        con.sql(NEXT_SESSIONS, params=params | {"first_seq": discovery}).pl().cast(pl.Schema(SESSION_SCHEMA))
+    )
+    pages = livestreams.group_by("seq", "app_id", maintain_order=True).agg(
+        pl.struct(pl.exclude("poll_id", "seq", "fetched_at", "endpoint", "app_id")).alias("data")
+    )
+    listed = pages.select(
+        "seq",
+        "app_id",
+        pl.lit(None, pl.String()).alias("livestream_id"),
+        pl.lit(None, pl.String()).alias("session_id"),
+        pl.lit("list_livestreams").alias("endpoint"),
+        pl.format("/accounts/bench/realtime/kit/{}/livestreams?page_no={}", "app_id", "seq").alias(
+            "request_path"
+        ),
+        pl.struct("data").struct.json_encode().alias("body"),
+    )
+    read = sessions.select(
+        "seq",
+        "app_id",
+        "livestream_id",
+        "session_id",
+        "endpoint",
+        pl.when(pl.col("endpoint") == "active_session")
+        .then(
+            pl.format(
+                "/accounts/bench/realtime/kit/{}/livestreams/{}/active-livestream-session",
+                "app_id",
+                "livestream_id",
+            )
         )
+        .otherwise(
+            pl.format("/accounts/bench/realtime/kit/{}/livestreams/sessions/{}", "app_id", "session_id")
+        )
+        .alias("request_path"),
+        pl.struct(pl.exclude("poll_id", "seq", "fetched_at", "endpoint", "app_id", "observed_at"))
+        .struct.json_encode()
+        .alias("body"),
+    )
+    responses = (
+        pl.concat([listed, read])
+        .with_columns(
+            pl.lit(poll_id).alias("poll_id"),
+            pl.lit(at).alias("fetched_at"),
+            pl.lit(1).alias("attempt"),
+            pl.lit(200).alias("http_status"),
+            pl.lit(85.0).alias("elapsed_ms"),
+            pl.lit('"default";r=1000;t=60').alias("ratelimit"),
+            pl.lit(at).alias("server_date"),
+            pl.lit("data").alias("outcome"),
+            pl.lit(None, pl.String()).alias("error"),
+        )
+        .select(list(RESPONSE_SCHEMA))
+        .cast(pl.Schema(RESPONSE_SCHEMA))
+    )
+    reads = sessions.height
+    finals = sessions.filter(pl.col("endpoint") == "session_by_id").height
+    run_row = {
+        "poll_id": poll_id,
+        "kind": "snapshot",
+        "started_at": at,
+        "finished_at": at + timedelta(seconds=1),
+        "app_ids": sorted(livestreams["app_id"].unique().to_list()),
+        "livestreams": livestreams.height,
+        "active_reads": reads - finals,
+        "sessions": reads,
+        "requests": responses.height,
+        "responses": responses.height,
+        **dict.fromkeys(
+            (
+                "retries",
+                "rate_limited",
+                "transport_errors",
+                "failed_calls",
+                "parse_issues",
+                "unknown_statuses",
+            ),
+            0,
+        ),
+        "outcome": "ok",
+        "message": None,
+        "network_seconds": 1.0,
+        "normalize_seconds": 0.04,
+        "load_seconds": 0.1,
+        "recovered": False,
+        "allowance": ALLOWANCE,
+        "discovery_requests": discovery,
+        "planned_final": finals,
+        "planned_live": reads - finals,
+        "planned_sweep": 0,
+        "deferred_final": 0,
+        "deferred_live": LIVESTREAMS - (reads - finals),
+        "deferred_sweep": 0,
+    }
+    frames = {
+        "staged_responses": responses,
+        "staged_livestreams": livestreams,
+        "staged_sessions": sessions,
+        "staged_issues": pl.DataFrame(schema=ISSUE_SCHEMA),
+        "staged_apps": pl.DataFrame(schema=APP_SCHEMA),
+        "staged_daywise": pl.DataFrame(schema=DAYWISE_SCHEMA),
+        "staged_poll_run": pl.DataFrame([run_row], schema=POLL_RUN_SCHEMA),
+    }
+    return poll_id, frames
+
+
+def staged(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame]) -> None:
+    """Register the staged frames, as the load does."""
+    for name, frame in frames.items():
+        con.register(name, frame)
+
+
+REFRESH_FILES = ("load/11_usage_stale.sql", "load/12_session_usage.sql")
+
+
+def session_usage_refresh(database: Path) -> dict[str, Any]:
+    """Load a new poll up to its session_usage refresh, time the refresh (11 and 12), roll back.
+
+    Then the same again under DuckDB's profiler, for the rows the refresh scanned in each table.
+    """
+    con = warehouse.connect(database)
+    try:
+        poll_id, frames = next_poll(con)
+        staged(con, frames)
+        before = LOAD_FILES[: LOAD_FILES.index(REFRESH_FILES[0])]
+        con.execute("begin transaction")
+        for name in before:
+            warehouse.run_file(con, name, {"poll_id": poll_id})
+        started = time.perf_counter()
+        for name in REFRESH_FILES:
+            warehouse.run_file(con, name)
+        seconds = time.perf_counter() - started
+        con.execute("rollback")
+
+        con.execute("begin transaction")
+        for name in before:
+            warehouse.run_file(con, name, {"poll_id": poll_id})
+        warehouse.run_file(con, REFRESH_FILES[0])
+        (stale,) = cast(tuple[int], con.execute("select count(*) from usage_stale").fetchall()[0])
+        by_file, cpu_seconds = profiled(con, REFRESH_FILES[1:])
+        con.execute("rollback")
+    finally:
+        con.close()
+    return {"seconds": seconds, "sessions": stale, "scanned": by_table(by_file), "cpu_seconds": cpu_seconds}
+
+
+def poll_load(database: Path) -> dict[str, Any]:
+    """Load a new poll with every sql/load file in one transaction, timing each file; roll back.
+
+    Then the same again under DuckDB's profiler, for the session_snapshots rows each file scanned.
+    """
+    con = warehouse.connect(database)
+    try:
+        poll_id, frames = next_poll(con)
+        staged(con, frames)
+        files: dict[str, float] = {}
+        con.execute("begin transaction")
+        for name in LOAD_FILES:
+            started = time.perf_counter()
+            warehouse.run_file(con, name, {"poll_id": poll_id})
+            files[name.removeprefix("load/").removesuffix(".sql")] = time.perf_counter() - started
+        con.execute("rollback")
+        # The same again under DuckDB's profiler: the history each file reads.
+        con.execute("begin transaction")
+        scanned, cpu_seconds = profiled(con, LOAD_FILES, {"poll_id": poll_id})
+        con.execute("rollback")
+    finally:
+        con.close()
+    return {
+        "seconds": sum(files.values()),
+        "files": files,
+        "sessions": frames["staged_sessions"].height,
+        "snapshot_rows_scanned": {
+            name: tables.get("session_snapshots", 0) for name, tables in scanned.items()
+        },
+        "cpu_seconds": cpu_seconds,
+    }
+
+
+def profiled(
+    con: duckdb.DuckDBPyConnection, names: Sequence[str], params: dict[str, Any] | None = None
+) -> tuple[dict[str, dict[str, int]], float]:
+    """Run the files' statements under DuckDB's profiler; return the rows scanned per file and table, and
+    DuckDB's CPU seconds (every thread's), which a busy shared machine inflates far less than wall time."""
+    scanned: dict[str, dict[str, int]] = {}
+    cpu_seconds = 0.0
+    with tempfile.TemporaryDirectory(prefix="history-scale-profile-") as tmp:
+        output = Path(tmp) / "profile.json"
+        con.execute("pragma enable_profiling = 'json'")
+        con.execute(f"set profiling_output = '{output}'")
+        try:
+            for name in names:
+                tables = scanned.setdefault(name.removeprefix("load/").removesuffix(".sql"), {})
+                for statement in warehouse.statements(warehouse.sql_text(name)):
+                    used = set(_PARAM.findall(statement))
+                    output.unlink(missing_ok=True)
+                    con.execute(statement, {k: v for k, v in (params or {}).items() if k in used} or None)
+                    if not output.exists():
+                        continue
+                    profile = json.loads(output.read_text())
+                    cpu_seconds += float(profile.get("query", {}).get("cpu_time", 0.0))
+                    for node in operators(profile):
+                        if node.get("type") == "TABLE_SCAN":
+                            table = str(node.get("extra_info", {}).get("Table", "?")).rsplit(".", 1)[-1]
+                            tables[table] = tables.get(table, 0) + int(node.get("rows_scanned", 0))
+        finally:
+            con.execute("pragma disable_profiling")
+    return scanned, cpu_seconds
+
+
+def by_table(scanned: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Rows scanned per table, over every file."""
+    total: dict[str, int] = {}
+    for tables in scanned.values():
+        for table, rows in tables.items():
+            total[table] = total.get(table, 0) + rows
+    return total
+
+
+def operators(node: Any) -> Iterator[dict[str, Any]]:
+    """Every operator of a DuckDB JSON profile, depth first."""
+    if isinstance(node, dict):
+        if "type" in node:
+            yield node
+        for key in ("operator", "children"):
+            for child in node.get(key, []):
+                yield from operators(child)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One thing timed at each size: its function (run in a fresh process) and how it is described."""
+
+    name: str
+    what: str
+    fn: Callable[[Path], Any]
+    targeted: bool  # whether the issue's time limit applies
+
+
+MEASUREMENTS = (
+    Measurement("finance_statement", "finance-statement report, 2026-10", finance_statement, True),
+    Measurement("daily_usage", "daily-usage report, 2026-10", daily_usage, True),
+    Measurement("export", "monthly export 2026-10 (CSV, Parquet, PNG, manifest)", monthly_export, True),
+    Measurement(
+        "session_usage_refresh", "session_usage refresh for one new poll", session_usage_refresh, False
+    ),
+    Measurement("poll_load", "whole load of one new poll (every sql/load file)", poll_load, False),
+)
+
+
+def target_seconds(rows: int) -> float | None:
+    """The issue's time limit at this size: 1 s up to 10M snapshot rows, 5 s at 100M."""
+    for limit, seconds in sorted(TARGET_SECONDS.items()):
+        if rows <= limit:
+            return seconds
+    return None
+
+
+def repeat(
+    measurement: Measurement, database: Path, runs: int, timeout: float
+) -> tuple[list[float], list[float], list[Any], str]:
+    """Run one measurement `runs` times, each in a fresh process; return seconds, peak RSS, values, error."""
+    seconds: list[float] = []
+    rss: list[float] = []
+    values: list[Any] = []
+    for _ in range(runs):
+        try:
+            took, peak, value = in_fresh_process(measurement.fn, database, timeout=timeout)
+        except (RuntimeError, TimeoutError) as exc:
+            return seconds, rss, values, str(exc)
+        # The poll measurements time their own SQL, not the connect and the staging around it.
+        seconds.append(float(value["seconds"]) if isinstance(value, dict) else took)
+        rss.append(peak)
+        values.append(value)
+    return seconds, rss, values, ""
+
+
+def measure_size(
+    rows: int, runs: int, timeout: float, *, database: Path | None = None, rebuild: bool = False
+) -> tuple[list[Figure], dict[str, Any]]:
+    """Build (or reuse) the warehouse of `rows` snapshot rows and measure it."""
+    path, facts = warehouse_for(rows, database=database, rebuild=rebuild)
+    file_mb = path.stat().st_size / 2**20
+    counts = table_counts(path)
+    size = f"{rows:,} snapshot rows"
+    key = f"rows{rows}"
+    print(
+        f"  {path.name}: {file_mb:,.0f} MB; " + ", ".join(f"{t} {n:,}" for t, n in counts.items()), flush=True
+    )
+    figures = [
+        Figure(
+            f"history_scale.build.seconds.{key}",
+            "synthetic warehouse build",
+            size,
+            "s",
+            [facts["build_seconds"]],
+            note="built now" if facts["built_now"] else "built earlier, reused",
+            extra={k: v for k, v in facts.items() if k != "version"},
+        ),
+        Figure(f"history_scale.build.file_mb.{key}", "warehouse file size", size, "MB", [round(file_mb, 1)]),
+    ]
+    context: dict[str, Any] = {
+        "database": str(path),
+        "file_mb": round(file_mb, 1),
+        "build": facts,
+        "table_counts": counts,
+        "measurements": {},
+    }
+    limit = target_seconds(rows)
+    # The machine is shared: its load while measuring says how far the figures can be trusted.
+    context["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
+    for m in MEASUREMENTS:
+        seconds, rss, values, error = repeat(m, path, runs, timeout)
+        print(
+            f"  {m.name}: {' '.join(f'{s:.3f}' for s in seconds)} s, peak RSS {max(rss, default=0):.0f} MB"
+            + (f"; {error}" if error else ""),
+            flush=True,
+        )
+        last = values[-1] if values else None
+        extra: dict[str, Any] = {"value": last} if last is not None else {}
+        figures.append(
+            Figure(
+                f"history_scale.{m.name}.seconds.{key}",
+                m.what,
+                size,
+                "s",
+                seconds,
+                target=limit if m.targeted else None,
+                note=error,
+                extra=extra,
+            )
+        )
+        rss_target = TARGET_EXPORT_RSS_MB.get(rows) if m.name == "export" else None
+        figures.append(
+            Figure(
+                f"history_scale.{m.name}.peak_rss.{key}",
+                f"peak RSS: {m.what}",
+                size,
+                "MB",
+                [round(r, 1) for r in rss],
+                target=rss_target,
+                note="whole process, imports included",
+            )
+        )
+        context["measurements"][m.name] = {
+            "seconds": seconds,
+            "peak_rss_mb": rss,
+            "value": last,
+            "error": error,
+        }
+        cpu = [float(v["cpu_seconds"]) for v in values if isinstance(v, dict) and "cpu_seconds" in v]
+        if cpu:
+            how = (
+                "process CPU, every thread"
+                if m.name == "export"
+                else "DuckDB profiler cpu_time, every thread"
+            )
+            figures.append(
+                Figure(
+                    f"history_scale.{m.name}.cpu_seconds.{key}",
+                    f"CPU seconds: {m.what}",
+                    size,
+                    "s",
+                    cpu,
+                    note=f"{how}; a busy shared machine inflates it far less than wall time",
+                )
+            )
+        if m.name == "session_usage_refresh" and isinstance(last, dict):
+            scanned = int(last["scanned"].get("session_snapshots", 0))
+            figures.append(
+                Figure(
+                    f"history_scale.session_usage_refresh.snapshot_rows_scanned.{key}",
+                    f"session_snapshots rows scanned by the refresh ({last['sessions']} sessions)",
+                    size,
+                    "rows",
+                    [scanned],
+                    note=f"of {counts['session_snapshots']:,}; DuckDB profiler rows_scanned",
+                    extra={"scanned_by_table": last["scanned"]},
+                )
+            )
+    context["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return figures, context
+
+
+def measure_sizes(
+    sizes: Sequence[int],
+    runs: int,
+    timeout: float = 900.0,
+    *,
+    rebuild: bool = False,
+    database: Path | None = None,
+) -> tuple[list[Figure], dict[str, Any]]:
+    """Measure every size; return the figures and the context."""
+    figures: list[Figure] = []
+    context: dict[str, Any] = {
+        "sizes": list(sizes),
+        "runs": runs,
+        "month": MONTH,
+        "livestreams": LIVESTREAMS,
+        "apps": APPS,
+        "build_version": BUILD_VERSION,
+        "by_size": {},
+    }
+    for rows in sizes:
+        print(f"{rows:,} snapshot rows", flush=True)
+        found, facts = measure_size(rows, runs, timeout, database=database, rebuild=rebuild)
+        figures += found
+        context["by_size"][str(rows)] = facts
+    return figures, context
+
+
+def _series(
+    document: dict[str, Any], name: str, metric: str
+) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Sizes and median, min and max of one measurement's metric, from a results document."""
+    found = []
+    for fig in document["figures"]:
+        match = re.fullmatch(rf"history_scale\.{name}\.{metric}\.rows(\d+)", fig["key"])
+        if match and fig["median"] is not None:
+            found.append((int(match.group(1)), fig["median"], fig["min"], fig["max"]))
+    found.sort()
+    return [f[0] for f in found], [f[1] for f in found], [f[2] for f in found], [f[3] for f in found]
+
+
+def charts(document: dict[str, Any]) -> list[Path]:
+    """Seconds against snapshot rows per measurement, the refresh on its own, and peak RSS (log x)."""
+    paths = []
+    figure, axes = new_chart(
+        "History scale: reports, export and one poll's load",
+        "session_snapshots rows",
+        "seconds (median, min-max)",
+    )
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    for m in MEASUREMENTS:
+        sizes, median, low, high = _series(document, m.name, "seconds")
+        if sizes:
+            axes.errorbar(
+                sizes,
+                median,
+                yerr=[
+                    [a - b for a, b in zip(median, low, strict=True)],
+                    [b - a for a, b in zip(median, high, strict=True)],
+                ],
+                fmt="o-",
+                capsize=3,
+                label=m.name.replace("_", " "),
+            )
+    every = sorted({int(n) for n in document["context"].get("by_size", {})})
+    if every:
+        steps = [target_seconds(n) for n in every]
+        axes.plot(
+            [n for n, s in zip(every, steps, strict=True) if s],
+            [s for s in steps if s],
+            "s--",
+            color="red",
+            alpha=0.5,
+            label="target (reports, export)",
+        )
+    axes.legend(fontsize=8)
+    paths.append(save(figure, "history_scale"))
+
+    figure, axes = new_chart(
+        "session_usage refresh for one new poll (flat = incremental)",
+        "session_snapshots rows",
+        "seconds (median, min-max)",
+    )
+    axes.set_xscale("log")
+    sizes, median, low, high = _series(document, "session_usage_refresh", "seconds")
+    if sizes:
+        axes.errorbar(
+            sizes,
+            median,
+            yerr=[
+                [a - b for a, b in zip(median, low, strict=True)],
+                [b - a for a, b in zip(median, high, strict=True)],
+            ],
+            fmt="o-",
+            capsize=3,
+            color="black",
+            label="refresh (11 + 12), seconds",
+        )
+        axes.set_ylim(0, max(high) * 1.6)
+    cpu_sizes, cpu, _, _ = _series(document, "session_usage_refresh", "cpu_seconds")
+    if cpu_sizes:
+        axes.plot(cpu_sizes, cpu, "s--", color="gray", label="refresh, DuckDB CPU seconds")
+    scanned_sizes, scanned, _, _ = _series(document, "session_usage_refresh", "snapshot_rows_scanned")
+    if scanned_sizes:
+        rows_axes = axes.twinx()
+        rows_axes.plot(scanned_sizes, scanned, "^:", color="tab:blue", label="snapshot rows scanned")
+        rows_axes.set_ylabel("session_snapshots rows scanned")
+        rows_axes.set_ylim(0, max(scanned) * 1.6)
+        rows_axes.legend(fontsize=8, loc="upper right")
+    axes.legend(fontsize=8, loc="upper left")
+    paths.append(save(figure, "history_scale_refresh"))
+
+    figure, axes = new_chart("History scale: peak resident memory", "session_snapshots rows", "MB (peak RSS)")
+    axes.set_xscale("log")
+    for m in MEASUREMENTS:
+        sizes, median, _, _ = _series(document, m.name, "peak_rss")
+        if sizes:
+            axes.plot(sizes, median, "o-", label=m.name.replace("_", " "))
+    axes.axhline(2048, color="red", alpha=0.5, linestyle="--", label="target: export at 100M")
+    axes.legend(fontsize=8)
+    paths.append(save(figure, "history_scale_memory"))
+    return paths
 
 
 def main() -> None:
-    """Build (or reuse) the warehouse, time the measurements, print them and write the JSON results."""
+    """Measure the given sizes, print the figures and write data/bench/history_scale.json."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=10_000_000, help="session_snapshots rows")
-    parser.add_argument("--database", type=Path, help="default: data/bench/history-<rows>.duckdb")
+    parser.add_argument(
+        "--rows", type=int, action="append", help="session_snapshots rows (repeatable; default: 10,000,000)"
+    )
+    parser.add_argument(
+        "--database", type=Path, help="default: data/bench/history-<rows>.duckdb (one --rows)"
+    )
     parser.add_argument("--rebuild", action="store_true", help="build even if the database can be reused")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds one run may take")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take")
     args = parser.parse_args()
-    database: Path = args.database or BENCH_DIR / f"history-{args.rows}.duckdb"
-
-    if database.exists() and not is_bench_warehouse(database):
-        parser.error(f"{database} is not a warehouse this benchmark built; refusing to touch it")
-    build_seconds: float | None = None
-    if not args.rebuild and reusable(database, args.rows):
-        print(f"reusing {database}")
-    else:
-        print(f"building {database} with {args.rows:,} snapshot rows", flush=True)
-        # In its own process, so that the measurements' peak RSS does not inherit the build's.
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            build_seconds = float(pool.apply(build, (database, args.rows)))
-        print(f"built in {build_seconds:.1f} s")
-    size_mb = database.stat().st_size / 2**20
-    counts = table_counts(database)
-    print(f"{database}: {size_mb:,.0f} MB, {os.cpu_count()} cores, duckdb {duckdb.__version__}")
-    print("  " + ", ".join(f"{name} {count:,}" for name, count in counts.items()))
-    if counts.get("raw_responses", 0) == 0:
-        print("  raw_responses is empty (synthetic history: no HTTP bodies)")
-
-    results = []
-    for name in MEASUREMENTS:
-        result = measure(name, database, args.runs, args.timeout)
-        results.append(result)
-        print(f"  {name}: {result.status} {' '.join(f'{s:.3f}' for s in result.seconds)}", flush=True)
-    print_results(results)
-
+    sizes = args.rows or [10_000_000]
+    if args.database and len(sizes) > 1:
+        parser.error("--database needs exactly one --rows")
+    multiprocessing.set_start_method("spawn", force=True)
+    figures, context = measure_sizes(
+        sizes, args.runs, args.timeout, rebuild=args.rebuild, database=args.database
+    )
+    print("\n".join(table_lines(figures)))
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
-        json.dumps(
-            {
-                "database": str(database),
-                "rows": args.rows,
-                "file_mb": round(size_mb, 1),
-                "build_seconds": build_seconds,
-                "cores": os.cpu_count(),
-                "duckdb": duckdb.__version__,
-                "table_counts": counts,
-                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "measurements": [result.summary() for result in results],
-            },
-            indent=2,
-        )
+        json.dumps({"context": context, "figures": [f.summary() for f in figures]}, indent=2, default=str)
         + "\n"
     )
     print(f"wrote {RESULTS}")

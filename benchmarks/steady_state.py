@@ -8,12 +8,14 @@ token can keep fresh at one poll a minute. Run with `python -m benchmarks.steady
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from streamledger import poll
+from streamledger.fetch import RETRY_RESERVE_SHARE
 from streamledger.settings import Secret, Settings
 from streamledger.simulator import SimulatorConfig, running_simulator
 
@@ -62,8 +64,9 @@ def main() -> None:
         f"  {'requests':>20}: {total:7.1f} per poll for {live:.1f} live streams "
         f"({total / live:.2f} per live stream)"
     )
-    per_poll = 1200 * 60 / 300 * 0.9
-    print(f"one token, 1,200 per 300 s, one poll a minute: {per_poll:.0f} planned requests per poll")
+    share = 1200 * 60 / 300  # a one-minute poll's share of the window
+    per_poll = share - math.ceil(share * RETRY_RESERVE_SHARE) / (300 / 60)  # the retry slots, once a window
+    print(f"one token, 1,200 per 300 s, one poll a minute: about {per_poll:.0f} planned requests per poll")
     print(f"  -> about {per_poll / (total / live):.0f} live streams kept fresh every minute")
 
 

@@ -1,26 +1,55 @@
-"""The reconcile flow: once a day, Cloudflare's own daywise totals beside the warehouse's."""
+"""The reconcile flow: once a day, Cloudflare's daywise totals beside the warehouse's, then the archive."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.states import Failed
 
 from flows.tasks import fetch_analytics, land_and_load, recover_interrupted
-from streamledger.errors import StreamledgerError
+from streamledger.archive import archive_raw_responses
+from streamledger.errors import DatabaseBusy, StreamledgerError
 from streamledger.files import private_files
 from streamledger.settings import Settings
 
 
+@task(cache_policy=NO_CACHE)
+def archive_old_responses(settings: Settings) -> int:
+    """Move raw responses older than the retention to Parquet and prune them; return the days archived.
+
+    While another process holds the database the step is skipped: the next daily run archives those days.
+    """
+    logger = get_run_logger()
+    try:
+        archived = archive_raw_responses(
+            settings.database,
+            settings.archive_dir,
+            settings.raw_retention_days,
+            wait_seconds=settings.lock_wait_seconds,
+        )
+    except DatabaseBusy as exc:
+        logger.warning(f"archive skipped, the next run archives those days: {exc}")
+        return 0
+    for day in archived:
+        logger.info(
+            f"archived {day.day}: {day.polls} polls, {day.responses} raw responses, {day.bytes} bytes "
+            f"to {day.file}"
+        )
+    return len(archived)
+
+
 @flow(name="reconcile", description="Read Cloudflare's daywise livestream analytics into analytics_daily.")
 def reconcile() -> dict[str, Any] | State[Any]:
-    """Fetch, land, normalize and load the recent days' analytics; see the reconciliation_daily view."""
+    """Fetch, land, normalize and load the recent days' analytics, then archive old raw responses."""
     private_files()
     try:
         settings = Settings.from_env()
         recover_interrupted(settings)
-        return land_and_load(settings, fetch_analytics(settings))
+        result = land_and_load(settings, fetch_analytics(settings))
+        archive_old_responses(settings)
+        return result
     except StreamledgerError as exc:
         return Failed(message=str(exc))

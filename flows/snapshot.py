@@ -7,10 +7,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
-from prefect.runtime import deployment, flow_run
+from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed
 
-from flows.tasks import fetch, land_and_load, plan, recover_interrupted
+from flows.tasks import as_is, fetch, land_and_load, plan, recover_interrupted
 from streamledger.errors import StreamledgerError
 from streamledger.files import private_files
 from streamledger.health import stale_problem
@@ -34,7 +34,7 @@ def snapshot() -> dict[str, Any] | State[Any]:
             get_run_logger().warning(message)
             return unless_stale(settings, Completed(message=message))
         database_free = recover_interrupted(settings)
-        result = land_and_load(settings, fetch(settings, plan(settings, database_free)))
+        result = land_and_load(settings, fetch(settings, as_is(plan(settings, database_free))))
         if isinstance(result, State) and result.is_completed():  # landed for the next run, not loaded
             return unless_stale(settings, result)
         return result
@@ -53,7 +53,9 @@ def unless_stale(settings: Settings, state: State[Any]) -> State[Any]:
 
 def lateness_seconds() -> float:
     """Return how late a scheduled run started (0 for runs started by hand)."""
-    if deployment.id is None:
+    # From the run's context: prefect.runtime.deployment.id asks the API for the flow run on every call.
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    if run is None or run.deployment_id is None or run.expected_start_time is None:
         return 0.0
-    scheduled: datetime = flow_run.scheduled_start_time
-    return max(0.0, (datetime.now(UTC) - scheduled).total_seconds())
+    return max(0.0, (datetime.now(UTC) - run.expected_start_time).total_seconds())

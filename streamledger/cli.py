@@ -56,11 +56,31 @@ def _parser() -> argparse.ArgumentParser:
     reconcile = commands.add_parser("reconcile", help="read Cloudflare's daywise analytics (one flow run)")
     reconcile.set_defaults(run=_reconcile)
 
-    rebuild = commands.add_parser("rebuild", help="re-derive every normalized table from raw_responses")
+    rebuild = commands.add_parser(
+        "rebuild", help="re-derive every normalized table from the raw-response archive and raw_responses"
+    )
     rebuild.add_argument(
         "--database", type=Path, help="default: STREAMLEDGER_DATABASE or data/streamledger.duckdb"
     )
+    _archive_dir_argument(rebuild)
     rebuild.set_defaults(run=_rebuild)
+
+    archive = commands.add_parser(
+        "archive",
+        help="move raw responses older than the retention to Parquet files and delete them from the database",
+    )
+    archive.add_argument(
+        "--retention-days",
+        type=int,
+        metavar="DAYS",
+        help="keep this many days (default: STREAMLEDGER_RAW_RETENTION_DAYS or 90)",
+    )
+    archive.add_argument("--dry-run", action="store_true", help="only list the days that would be archived")
+    archive.add_argument(
+        "--database", type=Path, help="default: STREAMLEDGER_DATABASE or data/streamledger.duckdb"
+    )
+    _archive_dir_argument(archive)
+    archive.set_defaults(run=_archive)
 
     serve = commands.add_parser(
         "serve",
@@ -170,11 +190,42 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    from streamledger.poll import rebuild
+    from streamledger.rebuild import rebuild
 
     with Progress("rebuild") as progress:
-        counts = rebuild(_database(args), progress=progress.step)
+        counts = rebuild(_database(args), archive_dir=_archive_dir(args), progress=progress.step)
     print("rebuilt from raw_responses: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    return 0
+
+
+def _archive(args: argparse.Namespace) -> int:
+    from streamledger.archive import archive_raw_responses
+    from streamledger.settings import checked_retention_days, raw_retention_days
+
+    if args.retention_days is None:
+        days = raw_retention_days(os.environ)
+    else:
+        days = checked_retention_days("--retention-days", args.retention_days)
+    database, folder = _database(args), _archive_dir(args)
+    with Progress("archive" + (" (dry run)" if args.dry_run else "")) as progress:
+        archived = archive_raw_responses(database, folder, days, dry_run=args.dry_run, progress=progress.step)
+    if not archived:
+        print(f"nothing to archive: no whole UTC day of raw responses older than {days} days in {database}")
+        return 0
+    rows = sum(day.responses for day in archived)
+    if args.dry_run:
+        print(f"would archive {len(archived)} day(s), {rows:,} raw responses, to {folder} (nothing changed)")
+    else:
+        size = sum(day.bytes for day in archived)
+        print(
+            f"archived {len(archived)} day(s), {rows:,} raw responses, to {folder} "
+            f"({size / 1e6:,.1f} MB of Parquet) and deleted them from {database}"
+        )
+    for day in archived:
+        written = "" if args.dry_run else f", {day.bytes:,} bytes, sha256 {day.sha256[:16]}…"
+        merged = f", {day.merged:,} kept from the earlier file" if day.merged else ""
+        counts = f"{day.polls:>6,} polls {day.responses:>10,} raw responses"
+        print(f"  {day.day}  {counts}  {day.file}{written}{merged}")
     return 0
 
 
@@ -307,6 +358,21 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _database(args: argparse.Namespace) -> Path:
     return args.database or Path(os.environ.get("STREAMLEDGER_DATABASE") or "data/streamledger.duckdb")
+
+
+def _archive_dir(args: argparse.Namespace) -> Path:
+    from streamledger.settings import archive_dir
+
+    return cast(Path, args.archive_dir or archive_dir(os.environ, _database(args)))
+
+
+def _archive_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--archive-dir",
+        type=Path,
+        metavar="DIR",
+        help="the raw-response archive (default: STREAMLEDGER_ARCHIVE_DIR or archive/ beside the database)",
+    )
 
 
 def _output_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
+import certifi
 import httpx
 import orjson
 
@@ -42,6 +45,8 @@ ANALYTICS_DAYWISE = "analytics_daywise"
 RETRY_STATUSES = frozenset({408, 409, 429})
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
+# How long a retry may wait for a send slot of the budget window (see RealtimeKitClient._reserve).
+RETRY_SLOT_WAIT_SECONDS = 2.0
 
 Outcome = Literal["data", "none", "retry", "error"]
 
@@ -120,6 +125,7 @@ class RealtimeKitClient:
             timeout=httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds)),
             limits=httpx.Limits(max_connections=settings.concurrency),
             transport=transport,
+            verify=_tls_context(),
         )
         self.responses: list[dict[str, Any]] = []
         self.requests = 0
@@ -225,7 +231,7 @@ class RealtimeKitClient:
         attempts = self._settings.max_attempts
         for attempt in range(1, attempts + 1):
             async with self._slots:
-                delay = self._reserve(where)
+                delay = self._reserve(where, retry=attempt > 1)
                 if delay > 0:
                     await self._sleep(delay)
                 if self.halted is not None:  # set while this call waited for its slot
@@ -301,10 +307,24 @@ class RealtimeKitClient:
             self._budget.block_for(wait)
         return wait, server_wait is not None
 
-    def _reserve(self, where: _Where) -> float:
-        """Return the wait for a send slot; raise NotSent if the poll is halted or the wait is too long."""
+    def _reserve(self, where: _Where, *, retry: bool = False) -> float:
+        """Return the wait for a send slot; raise NotSent if the poll is halted or the wait is too long.
+
+        A retry takes only a slot free within RETRY_SLOT_WAIT_SECONDS: past the slots the planner keeps
+        for retries, waiting for the window would hold back every later send of the poll behind it, so
+        that one call fails instead (the next poll reads it again) and the poll goes on.
+        """
         if self.halted is None:
             limit = self._settings.max_retry_wait_seconds
+            if retry and self._budget.blocked_seconds() == 0.0:
+                wait = min(limit, RETRY_SLOT_WAIT_SECONDS)
+                delay = self._budget.reserve(wait)
+                if delay <= wait:
+                    return delay
+                raise where.not_sent(
+                    f"retry not sent: the request budget has no free slot for {delay:.0f} s "
+                    "(this poll's retries used the slots kept for them); the next poll reads it again"
+                )
             delay = self._budget.reserve(limit)
             if delay <= limit:
                 return delay
@@ -339,6 +359,12 @@ class RealtimeKitClient:
                 "error": row["error"],
             }
         )
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process: building it (the CA bundle) costs about 30 ms, every poll otherwise."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _segment(value: str) -> str:

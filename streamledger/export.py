@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -76,31 +77,40 @@ def export_month(
     values: dict[str, object] = {"from_date": first_day, "to_date": last_day, "tz": TIME_ZONE}
 
     tell(f"reading {database} for {month} ({first_day} to {last_day}, UTC)")
-    # One connection for every query, so all files describe the same state of the warehouse; it is
-    # closed before any file is written so that the poller is held up as briefly as possible.
-    with reports.reader(database, wait_seconds=wait_seconds, on_wait=progress) as con:
-        # One transaction too: a consistent snapshot even if a writer could ever work beside readers.
-        con.execute("begin transaction")
-        tables = {
-            "finance-statement": reports.query_report(
-                con, reports.find("finance-statement"), values | {"price_per_ingest_minute": price}
-            ),
-        }
-        tell(f"finance statement: {tables['finance-statement'].height} rows")
-        tables["session-log"] = reports.query_report(con, reports.find("session-log"), values)
-        tell(f"session log: {tables['session-log'].height} rows")
-        daily = reports.query_report(con, reports.find("daily-usage"), values)
-        tell(f"daily usage: {daily.height} rows")
-        coverage_row = _coverage_row(con, values, exported_at)
-        con.execute("rollback")
+    # The chart (the slowest part, in matplotlib, which holds the GIL) and the files' encoding run on two
+    # worker threads while the next query runs: DuckDB and polars release the GIL, so two cores share it.
+    workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="export")
+    with workers:
+        # One connection for every query, so all files describe the same state of the warehouse; it is
+        # closed before any file is written so that the poller is held up as briefly as possible.
+        with reports.reader(database, wait_seconds=wait_seconds, on_wait=progress) as con:
+            # One transaction too: a consistent snapshot even if a writer could ever work beside readers.
+            con.execute("begin transaction")
+            # The chart's figures first, so that it is drawn while everything else is read and encoded.
+            daily = reports.query_report(con, reports.find("daily-usage"), values)
+            tell(f"daily usage: {daily.height} rows")
+            title = f"Daily usage, {month} (UTC)"
+            chart = workers.submit(charts.daily_usage_png, daily, first_day, last_day, title)
+            tables: dict[str, pl.DataFrame] = {}
+            encoded: dict[tuple[str, str], Future[bytes]] = {}
+            for name, extra in (
+                ("finance-statement", {"price_per_ingest_minute": price}),
+                ("session-log", {}),
+            ):
+                tables[name] = reports.query_report(con, reports.find(name), values | extra)
+                tell(f"{name.replace('-', ' ')}: {tables[name].height} rows")
+                for fmt in chosen:
+                    encoded[name, fmt] = workers.submit(_encode, tables[name], fmt)
+            coverage_row = _coverage_row(con, values, exported_at)
+            con.execute("rollback")
+        outputs = [
+            (f"{name}.{fmt}", fmt, tables[name].height, encoded[name, fmt].result())
+            for name in TABLES
+            for fmt in chosen
+        ]
+        png = chart.result()
 
     days = (last_day - first_day).days + 1
-    outputs = [
-        (f"{name}.{fmt}", fmt, tables[name].height, _encode(tables[name], fmt))
-        for name in TABLES
-        for fmt in chosen
-    ]
-    png = charts.daily_usage_png(daily, first_day, last_day, f"Daily usage, {month} (UTC)")
     outputs.append((CHART, "png", days, png))
 
     directory = out_dir / month

@@ -20,8 +20,14 @@ from transforms.shapes import active_session_parts, parse_instant, session_items
 
 # Livestreams in these states may have a running session; others are read only if we saw one running.
 READ_STATUSES = frozenset({"LIVE", "INVOKED"})
-# Retries come out of the same budget: this share of a poll's allowance is kept for them.
+# Retries come out of the same budget: this share of a poll's share is kept free in the budget window for
+# them. Kept once in the window, not once per poll: each poll plans up to the same few free slots, so unused
+# they cost a few slots per window, not per poll; the retries of one poll take them, and the next poll, which
+# sees those retries in the window, plans that many fewer reads.
 RETRY_RESERVE_SHARE = 0.1
+# Send slots that free up within this share of the poll interval count as free: a poll starting as the sends
+# of the poll one window earlier are about to leave the window waits a moment for them, not a whole poll.
+SLOT_HORIZON_SHARE = 0.1
 PLAN_COUNTS = (
     "planned_final",
     "planned_live",
@@ -113,11 +119,15 @@ def fetch_daywise(
 
 
 def poll_allowance(settings: Settings, budget: RequestBudget) -> int:
-    """Requests one poll may send: its share of the budget window, and never more than is left in it."""
-    share = math.ceil(
-        settings.budget_requests * settings.poll_interval_seconds / settings.budget_window_seconds
-    )
-    return min(budget.available(), share)
+    """Requests one poll may send: its share of the budget window, and never more than the window has free.
+
+    Free means free by a tenth of the interval from now (the poll's sends wait that long at most), less the
+    slots kept free for retries.
+    """
+    share = settings.budget_requests * settings.poll_interval_seconds / settings.budget_window_seconds
+    reserve = math.ceil(round(share * RETRY_RESERVE_SHARE, 6))  # a whole product may float a hair above it
+    horizon = min(settings.poll_interval_seconds * SLOT_HORIZON_SHARE, settings.max_retry_wait_seconds)
+    return max(0, min(math.ceil(share), budget.available(within=horizon) - reserve))
 
 
 async def _fetch(
@@ -133,9 +143,7 @@ async def _fetch(
         listed = await _list_livestreams(client, poll)
         poll.discovery_requests = client.requests
         if client.halted is None:
-            planner = _Planner(
-                math.floor(poll.allowance * (1 - RETRY_RESERVE_SHARE)) - poll.discovery_requests
-            )
+            planner = _Planner(poll.allowance - poll.discovery_requests)
             await _read_by_priority(client, poll, plan, planner, listed)
             if client.halted is None:
                 await _sweep(client, poll, plan, planner, listed, settings)
@@ -259,9 +267,18 @@ async def _read_by_priority(
 
     live = planner.take("live", sorted(live_ids, key=last_read))
     poll.active_reads = len(live)
+
+    # Each read keeps only what the plan needs of its answer (the raw responses keep the body): a poll of
+    # 10,000 reads would otherwise hold every parsed body at once.
+    async def read_final(app_id: str, livestream_id: str, session_id: str) -> None:
+        await client.session_by_id(app_id, session_id, livestream_id)
+
+    async def read_active(app_id: str, livestream_id: str) -> str | None:
+        return _shown_session_id(await client.active_session(app_id, livestream_id))
+
     results = await asyncio.gather(
-        *(client.session_by_id(app, session_id, ls) for app, ls, session_id in finals),
-        *(client.active_session(app_of[ls], ls) for ls in live),
+        *(read_final(app, ls, session_id) for app, ls, session_id in finals),
+        *(read_active(app_of[ls], ls) for ls in live),
         return_exceptions=True,
     )
     _collect(poll, results)
@@ -276,7 +293,8 @@ async def _read_by_priority(
         for ls, (app, session_id) in sorted(plan.open_sessions.items())
         if ls in answers
         and session_id not in planned
-        and _shown_session_id(answers[ls]) not in (session_id, "?")
+        and not isinstance(answers[ls], BaseException)  # a failed read proves nothing: not taken as stopped
+        and answers[ls] != session_id
     ]
     reads = [client.session_by_id(app, sid, ls) for app, ls, sid in planner.take("final", vanished)]
     _collect(poll, await asyncio.gather(*reads, return_exceptions=True))
@@ -360,9 +378,7 @@ def _status(item: Mapping[str, Any]) -> str:
 
 
 def _shown_session_id(answer: Any) -> str | None:
-    """The id of the session an active-session answer shows (None: no session; '?': the read failed)."""
-    if isinstance(answer, BaseException):
-        return "?"  # a failed read proves nothing: the session is not taken as stopped
+    """The id of the session an active-session answer shows (None: no session)."""
     _, session = active_session_parts(answer)
     if session is None:
         return None

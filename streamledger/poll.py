@@ -5,8 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ import polars as pl
 from streamledger.errors import DatabaseBusy, WarehouseError
 from streamledger.fetch import EMPTY_PLAN, PLAN_COUNTS, FetchedPoll, LivestreamState, PollPlan, fetch_poll
 from streamledger.settings import Settings
-from streamledger.warehouse import opened, query, run_file
-from transforms.normalize import RESPONSE_SCHEMA, NormalizedPoll, normalize_responses, responses_frame
+from streamledger.warehouse import opened, query, register, run_file
+from transforms.normalize import NormalizedPoll, normalize_responses, responses_frame
 
 # Livestreams with a session seen in this many hours are swept now and then even without a sign of change.
 ACTIVE_HOURS = 24
@@ -37,6 +36,8 @@ DERIVED_FILES = (
     "load/11_usage_stale.sql",
     "load/12_session_usage.sql",
 )
+# The columns of queries/plan_livestreams.sql that make a LivestreamState, in its order.
+STATE_COLUMNS = ("app_id", "last_active_read_at", "last_swept_at", "swept_updated_at", "recently_active")
 LOAD_FILES = ("load/01_clear_poll.sql", "load/02_raw_responses.sql", *DERIVED_FILES, "load/13_poll_runs.sql")
 _COUNT = pl.Int32()
 POLL_RUN_SCHEMA: dict[str, pl.DataType] = {
@@ -87,14 +88,10 @@ def plan_poll(settings: Settings, *, wait_seconds: float | None = None) -> PollP
         return cached_plan(settings)
     plan = PollPlan(
         livestreams={
-            row["livestream_id"]: LivestreamState(
-                row["app_id"],
-                row["last_active_read_at"],
-                row["last_swept_at"],
-                row["swept_updated_at"],
-                row["recently_active"],
+            livestream_id: LivestreamState(*state)
+            for livestream_id, *state in zip(
+                *(states[column].to_list() for column in ("livestream_id", *STATE_COLUMNS)), strict=True
             )
-            for row in states.iter_rows(named=True)
         },
         open_sessions={
             livestream_id: (app_id, session_id) for app_id, livestream_id, session_id in open_rows
@@ -179,12 +176,13 @@ def land(landing_dir: Path, poll: FetchedPoll) -> Path:
     path = landing_dir / f"{poll.poll_id}.jsonl"
     # Named by the writing process, so that a leftover of a killed writer can be told from a live one.
     tmp = landing_dir / f".{path.name}.tmp-{os.getpid()}"
-    header = {k: v for k, v in asdict(poll).items() if k != "responses"}
+    # Not dataclasses.asdict: it deep-copies every response only for them to be dropped here.
+    header = {f.name: getattr(poll, f.name) for f in fields(poll) if f.name != "responses"}
     try:
         with tmp.open("wb") as out:
             out.write(orjson.dumps(header) + b"\n")
             for response in poll.responses:
-                out.write(orjson.dumps(response) + b"\n")
+                out.write(orjson.dumps(response, option=orjson.OPT_APPEND_NEWLINE))
             out.flush()
             os.fsync(out.fileno())
         tmp.replace(path)
@@ -259,11 +257,11 @@ def load_poll(
         con.execute("begin transaction")
         step = "staging"
         try:
-            _stage(con, responses_frame(poll.responses), normalized)
+            stage(con, responses_frame(poll.responses), normalized)
             for step in LOAD_FILES[:-1]:
                 run_file(con, step, {"poll_id": poll.poll_id})
             row = poll_run_row(poll, normalized, normalize_seconds, time.perf_counter() - clock, recovered)
-            con.register("staged_poll_run", pl.DataFrame([row], schema=POLL_RUN_SCHEMA))
+            register(con, "staged_poll_run", pl.DataFrame([row], schema=POLL_RUN_SCHEMA))
             step = LOAD_FILES[-1]
             run_file(con, step)
             con.execute("commit")
@@ -277,14 +275,14 @@ def load_poll(
     return row
 
 
-def _stage(con: duckdb.DuckDBPyConnection, responses: pl.DataFrame, normalized: NormalizedPoll) -> None:
+def stage(con: duckdb.DuckDBPyConnection, responses: pl.DataFrame, normalized: NormalizedPoll) -> None:
     """Register the frames the load files read."""
-    con.register("staged_responses", responses)
-    con.register("staged_livestreams", normalized.livestreams)
-    con.register("staged_sessions", normalized.sessions)
-    con.register("staged_issues", normalized.issues)
-    con.register("staged_apps", normalized.apps)
-    con.register("staged_daywise", normalized.daywise)
+    register(con, "staged_responses", responses)
+    register(con, "staged_livestreams", normalized.livestreams)
+    register(con, "staged_sessions", normalized.sessions)
+    register(con, "staged_issues", normalized.issues)
+    register(con, "staged_apps", normalized.apps)
+    register(con, "staged_daywise", normalized.daywise)
 
 
 def poll_run_row(
@@ -375,43 +373,3 @@ def finish(settings: Settings, fetched: FetchedPoll) -> dict[str, Any]:
     row = load_poll(settings, fetched, normalized, normalize_seconds=seconds)
     path.unlink(missing_ok=True)  # a concurrent recovery may have loaded and removed it already
     return row
-
-
-def rebuild(database: Path, *, progress: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Re-derive every normalized table from raw_responses in one transaction; return row counts."""
-    step = progress or (lambda message: None)
-    if not database.exists():
-        raise WarehouseError(f"database {database} does not exist")
-    with opened(database) as con:
-        step("reading raw responses")
-        responses = con.sql(
-            f"select {', '.join(RESPONSE_SCHEMA)} from raw_responses order by poll_id, seq"
-        ).pl()
-        step(f"normalizing {responses.height:,} raw responses")
-        normalized = normalize_responses(responses.to_dicts())
-        con.execute("begin transaction")
-        try:
-            run_file(con, "load/00_clear_derived.sql")
-            _stage(con, responses, normalized)
-            for name in DERIVED_FILES:
-                step(f"loading {name.removeprefix('load/').removesuffix('.sql')[3:].replace('_', ' ')}")
-                run_file(con, name)
-            counts = {
-                table: int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
-                for table in (
-                    "livestreams",
-                    "sessions",
-                    "session_snapshots",
-                    "parse_issues",
-                    "apps",
-                    "analytics_daily",
-                )
-            }
-            step("committing")
-            con.execute("commit")
-        except duckdb.Error as exc:
-            con.execute("rollback")
-            raise WarehouseError(
-                f"database {database}: rebuild failed: {' '.join(str(exc).split())[:300]}"
-            ) from None
-    return counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import re
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 # The API counts a request when it arrives; latency jitter can shift our sends into a later window.
 WINDOW_MARGIN_SECONDS = 1.0
-# Below this share of the server's quota left, requests are spread over the time to the reset.
+# When the server counts requests we did not send and less than this share of its quota is left, requests are
+# spread over the time to the reset.
 LOW_WATER_SHARE = 0.1
 LOW_WATER_MIN = 5
 
@@ -94,9 +96,16 @@ class RequestBudget:
             return max(0.0, self._blocked_until - self._clock())
 
     def observe(self, header: RatelimitHeader) -> None:
-        """Slow down when the server says its budget is nearly spent; stop when it is spent."""
+        """Slow down when the server says its budget is nearly spent; stop when it is spent.
+
+        Only when the server counts requests this window does not (another user of the token): alone, the
+        window already keeps every send within the limit, and the server's remaining is never below ours.
+        """
         with self._lock:
             now = self._clock()
+            if header.remaining >= self.limit - self._count_after(now - self.window):
+                self._spacing = 0.0
+                return
             low_water = max(LOW_WATER_MIN, int(self.limit * LOW_WATER_SHARE))
             if header.remaining <= 0:
                 self._blocked_until = max(self._blocked_until, now + header.reset_seconds)
@@ -106,15 +115,22 @@ class RequestBudget:
             else:
                 self._spacing = 0.0
 
-    def available(self) -> int:
-        """Return how many more sends the current window allows."""
-        return max(0, self.limit - self.sent_in_window())
+    def available(self, within: float = 0.0) -> int:
+        """Return how many more sends the window allows by `within` seconds from now.
+
+        Slots that free up meanwhile count: a send reserved now for one of them waits at most `within`.
+        """
+        with self._lock:
+            return max(0, self.limit - self._count_after(self._clock() + within - self.window))
 
     def sent_in_window(self) -> int:
         """Return how many sends fall inside the current window (reserved future slots included)."""
         with self._lock:
-            cutoff = self._clock() - self.window
-            return sum(1 for t in self._sends if t > cutoff)
+            return self._count_after(self._clock() - self.window)
+
+    def _count_after(self, cutoff: float) -> int:
+        """Sends (reserved future slots included) later than cutoff; the caller holds the lock."""
+        return len(self._sends) - bisect.bisect_right(self._sends, cutoff)
 
 
 _BUDGETS: dict[tuple[str, int, float], RequestBudget] = {}

@@ -16,6 +16,7 @@ DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_BUDGET_REQUESTS = 1200
 DEFAULT_BUDGET_WINDOW_SECONDS = 300.0
 MAX_ID_LENGTH = 32  # account_id and app_id are at most 32 characters [CFAPI]
+DEFAULT_RAW_RETENTION_DAYS = 90
 
 N = TypeVar("N", int, float)
 
@@ -68,6 +69,8 @@ class Settings:
     reconcile_days: int = 7
     lock_wait_seconds: float = 15.0
     stale_after_seconds: float = 600.0
+    raw_retention_days: int = DEFAULT_RAW_RETENTION_DAYS
+    archive_dir: Path = Path("data/archive")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +120,8 @@ class Settings:
             reconcile_days=env_number(env, "STREAMLEDGER_RECONCILE_DAYS", 7, int),
             lock_wait_seconds=env_number(env, "STREAMLEDGER_LOCK_WAIT_SECONDS", 15.0, float),
             stale_after_seconds=env_number(env, "STREAMLEDGER_STALE_AFTER_SECONDS", 600.0, float),
+            raw_retention_days=raw_retention_days(env),
+            archive_dir=archive_dir(env, database),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -160,6 +165,36 @@ def _identifier(name: str, value: str) -> str:
             f"{name} has an invalid id {value[:40]!r} (expected letters, digits, '-' or '_', at most 32)"
         )
     return value
+
+
+def raw_retention_days(env: Mapping[str, str]) -> int:
+    """Return STREAMLEDGER_RAW_RETENTION_DAYS (default 90), a whole number of days, at least 1."""
+    raw = env.get("STREAMLEDGER_RAW_RETENTION_DAYS", "").strip()
+    if not raw:
+        return DEFAULT_RAW_RETENTION_DAYS
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"STREAMLEDGER_RAW_RETENTION_DAYS must be a whole number of days, got {raw!r}"
+        ) from None
+    return checked_retention_days("STREAMLEDGER_RAW_RETENTION_DAYS", days)
+
+
+def checked_retention_days(name: str, days: int) -> int:
+    """Return `days` if it is a valid raw-response retention, else a ConfigError naming `name`."""
+    # The request budget of a new process is read from the last window of raw_responses: never prune today.
+    if days < 1:
+        raise ConfigError(
+            f"{name} must be at least 1 day (the request budget reads recent raw responses), got {days}"
+        )
+    return days
+
+
+def archive_dir(env: Mapping[str, str], database: Path) -> Path:
+    """Return STREAMLEDGER_ARCHIVE_DIR, by default `archive/` beside the database."""
+    folder = env.get("STREAMLEDGER_ARCHIVE_DIR", "").strip()
+    return Path(folder) if folder else database.parent / "archive"
 
 
 def env_number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:

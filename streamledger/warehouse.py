@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -40,21 +41,42 @@ def statements(text: str) -> list[str]:
     ]
 
 
+@functools.cache
+def _prepared(name: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The statements of a SQL file under sql/ with the parameters each uses (read once per process)."""
+    return tuple(
+        (statement, frozenset(_PARAM.findall(statement))) for statement in statements(sql_text(name))
+    )
+
+
 def run_file(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> None:
     """Run every statement of a SQL file, binding the named parameters each statement uses."""
-    for statement in statements(sql_text(name)):
-        used = set(_PARAM.findall(statement))
+    for statement, used in _prepared(name):
         con.execute(statement, {k: v for k, v in (params or {}).items() if k in used} or None)
 
 
 def query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
     """Return the result of a one-statement query file as a polars frame."""
-    (statement,) = statements(sql_text(name))
-    used = set(_PARAM.findall(statement))
-    frame: pl.DataFrame = con.sql(
-        statement, params={k: v for k, v in (params or {}).items() if k in used} or None
-    ).pl()
-    return frame
+    ((statement, used),) = _prepared(name)
+    # Through the Arrow C stream, not .pl(): that imports pyarrow, 70 MB of resident memory in every poll.
+    return pl.DataFrame(
+        con.sql(statement, params={k: v for k, v in (params or {}).items() if k in used} or None)
+    )
+
+
+class ArrowStream:
+    """A polars frame as DuckDB scans it without pyarrow: only its Arrow C stream is exposed."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self._frame = frame
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self._frame.__arrow_c_stream__(requested_schema)
+
+
+def register(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
+    """Make a polars frame readable as `name` in SQL on this connection (no copy, no pyarrow)."""
+    con.register(name, ArrowStream(frame))
 
 
 def connect(

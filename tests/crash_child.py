@@ -155,8 +155,8 @@ class _Orjson:
     def __getattr__(self, name: str) -> Any:
         return getattr(orjson, name)
 
-    def dumps(self, value: Any) -> bytes:
-        data = orjson.dumps(value)
+    def dumps(self, value: Any, option: int | None = None) -> bytes:
+        data = orjson.dumps(value, option=option)
         if self._landing():
             self._trigger.hit("land")
         return data

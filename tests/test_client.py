@@ -424,3 +424,25 @@ def test_details_of_a_livestream_without_sessions_are_an_empty_answer_not_an_err
         script = Script(ok({"success": True, "data": data}))
         body, _ = run(script, lambda c: c.livestream_sessions("app", "ls1", 1, 2))
         assert body == {"success": True, "data": data}
+
+
+def test_a_retry_without_a_free_slot_fails_alone_and_the_poll_goes_on() -> None:
+    script = Script((500, {"success": False}, {}), ok(ACTIVE))
+    budget = RequestBudget(1, 300)  # one send in the window: the retry has no slot for 300 s
+
+    async def main() -> tuple[Any, RealtimeKitClient]:
+        transport = httpx.MockTransport(script.handler)
+        async with RealtimeKitClient(
+            SETTINGS, budget=budget, transport=transport, sleep=script.sleep
+        ) as client:
+            try:
+                return await client.active_session("app", "ls1"), client
+            except ApiError as exc:
+                return exc, client
+
+    result, client = asyncio.run(main())
+    assert isinstance(result, ApiError)
+    assert "retry not sent: the request budget has no free slot for 301 s" in str(result)
+    assert client.halted is None  # later calls of the poll are still sent
+    assert client.requests == 1
+    assert len(script.requests) == 1

@@ -32,3 +32,23 @@ def test_secrets_are_removed_wherever_they_appear() -> None:
 
 def test_null_stream_key_is_left_alone() -> None:
     assert redact_body('{"stream_key":null}') == '{"stream_key":null}'
+
+
+def test_odd_spellings_of_the_key_name_are_redacted_by_parsing() -> None:
+    for name in ("_stream__key_", "STREAM_KEY_", "stream\u212aey"):
+        body = f'{{"data":{{"livestream":{{"{name}":"sk_live_1","id":"ls-1"}}}}}}'
+        redacted = redact_body(body)
+        assert "sk_live_1" not in redacted
+        assert fingerprint("sk_live_1") in redacted
+
+
+def test_a_body_without_a_key_to_redact_is_kept_byte_for_byte() -> None:
+    body = '{"data":{"livestream":{"id":"ls-1","stream_key":null,"livestream_id":"x"},  "n": 1.50}}'
+    assert redact_body(body) == body
+
+
+def test_a_fingerprint_lookalike_in_another_case_is_not_taken_for_one() -> None:
+    for value in ("[REDACTED SHA256:ABCDEF123456]", "[redacted sha256:ABCDEF123456]"):
+        body = f'{{"x":{{"STREAM__KEY":"{value}"}}}}'
+        assert value not in redact_body(body)
+        assert fingerprint(value) in redact_body(body)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -119,9 +120,20 @@ ISSUE_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {
     "raw_value": pl.String(),
     "reason": pl.String(),
 }
-# API field name -> our column name, where they differ.
-_LIVESTREAM_RENAMES = {"id": "livestream_id"}
-_SESSION_RENAMES = {"id": "session_id"}
+# (column, API field it is read from, whether it is text) for each column of an entity. A column is read
+# from its own API field only: an unknown field named like a column ("session_id") must not shadow "id".
+Sources = tuple[tuple[str, str, bool], ...]
+
+
+def _sources(fields: Mapping[str, Kind], renames: Mapping[str, str]) -> Sources:
+    source = {column: key for key, column in renames.items()}
+    return tuple((column, source.get(column, column), kind is Kind.TEXT) for column, kind in fields.items())
+
+
+_LIVESTREAM_SOURCES = _sources(LIVESTREAM_FIELDS, {"id": "livestream_id"})
+_SESSION_SOURCES = _sources(SESSION_FIELDS, {"id": "session_id"})
+_APP_SOURCES = _sources(APP_FIELDS, {})
+_DAYWISE_SOURCES = _sources(DAYWISE_FIELDS, {})
 
 
 @dataclass(frozen=True)
@@ -145,9 +157,29 @@ class NormalizedPoll:
 
 def responses_frame(responses: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     """Return the landed responses as a frame with the raw_responses schema (one row per response)."""
+    return _frame(responses, RESPONSE_SCHEMA)
+
+
+def _frame(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """Build a frame from row mappings column by column (several times faster than from the rows)."""
     return pl.DataFrame(
-        [{name: r.get(name) for name in RESPONSE_SCHEMA} for r in responses], schema=RESPONSE_SCHEMA
+        [_series(name, [row.get(name) for row in rows], dtype) for name, dtype in schema.items()]
     )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:
+    """A column of values; aware datetimes go through exact epoch microseconds (6 times faster)."""
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        try:
+            micros = [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
+            return pl.Series(name, micros, dtype=pl.Int64()).cast(dtype)
+        except TypeError:  # a naive datetime among them: polars reads those as UTC
+            pass
+    return pl.Series(name, values, dtype=dtype)
 
 
 def normalize_responses(responses: Iterable[Mapping[str, Any]]) -> NormalizedPoll:
@@ -221,20 +253,20 @@ class _Flattener:
         elif endpoint == "list_apps":
             for item in list_items(body)[0]:
                 if self._is_record(context, response, item, "app"):
-                    self.apps.append(self._raw_fields(context, response, item, APP_FIELDS, {}, "app"))
+                    self.apps.append(self._raw_fields(context, response, item, _APP_SOURCES, "app"))
         elif endpoint == "analytics_daywise":
             days = body.get("data") if isinstance(body, dict) else None
             records: list[Any] = days if isinstance(days, list) else [days]
             for item in records:
                 if self._is_record(context, response, item, "daywise"):
                     self.daywise.append(
-                        self._raw_fields(context, response, item, DAYWISE_FIELDS, {}, "daywise")
+                        self._raw_fields(context, response, item, _DAYWISE_SOURCES, "daywise")
                     )
 
     def _livestream(self, context: dict[str, Any], response: Mapping[str, Any], item: Any) -> None:
         if not self._is_record(context, response, item, "livestream"):
             return
-        row = self._raw_fields(context, response, item, LIVESTREAM_FIELDS, _LIVESTREAM_RENAMES, "livestream")
+        row = self._raw_fields(context, response, item, _LIVESTREAM_SOURCES, "livestream")
         key = item.get("stream_key")
         if isinstance(key, dict | list):
             # A credential, even when misshapen: the issue keeps only a fingerprint of what was sent.
@@ -253,7 +285,7 @@ class _Flattener:
     def _session(self, context: dict[str, Any], response: Mapping[str, Any], item: Any, status: Any) -> None:
         if not self._is_record(context, response, item, "session"):
             return
-        row = self._raw_fields(context, response, item, SESSION_FIELDS, _SESSION_RENAMES, "session")
+        row = self._raw_fields(context, response, item, _SESSION_SOURCES, "session")
         row["status"] = _scalar_text(status)
         row["observed_at"] = response.get("server_date") or response["fetched_at"]
         row["livestream_id"] = row["livestream_id"] or response["livestream_id"]
@@ -284,17 +316,16 @@ class _Flattener:
         context: dict[str, Any],
         response: Mapping[str, Any],
         item: dict[str, Any],
-        fields: Mapping[str, Kind],
-        renames: Mapping[str, str],
+        sources: Sources,
         entity: str,
     ) -> dict[str, Any]:
         row = dict(context)
-        # Read each column from its own API field only: an unknown field named like a column ("session_id")
-        # must not shadow the API's "id".
-        sources = {column: key for key, column in renames.items()}
-        for column in fields:
-            value = item.get(sources.get(column, column))
-            if fields[column] is Kind.TEXT and isinstance(value, dict | list):
+        for column, source, is_text in sources:
+            value = item.get(source)
+            if value is None or type(value) is str:  # the common case, first
+                row[column] = value
+                continue
+            if is_text and isinstance(value, dict | list):
                 raw = _json_text(value)[:RAW_VALUE_CHARS]
                 self._issue(context, response, item, f"{entity}.{column}", raw, "expected text")
                 value = None
@@ -408,7 +439,7 @@ def _json_prefix(value: Any, limit: int) -> str:
 def _missing_figures(rows: list[dict[str, Any]], sessions: pl.DataFrame) -> pl.DataFrame:
     """Return one issue per null or absent figure of a session that has a started_time (typed sessions)."""
     absent = pl.DataFrame(
-        [{f"absent_{name}": row[name] is None for name in SESSION_FIGURES} for row in rows],
+        {f"absent_{name}": [row[name] is None for row in rows] for name in SESSION_FIGURES},
         schema={f"absent_{name}": pl.Boolean() for name in SESSION_FIGURES},
     )
     found = pl.concat([sessions, absent], how="horizontal")
@@ -436,22 +467,43 @@ def _typed(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Type the raw text columns; return (typed frame, issues frame with one row per failed value)."""
     extra = extra or {}
-    raw = pl.DataFrame(
-        rows, schema=_CONTEXT | dict(extra) | dict.fromkeys(fields, pl.String())
-    ).with_row_index("_row")
+    raw = _frame(rows, _CONTEXT | dict(extra) | dict.fromkeys(fields, pl.String())).with_row_index("_row")
     parsed = {column: _parse(pl.col(column), kind) for column, kind in fields.items()}
     audited = [column for column, (_, reason) in parsed.items() if reason is not None]
-    reasons = raw.select(
-        "_row", *[reason.alias(column) for column, (_, reason) in parsed.items() if reason is not None]
-    ).unpivot(index="_row", on=audited, variable_name="field", value_name="reason")
-    raw_values = raw.unpivot(index="_row", on=audited, variable_name="field", value_name="raw_value")
+    schema = _CONTEXT | dict(extra) | {column: _DTYPES[kind] for column, kind in fields.items()}
+    # One pass types every column and finds every failure (the parse is shared: common subexpressions).
+    both = (
+        raw.lazy()
+        .select(
+            "_row",
+            *_CONTEXT,
+            *extra,
+            *[value.alias(column) for column, (value, _) in parsed.items()],
+            *[
+                reason.alias(f"{column}{_REASON}")
+                for column, (_, reason) in parsed.items()
+                if reason is not None
+            ],
+        )
+        .collect()
+    )
+    typed = both.select(*_CONTEXT, *extra, *fields).cast(pl.Schema(schema))
+    reason_columns = [f"{column}{_REASON}" for column in audited]
+    failed = both.filter(pl.any_horizontal(pl.col(reason_columns).is_not_null())) if audited else both.clear()
+    if failed.height == 0:  # the usual poll: nothing failed, no issue to assemble
+        return typed, pl.DataFrame(schema=ISSUE_SCHEMA)
+    reasons = failed.select("_row", *[pl.col(f"{c}{_REASON}").alias(c) for c in audited]).unpivot(
+        index="_row", on=audited, variable_name="field", value_name="reason"
+    )
+    failed_raw = raw.join(failed.select("_row"), on="_row")
+    raw_values = failed_raw.unpivot(index="_row", on=audited, variable_name="field", value_name="raw_value")
     livestream_id = pl.col("livestream_id") if "livestream_id" in fields else pl.lit(None, pl.String())
     session_id = pl.col("session_id") if "session_id" in fields else pl.lit(None, pl.String())
     issues = (
         reasons.filter(pl.col("reason").is_not_null())
         .join(raw_values, on=["_row", "field"])
         .join(
-            raw.select(
+            failed_raw.select(
                 "_row", *_CONTEXT, livestream_id.alias("livestream_id"), session_id.alias("session_id")
             ),
             on="_row",
@@ -466,9 +518,10 @@ def _typed(
             "reason",
         )
     )
-    schema = _CONTEXT | dict(extra) | {column: _DTYPES[kind] for column, kind in fields.items()}
-    typed = raw.select(*_CONTEXT, *extra, *[value.alias(column) for column, (value, _) in parsed.items()])
-    return typed.cast(pl.Schema(schema)), issues.cast(pl.Schema(ISSUE_SCHEMA))
+    return typed, issues.cast(pl.Schema(ISSUE_SCHEMA))
+
+
+_REASON = "\x00reason"  # suffix of the failure-reason columns (no API field name holds a NUL)
 
 
 def _parse(raw: pl.Expr, kind: Kind) -> tuple[pl.Expr, pl.Expr | None]:

@@ -1,4 +1,4 @@
--- Rebuild only: empty every table that is derived from raw_responses (poll_runs and raw_responses stay).
+-- Rebuild only: empty every table that is derived from raw responses (poll_runs and raw_responses stay).
 delete from parse_issues;
 delete from session_snapshots;
 delete from sessions;
@@ -6,3 +6,4 @@ delete from livestreams;
 delete from apps;
 delete from analytics_daily;
 delete from session_usage;
+delete from session_usage_start;

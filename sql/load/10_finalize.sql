@@ -1,5 +1,17 @@
 -- Mark sessions final: two consecutive reads after the stop (in different polls) report the same
 -- figures. finalized_at is the time of the confirming read. Reads: staged_sessions (sessions touched).
+-- Every snapshot of a session was fetched at or after its first_seen_at, so the snapshots read start at the
+-- earliest first_seen_at of the touched sessions: DuckDB skips the older row groups of session_snapshots by
+-- their fetched_at zone maps, and a poll reads the recent end of the history, not all of it.
+set variable finalize_since = coalesce(
+    (
+        select min(first_seen_at)
+        from sessions
+        where session_id in (select session_id from staged_sessions)
+    ),
+    'infinity'::timestamptz
+);
+
 update sessions
 set is_final = true, finalized_at = c.finalized_at
 from (
@@ -17,7 +29,8 @@ from (
             lag(ss.viewer_seconds) over w as previous_viewer
         from session_snapshots as ss
         inner join touched as t on t.session_id = ss.session_id
-        where ss.stopped_time is not null and ss.ingest_seconds is not null and ss.viewer_seconds is not null
+        where ss.fetched_at >= getvariable('finalize_since')
+          and ss.stopped_time is not null and ss.ingest_seconds is not null and ss.viewer_seconds is not null
         window w as (partition by ss.session_id order by ss.fetched_at, ss.poll_id)
     )
 

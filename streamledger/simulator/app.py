@@ -646,7 +646,7 @@ def _list_livestreams(
         return found
     page_no, per_page = _paging(state.config, query)
     model = state.model
-    livestreams = sorted(model.livestreams_of(found.id), key=lambda ls: (ls.created_ms, ls.id))
+    livestreams = list(model.livestreams_by_creation(found.id))
     if query.get("sort_order", "").upper() == "DSC":
         livestreams.reverse()
     if query.get("exclude_meetings", "").lower() == "true":

@@ -334,6 +334,11 @@ class SimulatorModel:
         self._by_app: dict[str, tuple[Livestream, ...]] = {
             app.id: tuple(ls for ls in self.livestreams if ls.app_id == app.id) for app in self.apps
         }
+        # The list endpoint's order, sorted once (a sort per page request made a 10,000-stream list slow).
+        self._by_app_created: dict[str, tuple[Livestream, ...]] = {
+            app_id: tuple(sorted(fleet, key=lambda ls: (ls.created_ms, ls.id)))
+            for app_id, fleet in self._by_app.items()
+        }
         self._timelines: dict[str, list[Session]] = {ls.id: [] for ls in self.livestreams}
         self._invoked: dict[str, list[int]] = {ls.id: [] for ls in self.livestreams}
         self._sessions_by_id: dict[str, Session] = {}
@@ -356,6 +361,10 @@ class SimulatorModel:
     def livestreams_of(self, app_id: str) -> tuple[Livestream, ...]:
         """Livestreams of one app, in creation-draw order."""
         return self._by_app.get(app_id, ())
+
+    def livestreams_by_creation(self, app_id: str) -> tuple[Livestream, ...]:
+        """Livestreams of one app, oldest created first (ties by id): the list endpoint's order."""
+        return self._by_app_created.get(app_id, ())
 
     def livestream(self, livestream_id: str) -> Livestream | None:
         """The livestream with that id, if any."""
