@@ -131,7 +131,8 @@ def replay(settings: Settings, fetched: FetchedPoll) -> dict[str, float]:
     lap("normalize")
     row = poll.load_poll(settings, fetched, normalized, normalize_seconds=normalize_seconds)
     lap("load")
-    {column: row[column] for column in SUMMARY_COLUMNS}
+    summary = {column: row[column] for column in SUMMARY_COLUMNS}  # what the flow publishes
+    assert len(summary) == len(SUMMARY_COLUMNS)
     path.unlink(missing_ok=True)
     lap("summarize")
     return seconds
