@@ -117,7 +117,7 @@ def test_migration_007_keeps_every_row_and_drops_the_history_indexes(tmp_path: P
         t: con.execute(f"select * from {t} order by all").fetchall()
         for t in ("raw_responses", "session_snapshots")
     }
-    assert warehouse.migrate(con, path) == ["007_history_without_indexes.sql"]
+    assert warehouse.migrate(con, path)[0] == "007_history_without_indexes.sql"
     for table, rows in before.items():
         assert con.execute(f"select * from {table} order by all").fetchall() == rows
         keys = con.execute(
@@ -126,3 +126,22 @@ def test_migration_007_keeps_every_row_and_drops_the_history_indexes(tmp_path: P
             [table],
         ).fetchall()
         assert keys == [(0,)]
+
+
+def test_bodies_are_stored_with_zstd_and_read_back_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    warehouse.migrate(con, path)
+    bodies = [f'{{"data":{{"n":{i},"text":"{"x" * (i % 300)}\u00e9"}}}}' for i in range(3000)]
+    con.execute(
+        "insert into raw_responses (poll_id, seq, fetched_at, endpoint, request_path, attempt, outcome, body)"
+        " select 'p', i::integer, now(), 'active_session', '/x', 1, 'data', b"
+        " from unnest(?) with ordinality as t(b, i)",
+        [bodies],
+    )
+    con.execute("checkpoint")
+    methods = con.execute(
+        "select distinct compression from pragma_storage_info('raw_responses') where column_name = 'body'"
+    ).fetchall()
+    assert ("ZSTD",) in methods
+    assert [row[0] for row in con.execute("select body from raw_responses order by seq").fetchall()] == bodies
