@@ -11,7 +11,6 @@ lost or duplicated. Bodies are kept exactly as stored (stream keys are already r
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from collections.abc import Callable
@@ -23,8 +22,8 @@ from typing import Any
 import duckdb
 
 from streamledger.errors import ConfigError, WarehouseError
-from streamledger.files import FILE_MODE
-from streamledger.warehouse import LOCK_WAIT_SECONDS, connect, opened, query, run_file
+from streamledger.files import FILE_MODE, remove_leftovers
+from streamledger.warehouse import LOCK_WAIT_SECONDS, connect, opened, query, rollback_quietly, run_file
 
 RAW_FOLDER = "raw_responses"  # under the archive folder: raw_responses/2026-08-01.parquet
 FOLDER_MODE = 0o700
@@ -160,42 +159,16 @@ def archive_day(
         )
         con.execute("commit")
     except duckdb.Error as exc:
-        _rollback(con)
+        rollback_quietly(con)
         raise WarehouseError(
             f"database {database}: archiving {day} failed: {' '.join(str(exc).split())[:300]}"
         ) from None
     except BaseException:
-        _rollback(con)
+        rollback_quietly(con)
         raise
     finally:
         tmp.unlink(missing_ok=True)
     return ArchivedDay(day, int(expected["polls"]), responses, path, size, digest, merged)
-
-
-def remove_leftovers(folder: Path) -> list[str]:
-    """Delete the temporary files of archive runs that died while writing; return their names."""
-    removed = []
-    for tmp in folder.glob(".*.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp.name)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    with contextlib.suppress(duckdb.Error):  # a failed commit has already rolled back
-        con.execute("rollback")
 
 
 def _count(con: duckdb.DuckDBPyConnection) -> int:

@@ -26,6 +26,31 @@ def write_atomically(path: Path, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def remove_leftovers(folder: Path) -> list[str]:
+    """Delete the temporary files (`.NAME.tmp-PID`) of writers that died mid-write; return their names.
+
+    Such a file never got its name, so nothing it held was ever landed or archived: nothing is lost with it.
+    A file of a process still alive (this one included) is left to its writer.
+    """
+    removed = []
+    for tmp in folder.glob(".*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user's process
+    return True
+
+
 def private_files() -> None:
     """Make every file and folder this process creates from now on private to its owner (umask 077).
 

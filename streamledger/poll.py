@@ -17,6 +17,7 @@ import polars as pl
 
 from streamledger.errors import DatabaseBusy, WarehouseError
 from streamledger.fetch import EMPTY_PLAN, PLAN_COUNTS, FetchedPoll, LivestreamState, PollPlan, fetch_poll
+from streamledger.files import remove_leftovers
 from streamledger.settings import Settings
 from streamledger.warehouse import opened, query, register, run_file
 from transforms.normalize import NormalizedPoll, normalize_responses, responses_frame
@@ -190,30 +191,6 @@ def land(landing_dir: Path, poll: FetchedPoll) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-def remove_leftovers(landing_dir: Path) -> list[str]:
-    """Delete the half-written landing files of writers that died (killed mid-landing); return their names.
-
-    Such a file never became a landing file, so its poll was never landed: nothing is lost with it.
-    """
-    removed = []
-    for tmp in landing_dir.glob(".*.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp.name)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, as another user's process
-    return True
 
 
 def read_landed(path: Path) -> FetchedPoll:

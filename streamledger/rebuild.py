@@ -17,7 +17,6 @@ tables until the commit, and a failure leaves them untouched.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import polars as pl
 
 from streamledger.errors import WarehouseError
 from streamledger.poll import DERIVED_FILES, stage
-from streamledger.warehouse import opened, query, run_file
+from streamledger.warehouse import opened, query, rollback_quietly, run_file
 from transforms.normalize import RESPONSE_SCHEMA, normalize_responses
 
 CHUNK_RESPONSES = 20_000  # about 100 polls of 200 livestreams; tens of MB of bodies at a time
@@ -77,19 +76,14 @@ def rebuild(
             step("committing")
             con.execute("commit")
         except duckdb.Error as exc:
-            _rollback(con)
+            rollback_quietly(con)
             raise WarehouseError(
                 f"database {database}: rebuild failed: {' '.join(str(exc).split())[:300]}"
             ) from None
         except BaseException:
-            _rollback(con)
+            rollback_quietly(con)
             raise
     return counts
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    with contextlib.suppress(duckdb.Error):  # a failed commit has already rolled back
-        con.execute("rollback")
 
 
 def archive_files(con: duckdb.DuckDBPyConnection, folder: Path) -> list[Path]:

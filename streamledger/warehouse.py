@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -174,6 +175,12 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> li
             raise WarehouseError(f"database {path}: migration {file.name} failed: {exc}") from None
         done.append(file.name)
     return done
+
+
+def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if any is left (a failed commit has already rolled back)."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("rollback")
 
 
 def refresh_session_usage(con: duckdb.DuckDBPyConnection) -> None:
