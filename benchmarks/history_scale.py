@@ -45,7 +45,7 @@ from streamledger.errors import WarehouseError
 from streamledger.export import export_month
 from streamledger.poll import LOAD_FILES, POLL_RUN_SCHEMA
 from streamledger.reports import run_report
-from transforms.normalize import (
+from streamledger.transforms.normalize import (
     APP_SCHEMA,
     DAYWISE_SCHEMA,
     ISSUE_SCHEMA,

@@ -38,8 +38,8 @@ from streamledger.client import _classify, _Where  # what the client runs on eac
 from streamledger.fetch import FetchedPoll, fetch_poll, new_poll_id
 from streamledger.settings import Secret, Settings
 from streamledger.simulator import SimulatorConfig
-from transforms.normalize import responses_frame
-from transforms.redact import redact_body
+from streamledger.transforms.normalize import responses_frame
+from streamledger.transforms.redact import redact_body
 
 UNLIMITED = 1_000_000
 # The stages the issue names; plan (the warehouse queries a poll starts with) is timed too, apart.
@@ -110,7 +110,7 @@ def decode(settings: Settings, fetched: FetchedPoll) -> int:
 
 def replay(settings: Settings, fetched: FetchedPoll) -> dict[str, float]:
     """Run every non-network stage of one poll; return the seconds of each."""
-    from flows.tasks import SUMMARY_COLUMNS
+    from streamledger.flows.tasks import SUMMARY_COLUMNS
 
     seconds: dict[str, float] = {}
     clock = time.perf_counter()

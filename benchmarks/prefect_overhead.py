@@ -133,7 +133,7 @@ def _measure(env: dict[str, str], sim_root: str, workdir: str, runs: int) -> dic
     clock = time.perf_counter()
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    from flows.snapshot import snapshot
+    from streamledger.flows.snapshot import snapshot
 
     import_flow = time.perf_counter() - clock
     arms = {"plain": plain, "flow": as_flow_run("flow"), "flow_quiet": as_flow_run("flow_quiet", False)}

@@ -9,10 +9,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.states import Failed
 
-from flows.tasks import fetch_analytics, land_and_load, recover_interrupted
 from streamledger.archive import archive_raw_responses
 from streamledger.errors import DatabaseBusy, StreamledgerError
 from streamledger.files import private_files
+from streamledger.flows.tasks import fetch_analytics, land_and_load, recover_interrupted
 from streamledger.settings import Settings
 
 

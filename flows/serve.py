@@ -9,10 +9,10 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
-from flows.export import monthly_export
-from flows.reconcile import reconcile
-from flows.snapshot import snapshot
 from streamledger.errors import ConfigError
+from streamledger.flows.export import monthly_export
+from streamledger.flows.reconcile import reconcile
+from streamledger.flows.snapshot import snapshot
 from streamledger.settings import Settings
 
 

@@ -10,9 +10,9 @@ from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed
 
-from flows.tasks import as_is, fetch, land_and_load, plan, recover_interrupted
 from streamledger.errors import StreamledgerError
 from streamledger.files import private_files
+from streamledger.flows.tasks import as_is, fetch, land_and_load, plan, recover_interrupted
 from streamledger.health import stale_problem
 from streamledger.settings import Settings
 

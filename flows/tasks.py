@@ -15,7 +15,7 @@ from streamledger import poll
 from streamledger.errors import DatabaseBusy
 from streamledger.fetch import PLAN_COUNTS, FetchedPoll, PollPlan, fetch_daywise, fetch_poll
 from streamledger.settings import Settings
-from transforms.normalize import NormalizedPoll
+from streamledger.transforms.normalize import NormalizedPoll
 
 T = TypeVar("T")
 

@@ -163,7 +163,7 @@ def _snapshot(args: argparse.Namespace) -> int:
     from streamledger.settings import Settings
 
     Settings.from_env()  # a missing setting is reported here, in one line, before Prefect starts
-    from flows.snapshot import snapshot
+    from streamledger.flows.snapshot import snapshot
 
     state = snapshot(return_state=True)
     if not state.is_completed():
@@ -180,7 +180,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     from streamledger.settings import Settings
 
     Settings.from_env()
-    from flows.reconcile import reconcile
+    from streamledger.flows.reconcile import reconcile
 
     state = reconcile(return_state=True)
     if not state.is_completed():
@@ -256,7 +256,7 @@ def _serve(args: argparse.Namespace) -> int:
             os.environ["PREFECT_API_URL"] = api_url  # before Prefect is imported below
             print(f"Prefect UI: {api_url.removesuffix('/api')} (stops with this command)", flush=True)
         settings = Settings.from_env()
-        from flows.serve import serve_snapshots
+        from streamledger.flows.serve import serve_snapshots
 
         serve_snapshots(settings)
     return 0

@@ -25,8 +25,8 @@ import orjson
 from streamledger.errors import ApiError
 from streamledger.ratelimit import RequestBudget, parse_ratelimit, shared_budget
 from streamledger.settings import Settings
-from transforms.redact import redact_body
-from transforms.shapes import (
+from streamledger.transforms.redact import redact_body
+from streamledger.transforms.shapes import (
     active_session_parts,
     active_session_shape_problem,
     error_detail,

@@ -52,8 +52,8 @@ def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, da
                 "STREAMLEDGER_RECONCILE_DAYS": "1",
             }
         )
-        from flows.reconcile import reconcile
-        from flows.snapshot import snapshot
+        from streamledger.flows.reconcile import reconcile
+        from streamledger.flows.snapshot import snapshot
 
         print("starting Prefect (the first flow run starts a temporary Prefect server)...", flush=True)
         started = time.monotonic()

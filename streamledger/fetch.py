@@ -16,7 +16,7 @@ from streamledger.client import Listing, NotSent, RealtimeKitClient
 from streamledger.errors import ApiError
 from streamledger.ratelimit import RequestBudget, shared_budget
 from streamledger.settings import Settings
-from transforms.shapes import active_session_parts, parse_instant, session_items
+from streamledger.transforms.shapes import active_session_parts, parse_instant, session_items
 
 # Livestreams in these states may have a running session; others are read only if we saw one running.
 READ_STATUSES = frozenset({"LIVE", "INVOKED"})

@@ -19,8 +19,8 @@ from streamledger.errors import DatabaseBusy, WarehouseError
 from streamledger.fetch import EMPTY_PLAN, PLAN_COUNTS, FetchedPoll, LivestreamState, PollPlan, fetch_poll
 from streamledger.files import remove_leftovers
 from streamledger.settings import Settings
+from streamledger.transforms.normalize import NormalizedPoll, normalize_responses, responses_frame
 from streamledger.warehouse import opened, query, register, run_file
-from transforms.normalize import NormalizedPoll, normalize_responses, responses_frame
 
 # Livestreams with a session seen in this many hours are swept now and then even without a sign of change.
 ACTIVE_HOURS = 24

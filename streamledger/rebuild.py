@@ -25,8 +25,8 @@ import polars as pl
 
 from streamledger.errors import WarehouseError
 from streamledger.poll import DERIVED_FILES, stage
+from streamledger.transforms.normalize import RESPONSE_SCHEMA, normalize_responses
 from streamledger.warehouse import opened, query, rollback_quietly, run_file
-from transforms.normalize import RESPONSE_SCHEMA, normalize_responses
 
 CHUNK_RESPONSES = 20_000  # about 100 polls of 200 livestreams; tens of MB of bodies at a time
 COUNTED = ("livestreams", "sessions", "session_snapshots", "parse_issues", "apps", "analytics_daily")

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
+from streamledger.transforms.shapes import parse_instant
 from streamledger.warehouse import connect
-from transforms.shapes import parse_instant
 
 PLACEHOLDER_SECONDS = 60.0
 _TIMES = ("created_at", "invoked_time", "started_time", "stopped_time")

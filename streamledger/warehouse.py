@@ -17,7 +17,7 @@ import polars as pl
 
 from streamledger.errors import DatabaseBusy, WarehouseError
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 LOCK_WAIT_SECONDS = 30.0
 # New files are written in a storage format the duckdb CLI on PyPI (1.5) can open, so that analysts can

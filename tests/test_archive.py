@@ -383,7 +383,7 @@ def test_the_settings_read_retention_and_archive_folder(tmp_path: Path) -> None:
 def test_the_daily_reconcile_flow_archives_after_reconciling(
     prefect_api: None, database: Path, cli_env: Path, sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.reconcile import reconcile
+    from streamledger.flows.reconcile import reconcile
 
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", sim.config.token)
     monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", sim.config.account_id)

@@ -15,10 +15,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows.export import already_complete, export_paths, previous_month
 from streamledger import warehouse
 from streamledger.charts import daily_usage_png
 from streamledger.export import ExportResult, export_month
+from streamledger.flows.export import already_complete, export_paths, previous_month
 from streamledger.reports import ReportError
 
 # After both fixture months have ended, so that only the warehouse's state decides completeness.

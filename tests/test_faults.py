@@ -42,8 +42,8 @@ from streamledger.simulator import (
     running_simulator,
 )
 from streamledger.simulator.config import COUNT_KNOBS, SHAPE_FORMS, SHARE_KNOBS, WINDOW_KNOBS
+from streamledger.transforms.shapes import parse_instant
 from tests.conftest import settings_for, simulator_config
-from transforms.shapes import parse_instant
 
 MINUTE = 60.0
 CLEAN_POLLS = 5  # after the faults stop: enough for two post-stop reads of every session, in two polls

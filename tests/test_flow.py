@@ -13,11 +13,11 @@ import pytest
 from prefect.artifacts import Artifact
 from prefect.settings import get_current_settings
 
-import flows.snapshot as snapshot_module
-from flows.reconcile import reconcile
-from flows.snapshot import snapshot
+import streamledger.flows.snapshot as snapshot_module
 from streamledger import warehouse
 from streamledger.cli import main
+from streamledger.flows.reconcile import reconcile
+from streamledger.flows.snapshot import snapshot
 from streamledger.simulator import RunningSimulator
 from tests.conftest import held
 

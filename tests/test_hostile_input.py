@@ -33,7 +33,7 @@ from streamledger.errors import ApiError
 from streamledger.fetch import EMPTY_PLAN, fetch_poll
 from streamledger.ratelimit import RequestBudget
 from streamledger.settings import Secret, Settings
-from transforms.normalize import (
+from streamledger.transforms.normalize import (
     ISSUE_SCHEMA,
     LIVESTREAM_SCHEMA,
     MISSING_FIGURE,
@@ -42,7 +42,7 @@ from transforms.normalize import (
     NormalizedPoll,
     normalize_responses,
 )
-from transforms.redact import WITHHELD, fingerprint, redact_body, stream_key_fingerprint
+from streamledger.transforms.redact import WITHHELD, fingerprint, redact_body, stream_key_fingerprint
 
 FETCHED = datetime(2026, 10, 31, 23, 59, 30, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1)

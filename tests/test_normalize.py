@@ -6,14 +6,14 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from transforms.normalize import (
+from streamledger.transforms.normalize import (
     ISSUE_SCHEMA,
     LIVESTREAM_SCHEMA,
     SESSION_SCHEMA,
     normalize_responses,
     responses_frame,
 )
-from transforms.redact import fingerprint, redact_body
+from streamledger.transforms.redact import fingerprint, redact_body
 
 FETCHED = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from flows.snapshot import snapshot
+from streamledger.flows.snapshot import snapshot
 from streamledger.simulator import RunningSimulator
 
 pytestmark = pytest.mark.prefect

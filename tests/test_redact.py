@@ -1,6 +1,6 @@
 import orjson
 
-from transforms.redact import fingerprint, redact_body, stream_key_fingerprint
+from streamledger.transforms.redact import fingerprint, redact_body, stream_key_fingerprint
 
 
 def test_stream_key_is_replaced_by_its_fingerprint_and_the_rest_is_byte_identical() -> None:

@@ -12,8 +12,8 @@ import pytest
 from streamledger import poll, verify, warehouse
 from streamledger.fetch import fetch_daywise
 from streamledger.simulator import running_simulator
+from streamledger.transforms.shapes import parse_instant
 from tests.conftest import settings_for, simulator_config
-from transforms.shapes import parse_instant
 
 START = datetime(2026, 10, 31, 23, 50, tzinfo=UTC)
 POLLS = 25  # one a minute: 23:51 .. 00:15

@@ -16,10 +16,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter
 from pydantic import SecretStr
 
-from flows.export import monthly_export
-from flows.reconcile import reconcile
-from flows.snapshot import snapshot
 from streamledger.cli import main
+from streamledger.flows.export import monthly_export
+from streamledger.flows.reconcile import reconcile
+from streamledger.flows.snapshot import snapshot
 from streamledger.settings import Settings
 from streamledger.simulator import RunningSimulator, running_simulator
 from tests.conftest import simulator_config

@@ -1,6 +1,6 @@
 from typing import Any
 
-from transforms.shapes import (
+from streamledger.transforms.shapes import (
     Paging,
     active_session_shape_problem,
     error_detail,

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import polars as pl
 
-from transforms.redact import fingerprint, stream_key_fingerprint
-from transforms.shapes import active_session_parts, list_items, session_items
+from streamledger.transforms.redact import fingerprint, stream_key_fingerprint
+from streamledger.transforms.shapes import active_session_parts, list_items, session_items
 
 UTC_INSTANT = pl.Datetime("us", "UTC")
 DOCUMENTED_STATUSES = ("LIVE", "IDLE", "ERRORED", "INVOKED")
