@@ -12,7 +12,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 
-.PHONY: demo test test-slow bench bench-quick serve serve-sim lint clean
+.PHONY: demo test test-slow bench bench-quick serve serve-sim lint docs wheel-check clean
 
 demo: $(VENV)/.synced  ## run the main job on the embedded default: simulator + local DuckDB file
 	$(BIN)/streamledger demo
@@ -24,6 +24,9 @@ lint: $(VENV)/.synced
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+docs: $(VENV)/.synced  ## write the generated pages of docs/ (settings, reports) from the code
+	$(BIN)/python -m tests.docs_pages
 
 serve: $(VENV)/.synced  ## serve the scheduled deployments (a local Prefect server unless PREFECT_API_URL is set)
 	$(BIN)/streamledger serve

@@ -20,6 +20,7 @@ import math
 import shutil
 import statistics
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,10 @@ import httpx
 
 from benchmarks.charts import new_chart, save
 from benchmarks.common import DATA_DIR, SEED, Figure, in_fresh_process, simulator_process, table_lines
-from streamledger import poll, verify, warehouse
+from streamledger import verify, warehouse
 from streamledger.settings import Secret, Settings
 from streamledger.simulator import SimulatorConfig
+from tests.helpers import run_poll
 
 LIVESTREAMS = 300
 POLLS, QUICK_POLLS = 10, 3
@@ -69,8 +71,8 @@ def scheduled_poll(settings: Settings, at: float) -> dict[str, Any]:
     """Wait until `at` (epoch seconds), run one poll; return its ledger row with when it ran."""
     time.sleep(max(0.0, at - time.time()))
     started = time.time()
-    row = poll.run_poll(settings)
-    return row | {"run_started": started, "run_finished": time.time()}
+    row = run_poll(settings)
+    return asdict(row) | {"run_started": started, "run_finished": time.time()}
 
 
 def latest_readings(database: Path) -> dict[str, float]:
@@ -191,7 +193,7 @@ def assemble(
         by_poll.setdefault(r["poll_id"], []).append(r)
     per_poll = []
     for row, ages in zip(rows, facts["ages_at_start"], strict=True):
-        mine = by_poll.get(row["poll_id"], [])
+        mine = by_poll.get(row.poll_id, [])
         reads_done = max(
             (r["received"] for r in mine if r["endpoint"] == "active_session"), default=row["slot"]
         )
@@ -202,15 +204,15 @@ def assemble(
                 "started_late_s": round(row["run_started"] - row["slot"], 3),
                 "reads_done_after_s": round(reads_done - row["slot"], 3),
                 "finished_after_s": round(row["run_finished"] - row["slot"], 3),
-                "network_seconds": row["network_seconds"],
-                "outcome": row["outcome"],
-                "message": (row["message"] or "").split("\n")[0][:200],
-                "allowance": row["allowance"],
-                "discovery": row["discovery_requests"],
+                "network_seconds": row.network_seconds,
+                "outcome": row.outcome,
+                "message": (row.message or "").split("\n")[0][:200],
+                "allowance": row.allowance,
+                "discovery": row.discovery_requests,
                 **{k: row[k] for k in ("planned_final", "planned_live", "planned_sweep", "deferred_live")},
-                "requests": row["requests"],
-                "retries": row["retries"],
-                "rate_limited": row["rate_limited"],
+                "requests": row.requests,
+                "retries": row.retries,
+                "rate_limited": row.rate_limited,
                 "useful": sum(1 for r in mine if r["outcome"] == "data" and 200 <= r["http_status"] < 300),
                 "max_age_at_start_s": round(max(ages), 1),
                 "median_age_at_start_s": round(statistics.median(ages), 1),

@@ -43,7 +43,8 @@ from benchmarks.common import DATA_DIR, Figure, in_fresh_process, table_lines
 from streamledger import warehouse
 from streamledger.errors import WarehouseError
 from streamledger.export import export_month
-from streamledger.poll import LOAD_FILES, POLL_RUN_SCHEMA
+from streamledger.load import LOAD_FILES
+from streamledger.poll import POLL_RUN_SCHEMA
 from streamledger.reports import run_report
 from streamledger.transforms.normalize import (
     APP_SCHEMA,

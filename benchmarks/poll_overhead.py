@@ -23,7 +23,7 @@ import argparse
 import statistics
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,13 +33,16 @@ import orjson
 
 from benchmarks.charts import new_chart, save
 from benchmarks.common import SEED, Figure, in_fresh_process, simulator_process, table_lines, timed
-from streamledger import poll
+from streamledger import landing, load, timing
 from streamledger.client import _classify, _Where  # what the client runs on each answer
-from streamledger.fetch import FetchedPoll, fetch_poll, new_poll_id
+from streamledger.fetch import fetch_poll
+from streamledger.plan import read_plan
+from streamledger.poll import FetchedPoll, new_poll_id
 from streamledger.settings import Secret, Settings
 from streamledger.simulator import SimulatorConfig
-from streamledger.transforms.normalize import responses_frame
+from streamledger.transforms.normalize import normalize_responses, responses_frame
 from streamledger.transforms.redact import redact_body
+from tests.helpers import run_poll
 
 UNLIMITED = 1_000_000
 # The stages the issue names; plan (the warehouse queries a poll starts with) is timed too, apart.
@@ -121,17 +124,17 @@ def replay(settings: Settings, fetched: FetchedPoll) -> dict[str, float]:
         seconds[stage] = now - clock
         clock = now
 
-    poll.plan_poll(settings)
+    read_plan(settings)
     lap("plan")
     decode(settings, fetched)
     lap("decode")
-    path = poll.land(settings.landing_dir, fetched)
+    path = landing.land(settings.landing_dir, fetched)
     lap("land")
-    normalized, normalize_seconds = poll.normalize_poll(fetched)
+    normalized, normalize_seconds = timing.timed(normalize_responses, fetched.responses)
     lap("normalize")
-    row = poll.load_poll(settings, fetched, normalized, normalize_seconds=normalize_seconds)
+    row = load.load_poll(settings, fetched, normalized, normalize_seconds=normalize_seconds)
     lap("load")
-    summary = {column: row[column] for column in SUMMARY_COLUMNS}  # what the flow publishes
+    summary = {column: getattr(row, column) for column in SUMMARY_COLUMNS}  # what the flow publishes
     assert len(summary) == len(SUMMARY_COLUMNS)
     path.unlink(missing_ok=True)
     lap("summarize")
@@ -182,7 +185,7 @@ def floor_figures(floor: dict[str, list[float]], size: str) -> list[Figure]:
 
 def one_poll(settings: Settings) -> dict[str, Any]:
     """One whole poll (network included), for the fresh-process memory figure."""
-    return poll.run_poll(settings)
+    return asdict(run_poll(settings))
 
 
 def measure(n: int, runs: int, workdir: Path, memory: bool) -> tuple[list[dict[str, float]], dict[str, Any]]:
@@ -190,19 +193,19 @@ def measure(n: int, runs: int, workdir: Path, memory: bool) -> tuple[list[dict[s
     config = all_live_config(n)
     with simulator_process(config) as root:
         settings = settings_for(root, config, workdir / f"n{n}")
-        first = poll.run_poll(settings)  # sweeps every livestream
-        second = poll.run_poll(settings)
+        first = run_poll(settings)  # sweeps every livestream
+        second = run_poll(settings)
         facts: dict[str, Any] = {}
         if memory:  # before the replays, whose readings lie in the future
             _, rss, row = in_fresh_process(one_poll, settings)
-            facts |= {"poll_peak_rss_mb": round(rss, 1), "poll_sessions": row["sessions"]}
-        captured = fetch_poll(settings, poll.plan_poll(settings))
+            facts |= {"poll_peak_rss_mb": round(rss, 1), "poll_sessions": row.sessions}
+        captured = fetch_poll(settings, read_plan(settings))
         facts |= {
             "sessions": sum(1 for r in captured.responses if r["endpoint"] == "active_session"),
             "responses": len(captured.responses),
             "body_bytes": sum(len(r["body"] or "") for r in captured.responses),
             "network_seconds": round(captured.network_seconds, 3),
-            "warmup_requests": [first["requests"], second["requests"]],
+            "warmup_requests": [first.requests, second.requests],
         }
         laps = [replay(settings, next_poll(captured, minutes=i + 1)) for i in range(runs)]
         if memory:

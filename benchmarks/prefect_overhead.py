@@ -2,7 +2,7 @@
 
 A manual-clock simulator (100 livestreams, all live for 1-2 hours, budget lifted) runs in this process and a
 real `prefect server start` on 127.0.0.1 in its own (streamledger.prefect_server). One fresh process then
-times, in rounds, `poll.run_poll(settings)` on one database, the `snapshot` flow called as a flow run against
+times, in rounds, `run_poll(settings)` on one database, the `snapshot` flow called as a flow run against
 that server (PREFECT_API_URL set) on another and, for information, the same flow run with heartbeats off on a
 third. Before each round the simulator's clock moves 60 s, so every arm reads the same API answers and, its
 database having seen the same answers, does the same work (request counts are kept and compared); each arm
@@ -22,9 +22,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 
@@ -95,10 +96,13 @@ def _measure(env: dict[str, str], sim_root: str, workdir: str, runs: int) -> dic
     base = Path(workdir)
 
     clock = time.perf_counter()
-    from streamledger import poll
+    from streamledger import fetch, landing, load, plan  # noqa: F401  (what a poll's stages import)
     from streamledger.settings import Settings
 
     import_plain = time.perf_counter() - clock
+    from streamledger.poll import PollRun
+    from tests.helpers import run_poll
+
     settings = Settings.from_env().with_overrides(
         database=base / "plain.duckdb", landing_dir=base / "plain-landing"
     )
@@ -107,7 +111,7 @@ def _measure(env: dict[str, str], sim_root: str, workdir: str, runs: int) -> dic
         httpx.post(f"{sim_root}/_simulator/clock", json={"advance_seconds": STEP_SECONDS}).raise_for_status()
 
     def plain() -> dict[str, Any]:
-        return poll.run_poll(settings)
+        return asdict(run_poll(settings))
 
     def as_flow_run(name: str, heartbeats: bool = True) -> Callable[[], dict[str, Any]]:
         def call() -> dict[str, Any]:
@@ -119,7 +123,9 @@ def _measure(env: dict[str, str], sim_root: str, workdir: str, runs: int) -> dic
                 state = snapshot(return_state=True)
             if not state.is_completed():
                 raise RuntimeError(f"the snapshot flow run ended {state.type.value}: {state.message}")
-            return cast(dict[str, Any], state.result())
+            result = state.result()
+            assert isinstance(result, PollRun)
+            return asdict(result)
 
         return call
 
@@ -236,7 +242,7 @@ def _figures(measured: dict[str, Any], serve_runs: list[dict[str, Any]], runs: i
     """The suite's figures; each note says what its seconds include."""
     size = f"{LIVESTREAMS} live livestreams, {runs} rounds"
     plain = measured["plain"]
-    counts = {arm: [row["requests"] for row in measured[f"{arm}_rows"]] for arm in ARMS}
+    counts = {arm: [row.requests for row in measured[f"{arm}_rows"]] for arm in ARMS}
     requests = "/".join(str(n) for n in sorted(set(counts["plain"])))
     same = (
         "the same in every arm, round by round" if len(set(map(tuple, counts.values()))) == 1 else "NOT equal"
@@ -254,7 +260,7 @@ def _figures(measured: dict[str, Any], serve_runs: list[dict[str, Any]], runs: i
             size=size,
             unit="s",
             runs=plain,
-            note="Wall time of poll.run_poll(settings) in a warm process (its database had one poll "
+            note="Wall time of run_poll(settings) in a warm process (its database had one poll "
             "before): plan, fetch, land, normalize, load. " + work,
         ),
         Figure(

@@ -14,10 +14,10 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streamledger import poll
-from streamledger.fetch import RETRY_RESERVE_SHARE
+from streamledger.plan import RETRY_RESERVE_SHARE
 from streamledger.settings import Secret, Settings
 from streamledger.simulator import SimulatorConfig, running_simulator
+from tests.helpers import run_poll
 
 KINDS = ("discovery_requests", "planned_final", "planned_live", "planned_sweep", "retries")
 
@@ -50,16 +50,16 @@ def main() -> None:
         rows = []
         for _ in range(args.polls):
             sim.advance(60)
-            rows.append(poll.run_poll(settings))
+            rows.append(run_poll(settings))
     steady = rows[len(rows) // 2 :]  # after the first sweeps of every livestream
-    live = statistics.mean(r["planned_live"] for r in steady)
-    total = statistics.mean(r["requests"] for r in steady)
+    live = statistics.mean(r.planned_live for r in steady)
+    total = statistics.mean(r.requests for r in steady)
     print(
         f"{args.livestreams} livestreams, {len(steady)} steady polls of 60 s "
         f"(after {len(rows) - len(steady)} warm-up polls)"
     )
     for kind in KINDS:
-        print(f"  {kind:>20}: {statistics.mean(r[kind] for r in steady):7.1f} per poll")
+        print(f"  {kind:>20}: {statistics.mean(getattr(r, kind) for r in steady):7.1f} per poll")
     print(
         f"  {'requests':>20}: {total:7.1f} per poll for {live:.1f} live streams "
         f"({total / live:.2f} per live stream)"

@@ -38,11 +38,12 @@ from benchmarks.common import (
     table_lines,
     write_results,
 )
-from streamledger import poll, warehouse
+from streamledger import warehouse
 from streamledger.archive import archive_raw_responses
 from streamledger.rebuild import rebuild
 from streamledger.settings import Secret, Settings
 from streamledger.simulator import SimulatorConfig
+from tests.helpers import run_poll
 
 UNLIMITED = 1_000_000
 LIVESTREAMS = 200
@@ -83,10 +84,10 @@ def run_polls(root: str, settings: Settings, polls: int) -> dict[str, Any]:
             control.post(
                 f"{root}/_simulator/clock", json={"advance_seconds": POLL_SECONDS}
             ).raise_for_status()
-            row = poll.run_poll(settings)
-            requests += row["requests"]
-            sessions += row["sessions"]
-            outcomes[row["outcome"]] += 1
+            row = run_poll(settings)
+            requests += row.requests
+            sessions += row.sessions
+            outcomes[row.outcome] += 1
             if number % 60 == 0:
                 elapsed = time.perf_counter() - started
                 print(f"  {number:>5} polls, {elapsed:6.0f} s, {requests:,} requests", flush=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,21 +16,13 @@ from prefect.states import Completed, Failed
 from streamledger.errors import StreamledgerError
 from streamledger.export import MANIFEST, ExportResult, export_month, month_period
 from streamledger.files import private_files
-
-DEFAULT_DATABASE = "data/streamledger.duckdb"
+from streamledger.settings import Settings
 
 
 def previous_month(today: date) -> str:
     """Return the calendar month before the one `today` is in, as 'YYYY-MM'."""
     year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
     return f"{year:04d}-{month:02d}"
-
-
-def export_paths(env: Mapping[str, str]) -> tuple[Path, Path]:
-    """Return the database (STREAMLEDGER_DATABASE) and export folder (STREAMLEDGER_EXPORT_DIR) paths."""
-    database = Path(env.get("STREAMLEDGER_DATABASE", "").strip() or DEFAULT_DATABASE)
-    out_dir = env.get("STREAMLEDGER_EXPORT_DIR", "").strip()
-    return database, Path(out_dir) if out_dir else database.parent / "exports"
 
 
 def already_complete(directory: Path) -> bool:
@@ -73,7 +63,8 @@ def monthly_export(month: str | None = None) -> dict[str, Any] | State[Any]:
     """Export `month` ('YYYY-MM'; default: the previous UTC month); return its manifest, or Failed."""
     private_files()
     try:
-        database, out_dir = export_paths(os.environ)
+        settings = Settings.from_env()
+        database, out_dir = settings.database, settings.export_dir
         scheduled = month is None
         month = month or previous_month(datetime.now(UTC).date())
         month_period(month)  # a bad parameter fails the run before any task starts

@@ -12,7 +12,17 @@ from prefect.states import Failed
 from streamledger.archive import archive_raw_responses
 from streamledger.errors import DatabaseBusy, StreamledgerError
 from streamledger.files import private_files
-from streamledger.flows.tasks import fetch_analytics, land_and_load, recover_interrupted
+from streamledger.flows.tasks import (
+    as_is,
+    fetch_analytics,
+    land,
+    left_landed,
+    load,
+    normalize,
+    published,
+    recover,
+)
+from streamledger.poll import PollRun
 from streamledger.settings import Settings
 
 
@@ -42,14 +52,17 @@ def archive_old_responses(settings: Settings) -> int:
 
 
 @flow(name="reconcile", description="Read Cloudflare's daywise livestream analytics into analytics_daily.")
-def reconcile() -> dict[str, Any] | State[Any]:
+def reconcile() -> PollRun | State[Any]:
     """Fetch, land, normalize and load the recent days' analytics, then archive old raw responses."""
     private_files()
     try:
-        settings = Settings.from_env()
-        recover_interrupted(settings)
-        result = land_and_load(settings, fetch_analytics(settings))
+        settings = Settings.from_env(api=True)
+        recover(settings)
+        fetched = fetch_analytics(settings)
+        land(settings, as_is(fetched))
+        normalized, seconds = normalize(as_is(fetched))
+        run = load(settings, as_is(fetched), normalized, seconds)
         archive_old_responses(settings)
-        return result
+        return published(run) if run else left_landed(fetched)
     except StreamledgerError as exc:
         return Failed(message=str(exc))

@@ -12,32 +12,45 @@ from prefect.states import Completed, Failed
 
 from streamledger.errors import StreamledgerError
 from streamledger.files import private_files
-from streamledger.flows.tasks import as_is, fetch, land_and_load, plan, recover_interrupted
+from streamledger.flows.tasks import (
+    as_is,
+    fetch,
+    land,
+    left_landed,
+    load,
+    normalize,
+    plan,
+    published,
+    recover,
+)
 from streamledger.health import stale_problem
+from streamledger.poll import PollRun
 from streamledger.settings import Settings
 
 
 @flow(name="snapshot", description="Poll the livestream sessions of every app once.")
-def snapshot() -> dict[str, Any] | State[Any]:
-    """Run one poll: plan, fetch, then land, normalize, load and publish; return the poll_runs row.
+def snapshot() -> PollRun | State[Any]:
+    """Run one poll and return its ledger row; the run fails when the poll failed, or polling is stale.
 
-    The run fails when the poll failed, and when it loaded nothing and polling has gone stale, so that
-    Prefect's notifications can alert on either.
+    A run that loaded nothing because the database was held stays Completed while polling is fresh: its
+    poll is landed and the next run loads it.
     """
     private_files()
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(api=True)
         late = lateness_seconds()
         if late > settings.poll_interval_seconds:
             # After downtime Prefect runs every missed slot; a stale snapshot is worth nothing.
             message = f"skipped: this scheduled run started {late:.0f} s late; the next on-time run polls"
             get_run_logger().warning(message)
             return unless_stale(settings, Completed(message=message))
-        database_free = recover_interrupted(settings)
-        result = land_and_load(settings, fetch(settings, as_is(plan(settings, database_free))))
-        if isinstance(result, State) and result.is_completed():  # landed for the next run, not loaded
-            return unless_stale(settings, result)
-        return result
+        recover(settings)
+        poll_plan = plan(settings)
+        fetched = fetch(settings, poll_plan)
+        land(settings, as_is(fetched))
+        normalized, seconds = normalize(as_is(fetched))
+        run = load(settings, as_is(fetched), normalized, seconds)
+        return published(run) if run else unless_stale(settings, left_landed(fetched))
     except StreamledgerError as exc:
         return Failed(message=str(exc))
 

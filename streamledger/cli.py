@@ -17,8 +17,10 @@ import polars as pl
 
 from streamledger.errors import StreamledgerError
 from streamledger.files import private_files
+from streamledger.poll import PollRun
 from streamledger.progress import Progress
 from streamledger.reports import FORMATS, READ_WAIT_SECONDS
+from streamledger.settings import Settings, checked_retention_days
 
 # Prefect reads these at import time: quiet, no telemetry, and room for a cold temporary server.
 PREFECT_DEFAULTS = {
@@ -36,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args))
+        settings = Settings.from_env(_environment(args))
+        return int(args.run(args, settings))
     except StreamledgerError as exc:
         print(f"streamledger: error: {exc}", file=sys.stderr)
         return 1
@@ -159,54 +162,47 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _snapshot(args: argparse.Namespace) -> int:
-    from streamledger.settings import Settings
-
-    Settings.from_env()  # a missing setting is reported here, in one line, before Prefect starts
+def _snapshot(args: argparse.Namespace, settings: Settings) -> int:
+    settings.with_api()  # a missing credential is reported here, in one line, before Prefect starts
     from streamledger.flows.snapshot import snapshot
 
     state = snapshot(return_state=True)
     if not state.is_completed():
         raise StreamledgerError(state.message or "the snapshot flow run failed")
     result = state.result()
-    if isinstance(result, dict):
-        print(_summary_line(result))
-    else:
-        print(state.message)
+    print(result.summary() if isinstance(result, PollRun) else state.message)
     return 0
 
 
-def _reconcile(args: argparse.Namespace) -> int:
-    from streamledger.settings import Settings
-
-    Settings.from_env()
+def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    settings.with_api()
     from streamledger.flows.reconcile import reconcile
 
     state = reconcile(return_state=True)
     if not state.is_completed():
         raise StreamledgerError(state.message or "the reconcile flow run failed")
-    print(_summary_line(cast(dict[str, object], state.result())))
+    result = state.result()
+    print(result.summary() if isinstance(result, PollRun) else state.message)
     return 0
 
 
-def _rebuild(args: argparse.Namespace) -> int:
+def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger.rebuild import rebuild
 
     with Progress("rebuild") as progress:
-        counts = rebuild(_database(args), archive_dir=_archive_dir(args), progress=progress.step)
+        counts = rebuild(settings.database, archive_dir=settings.archive_dir, progress=progress.step)
     print("rebuilt from raw_responses: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
     return 0
 
 
-def _archive(args: argparse.Namespace) -> int:
+def _archive(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger.archive import archive_raw_responses
-    from streamledger.settings import checked_retention_days, raw_retention_days
 
     if args.retention_days is None:
-        days = raw_retention_days(os.environ)
+        days = settings.raw_retention_days
     else:
         days = checked_retention_days("--retention-days", args.retention_days)
-    database, folder = _database(args), _archive_dir(args)
+    database, folder = settings.database, settings.archive_dir
     with Progress("archive" + (" (dry run)" if args.dry_run else "")) as progress:
         archived = archive_raw_responses(database, folder, days, dry_run=args.dry_run, progress=progress.step)
     if not archived:
@@ -229,33 +225,22 @@ def _archive(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary_line(row: dict[str, object]) -> str:
-    return (
-        f"poll {row['poll_id']}: {row['outcome']}, "
-        f"{row['livestreams']} livestreams, {row['sessions']} sessions, "
-        f"{row['requests']} requests ({row['retries']} retried, {row['rate_limited']} rate-limited), "
-        f"{row['parse_issues']} parse issues"
-    )
-
-
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger.prefect_server import local_prefect_server, stop_on_sigterm
-    from streamledger.settings import Settings
 
     stop_on_sigterm()
     with contextlib.ExitStack() as stack:
         if args.simulate:
             _point_at_simulator(stack)
-        if not os.environ.get("STREAMLEDGER_TOKEN_BLOCK"):
-            Settings.from_env()  # a missing setting is one line now, not after a server has started
+            settings = Settings.from_env()  # the environment now points at the simulator
+        if not settings.token_block:
+            settings.with_api()  # a missing setting is one line now, not after a server has started
         if not os.environ.get("PREFECT_API_URL"):
-            database = Path(os.environ.get("STREAMLEDGER_DATABASE") or "data/streamledger.duckdb")
-            home = Path(os.environ.get("STREAMLEDGER_PREFECT_HOME") or database.parent / "prefect")
+            home = settings.prefect_home
             print(f"starting a local Prefect server (state in {home})...", flush=True)
             api_url = stack.enter_context(local_prefect_server(home))
             os.environ["PREFECT_API_URL"] = api_url  # before Prefect is imported below
             print(f"Prefect UI: {api_url.removesuffix('/api')} (stops with this command)", flush=True)
-        settings = Settings.from_env()
         from streamledger.flows.serve import serve_snapshots
 
         serve_snapshots(settings)
@@ -283,16 +268,14 @@ def _point_at_simulator(stack: contextlib.ExitStack) -> None:
     )
 
 
-def _status(args: argparse.Namespace) -> int:
+def _status(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger.health import read_status
-    from streamledger.settings import env_number
 
-    database = _database(args)
+    database = settings.database
     if not database.exists():
         raise StreamledgerError(f"database {database} does not exist yet (run a snapshot first)")
-    window = env_number(os.environ, "STREAMLEDGER_BUDGET_WINDOW_SECONDS", 300.0, float)
-    budget = env_number(os.environ, "STREAMLEDGER_BUDGET_REQUESTS", 1200, int)
-    stale_after = env_number(os.environ, "STREAMLEDGER_STALE_AFTER_SECONDS", 600.0, float)
+    window, budget = settings.budget_window_seconds, settings.budget_requests
+    stale_after = settings.stale_after_seconds
     row = read_status(database, window_seconds=window, wait_seconds=args.wait)
     now = datetime.now(UTC)
     last = row["last_success_at"]
@@ -322,7 +305,7 @@ def _status(args: argparse.Namespace) -> int:
         f"request budget       {row['requests_in_window']} of {budget} used in the last {window:g} s "
         f"({100 * row['requests_in_window'] / budget:.0f} %)"
     )
-    landing = Path(os.environ.get("STREAMLEDGER_LANDING_DIR") or database.parent / "landing")
+    landing = settings.landing_dir
     landed = list(landing.glob("*.jsonl"))
     if landed:
         print(f"landed, not loaded   {len(landed)} poll(s) wait for the next run in {landing}")
@@ -333,7 +316,7 @@ def _status(args: argparse.Namespace) -> int:
     return 2 if args.check and (stale or row["last_outcome"] == "failed") else 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger.simulator.server import config_from_args, serve_forever
 
     try:
@@ -344,7 +327,7 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger.demo import run_demo
 
     return run_demo(
@@ -356,14 +339,14 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
 
-def _database(args: argparse.Namespace) -> Path:
-    return args.database or Path(os.environ.get("STREAMLEDGER_DATABASE") or "data/streamledger.duckdb")
-
-
-def _archive_dir(args: argparse.Namespace) -> Path:
-    from streamledger.settings import archive_dir
-
-    return cast(Path, args.archive_dir or archive_dir(os.environ, _database(args)))
+def _environment(args: argparse.Namespace) -> dict[str, str]:
+    """Return the environment with the command's path options in place of their variables."""
+    options = {
+        "STREAMLEDGER_DATABASE": getattr(args, "database", None),
+        "STREAMLEDGER_ARCHIVE_DIR": getattr(args, "archive_dir", None),
+        "STREAMLEDGER_EXPORT_DIR": getattr(args, "out", None),
+    }
+    return dict(os.environ) | {name: str(value) for name, value in options.items() if value is not None}
 
 
 def _archive_dir_argument(parser: argparse.ArgumentParser) -> None:
@@ -402,14 +385,14 @@ def _reader_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _sql(args: argparse.Namespace) -> int:
+def _sql(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger.reports import run_sql, write_output
 
-    write_output(run_sql(_database(args), args.statement, wait_seconds=args.wait), args.format, args.output)
+    write_output(run_sql(settings.database, args.statement, wait_seconds=args.wait), args.format, args.output)
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger import reports
 
     if args.list:
@@ -433,7 +416,7 @@ def _report(args: argparse.Namespace) -> int:
     values = reports.parse_parameters(report, raw)
     if args.chart is not None and report.name != "daily-usage":
         raise StreamledgerError("--chart draws the daily-usage report only")
-    frame = reports.run_report(_database(args), report.name, values, wait_seconds=args.wait)
+    frame = reports.run_report(settings.database, report.name, values, wait_seconds=args.wait)
     title = f"{report.name}: {report.description}"
     reports.write_output(frame, args.format, args.output, title=title, tz=cast(str | None, values.get("tz")))
     if args.chart is not None:
@@ -457,11 +440,11 @@ def _daily_chart(frame: pl.DataFrame, values: dict[str, object], path: Path) -> 
     print(f"chart written to {path}", file=sys.stderr)
 
 
-def _export(args: argparse.Namespace) -> int:
+def _export(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger.export import export_month
     from streamledger.reports import PARAMETERS
 
-    out = args.out or Path(os.environ.get("STREAMLEDGER_EXPORT_DIR") or _database(args).parent / "exports")
+    out = settings.export_dir
     formats = ("csv", "parquet") if args.format == "both" else (args.format,)
     price = None
     if args.price_per_ingest_minute is not None:
@@ -471,7 +454,7 @@ def _export(args: argparse.Namespace) -> int:
             raise StreamledgerError(f"--price {args.price_per_ingest_minute!r}: {exc}") from None
     with Progress(f"export {args.month}") as progress:
         result = export_month(
-            _database(args),
+            settings.database,
             args.month,
             out,
             formats=formats,

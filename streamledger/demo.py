@@ -7,11 +7,11 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
 
 from streamledger import verify
 from streamledger.errors import StreamledgerError
 from streamledger.export import export_month
+from streamledger.poll import PollRun
 from streamledger.reports import print_table, run_report
 from streamledger.simulator import SimulatorConfig, running_simulator
 
@@ -64,14 +64,10 @@ def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, da
             polls += 1
             if not state.is_completed():
                 raise StreamledgerError(f"demo: snapshot flow run failed: {state.message}")
-            row = cast(dict[str, Any], state.result())
+            run = state.result()
             if polls == 1:
                 started = time.monotonic()  # the minute of polling starts once Prefect is up
-            print(
-                f"poll {polls:>2} {row['poll_id']}: {row['outcome']}, {row['livestreams']} livestreams, "
-                f"{row['sessions']} sessions, {row['requests']} requests, {row['parse_issues']} parse issues",
-                flush=True,
-            )
+            print(f"poll {polls:>2} " + (run.summary() if isinstance(run, PollRun) else str(state.message)))
             time.sleep(max(0.0, interval - (time.monotonic() - tick)))
         if not reconcile(return_state=True).is_completed():
             raise StreamledgerError("demo: reconcile flow run failed")

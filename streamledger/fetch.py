@@ -1,103 +1,21 @@
-"""The network half of a poll: discover, then read by priority within the poll's request allowance."""
+"""The network stage of a poll: discover apps and livestreams, then read what the plan chooses."""
 
 from __future__ import annotations
 
 import asyncio
-import math
-import secrets
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from streamledger.client import Listing, NotSent, RealtimeKitClient
 from streamledger.errors import ApiError
+from streamledger.plan import NEVER, Allowance, Listed, live_reads, poll_allowance, stopped_unseen, sweeps_due
+from streamledger.poll import FetchedPoll, PollPlan, new_poll_id
 from streamledger.ratelimit import RequestBudget, shared_budget
 from streamledger.settings import Settings
 from streamledger.transforms.shapes import active_session_parts, parse_instant, session_items
-
-# Livestreams in these states may have a running session; others are read only if we saw one running.
-READ_STATUSES = frozenset({"LIVE", "INVOKED"})
-# Retries come out of the same budget: this share of a poll's share is kept free in the budget window for
-# them. Kept once in the window, not once per poll: each poll plans up to the same few free slots, so unused
-# they cost a few slots per window, not per poll; the retries of one poll take them, and the next poll, which
-# sees those retries in the window, plans that many fewer reads.
-RETRY_RESERVE_SHARE = 0.1
-# Send slots that free up within this share of the poll interval count as free: a poll starting as the sends
-# of the poll one window earlier are about to leave the window waits a moment for them, not a whole poll.
-SLOT_HORIZON_SHARE = 0.1
-PLAN_COUNTS = (
-    "planned_final",
-    "planned_live",
-    "planned_sweep",
-    "deferred_final",
-    "deferred_live",
-    "deferred_sweep",
-)
-_NEVER = datetime.min.replace(tzinfo=UTC)
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class LivestreamState:
-    """What the warehouse knows about one livestream when a poll is planned."""
-
-    app_id: str
-    last_active_read_at: datetime | None
-    last_swept_at: datetime | None
-    swept_updated_at: datetime | None
-    recently_active: bool
-
-
-@dataclass(frozen=True)
-class PollPlan:
-    """What the warehouse tells a new poll before it sends anything."""
-
-    livestreams: Mapping[str, LivestreamState]
-    open_sessions: Mapping[str, tuple[str, str]]  # livestream_id -> (app_id, session_id) seen running
-    to_finalize: tuple[tuple[str, str, str], ...]  # (app_id, livestream_id, session_id), oldest first
-    recent_sends: tuple[float, ...]
-
-
-EMPTY_PLAN = PollPlan({}, {}, (), ())
-
-
-@dataclass
-class FetchedPoll:
-    """Everything one poll received from the API, and how the fetching went."""
-
-    poll_id: str
-    started_at: datetime
-    finished_at: datetime
-    app_ids: tuple[str, ...]
-    responses: list[dict[str, Any]]
-    kind: str = "snapshot"
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    transport_errors: int = 0
-    active_reads: int = 0
-    failed_calls: int = 0
-    allowance: int = 0
-    discovery_requests: int = 0
-    plan: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PLAN_COUNTS, 0))
-    errors: list[str] = field(default_factory=list)
-    fatal: str | None = None
-    network_seconds: float = 0.0
-
-    @property
-    def outcome(self) -> str:
-        """ok, partial (some calls failed; the rest is kept) or failed (nothing could be read)."""
-        if self.fatal is not None:
-            return "failed"
-        return "partial" if self.errors else "ok"
-
-
-def new_poll_id(started_at: datetime) -> str:
-    """Return a poll id that sorts by start time: 20261127T183200.123456Z-1a2b3c."""
-    return f"{started_at:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(3)}"
 
 
 def fetch_poll(
@@ -118,18 +36,6 @@ def fetch_daywise(
     return asyncio.run(_fetch_daywise(settings, days, until, transport))
 
 
-def poll_allowance(settings: Settings, budget: RequestBudget) -> int:
-    """Requests one poll may send: its share of the budget window, and never more than the window has free.
-
-    Free means free by a tenth of the interval from now (the poll's sends wait that long at most), less the
-    slots kept free for retries.
-    """
-    share = settings.budget_requests * settings.poll_interval_seconds / settings.budget_window_seconds
-    reserve = math.ceil(round(share * RETRY_RESERVE_SHARE, 6))  # a whole product may float a hair above it
-    horizon = min(settings.poll_interval_seconds * SLOT_HORIZON_SHARE, settings.max_retry_wait_seconds)
-    return max(0, min(math.ceil(share), budget.available(within=horizon) - reserve))
-
-
 async def _fetch(
     settings: Settings, plan: PollPlan, transport: httpx.AsyncBaseTransport | None
 ) -> FetchedPoll:
@@ -143,11 +49,11 @@ async def _fetch(
         listed = await _list_livestreams(client, poll)
         poll.discovery_requests = client.requests
         if client.halted is None:
-            planner = _Planner(poll.allowance - poll.discovery_requests)
-            await _read_by_priority(client, poll, plan, planner, listed)
+            allowance = Allowance(poll.allowance - poll.discovery_requests)
+            await _read_by_priority(client, poll, plan, allowance, listed)
             if client.halted is None:
-                await _sweep(client, poll, plan, planner, listed, settings)
-            poll.plan = planner.counts
+                await _sweep(client, poll, plan, allowance, listed, settings)
+            poll.plan = allowance.counts
         _finish(poll, client)
     return poll
 
@@ -227,45 +133,15 @@ async def _list_livestreams(
     return listed
 
 
-class _Planner:
-    """Hands out the poll's remaining requests by priority and counts what it sends and defers."""
-
-    def __init__(self, remaining: int) -> None:
-        self.remaining = max(0, remaining)
-        self.counts = dict.fromkeys(PLAN_COUNTS, 0)
-
-    def take(self, kind: str, candidates: list[T]) -> list[T]:
-        granted = candidates[: self.remaining]
-        self.remaining -= len(granted)
-        self.counts[f"planned_{kind}"] += len(granted)
-        self.counts[f"deferred_{kind}"] += len(candidates) - len(granted)
-        return granted
-
-    def take_one(self, kind: str) -> bool:
-        return bool(self.take(kind, [None]))
-
-
 async def _read_by_priority(
-    client: RealtimeKitClient,
-    poll: FetchedPoll,
-    plan: PollPlan,
-    planner: _Planner,
-    listed: Mapping[str, tuple[str, dict[str, Any]]],
+    client: RealtimeKitClient, poll: FetchedPoll, plan: PollPlan, allowance: Allowance, listed: Listed
 ) -> None:
-    """Finalization reads first, then active-session reads, least recently read first."""
-    finals = planner.take("final", list(plan.to_finalize))
+    """Finalization reads first, then active-session reads, then sessions that stopped unseen."""
+    finals = allowance.take("final", list(plan.to_finalize))
     app_of = {ls: app for ls, (app, _) in plan.open_sessions.items()} | {
         ls: app for ls, (app, _) in listed.items()
     }
-    live_ids = {ls for ls, (_, item) in listed.items() if _status(item) in READ_STATUSES} | set(
-        plan.open_sessions
-    )
-
-    def last_read(livestream_id: str) -> tuple[datetime, str]:
-        state = plan.livestreams.get(livestream_id)
-        return (state.last_active_read_at if state and state.last_active_read_at else _NEVER), livestream_id
-
-    live = planner.take("live", sorted(live_ids, key=last_read))
+    live = allowance.take("live", live_reads(plan, listed))
     poll.active_reads = len(live)
 
     # Each read keeps only what the plan needs of its answer (the raw responses keep the body): a poll of
@@ -284,19 +160,9 @@ async def _read_by_priority(
     _collect(poll, results)
     if client.halted is not None:
         return
-    # A session seen running last time whose livestream now shows no session, or another one, has stopped
-    # unseen: read it by id now. One still shown (running, or stopped and lingering) needs no extra read.
-    answers = dict(zip(live, results[len(finals) :], strict=True))
-    planned = {session_id for _, _, session_id in plan.to_finalize}  # read or already counted as deferred
-    vanished = [
-        (app, ls, session_id)
-        for ls, (app, session_id) in sorted(plan.open_sessions.items())
-        if ls in answers
-        and session_id not in planned
-        and not isinstance(answers[ls], BaseException)  # a failed read proves nothing: not taken as stopped
-        and answers[ls] != session_id
-    ]
-    reads = [client.session_by_id(app, sid, ls) for app, ls, sid in planner.take("final", vanished)]
+    shown = dict(zip(live, results[len(finals) :], strict=True))
+    vanished = allowance.take("final", stopped_unseen(plan, shown))
+    reads = [client.session_by_id(app, sid, ls) for app, ls, sid in vanished]
     _collect(poll, await asyncio.gather(*reads, return_exceptions=True))
 
 
@@ -304,49 +170,31 @@ async def _sweep(
     client: RealtimeKitClient,
     poll: FetchedPoll,
     plan: PollPlan,
-    planner: _Planner,
-    listed: Mapping[str, tuple[str, dict[str, Any]]],
+    allowance: Allowance,
+    listed: Listed,
     settings: Settings,
 ) -> None:
-    """Read the session lists of livestreams that changed since their last sweep, or are due one."""
-    now = datetime.now(UTC)
-    due: list[tuple[datetime, str]] = []
-    for livestream_id, (_, item) in listed.items():
-        state = plan.livestreams.get(livestream_id)
-        if state is None or _changed(state, item) or _sweep_due(state, now, settings.sweep_interval_seconds):
-            due.append(((state.last_swept_at if state else None) or _NEVER, livestream_id))
+    """Read the session lists the plan finds due, page by page back to the previous sweep."""
 
     async def sweep(livestream_id: str) -> None:
         state = plan.livestreams.get(livestream_id)
         since = state.last_swept_at if state else None
         for page in range(1, settings.max_sweep_pages + 1):
-            if page > 1 and not planner.take_one("sweep"):
+            if page > 1 and not allowance.take_one("sweep"):
                 return
             body = await client.livestream_sessions(
                 listed[livestream_id][0], livestream_id, page, settings.per_page
             )
             _, sessions, paging = session_items(body)
             more = not paging.is_last_page() if paging else len(sessions) >= settings.per_page
-            created = [parse_instant(s.get("created_at")) or _NEVER for s in sessions if isinstance(s, dict)]
+            created = [parse_instant(s.get("created_at")) or NEVER for s in sessions if isinstance(s, dict)]
             # Pages are newest first: stop once a page reaches back past the previous sweep.
             if not more or not created or (since is not None and min(created) <= since):
                 return
 
-    chosen = planner.take("sweep", [ls for _, ls in sorted(due)])
+    due = sweeps_due(plan, listed, datetime.now(UTC), settings.sweep_interval_seconds)
+    chosen = allowance.take("sweep", due)
     _collect(poll, await asyncio.gather(*(sweep(ls) for ls in chosen), return_exceptions=True))
-
-
-def _changed(state: LivestreamState, item: Mapping[str, Any]) -> bool:
-    """True when the listed updated_at moved since the last sweep (a session started or stopped)."""
-    updated = parse_instant(item.get("updated_at"))
-    return state.swept_updated_at is None or updated is None or updated > state.swept_updated_at
-
-
-def _sweep_due(state: LivestreamState, now: datetime, interval_seconds: float) -> bool:
-    """True for a recently active livestream not swept for a sweep interval (a safety net for the API)."""
-    if not state.recently_active:
-        return False
-    return state.last_swept_at is None or (now - state.last_swept_at).total_seconds() >= interval_seconds
 
 
 def _collect(poll: FetchedPoll, results: Iterable[Any]) -> None:
@@ -371,10 +219,6 @@ def _fail(poll: FetchedPoll, error: ApiError) -> None:
     poll.errors.append(str(error))
     if error.is_auth_error and poll.fatal is None:
         poll.fatal = str(error)
-
-
-def _status(item: Mapping[str, Any]) -> str:
-    return str(item.get("status") or "").strip().upper()
 
 
 def _shown_session_id(answer: Any) -> str | None:

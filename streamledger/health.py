@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from streamledger import landing
 from streamledger.errors import DatabaseBusy
 from streamledger.settings import Settings
 from streamledger.warehouse import connect, query
@@ -27,29 +26,13 @@ def read_status(
         con.close()
 
 
-def last_landed_success(landing_dir: Path) -> datetime | None:
-    """Return when the newest poll that is landed but not yet loaded finished, if it did not fail."""
-    newest = None
-    for path in landing_dir.glob("*.jsonl"):
-        try:
-            with path.open("rb") as landed:
-                header = orjson.loads(landed.readline())
-        except (OSError, orjson.JSONDecodeError):
-            continue
-        if header.get("kind", "snapshot") != "snapshot" or header.get("fatal"):
-            continue
-        finished = datetime.fromisoformat(header["finished_at"])
-        newest = finished if newest is None else max(newest, finished)
-    return newest
-
-
 def stale_problem(settings: Settings, now: datetime | None = None) -> str | None:
     """Return why polling is stale (no successful poll within stale_after_seconds), or None if it is fresh.
 
     A poll that is landed but waits for a busy database counts as successful: its data is captured.
     """
     now = now or datetime.now(UTC)
-    last = last_landed_success(settings.landing_dir)
+    last = landing.newest_success(settings.landing_dir)
     if settings.database.exists():
         try:
             loaded = read_status(settings.database, window_seconds=settings.budget_window_seconds)

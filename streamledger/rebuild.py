@@ -24,7 +24,7 @@ import duckdb
 import polars as pl
 
 from streamledger.errors import WarehouseError
-from streamledger.poll import DERIVED_FILES, stage
+from streamledger.load import DERIVED_FILES, stage
 from streamledger.transforms.normalize import RESPONSE_SCHEMA, normalize_responses
 from streamledger.warehouse import opened, query, rollback_quietly, run_file
 
@@ -65,7 +65,7 @@ def rebuild(
             every = max(1, len(chunks) // 10)
             for number, chunk in enumerate(chunks, start=1):
                 responses = read_chunk(con, chunk)
-                stage(con, responses, normalize_responses(responses.to_dicts()))
+                stage(con, normalize_responses(responses.to_dicts()))
                 for name in DERIVED_FILES:
                     run_file(con, name)
                 if number % every == 0 or number == len(chunks):

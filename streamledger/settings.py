@@ -1,22 +1,27 @@
-"""The one settings object, read from the environment once at the edge and passed down."""
+"""The one settings object, read from the environment once at the edge and passed down.
+
+Every setting is declared once in SETTINGS (its variable, type, default and meaning); the reader, the
+warning for a mistyped variable and the settings page of the docs are all made from that table.
+"""
 
 from __future__ import annotations
 
+import difflib
+import logging
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from streamledger.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
-# Cloudflare's documented global limit: 1,200 requests per 5 minutes per token.
-DEFAULT_BUDGET_REQUESTS = 1200
-DEFAULT_BUDGET_WINDOW_SECONDS = 300.0
+DEFAULT_DATABASE = Path("data/streamledger.duckdb")
 MAX_ID_LENGTH = 32  # account_id and app_id are at most 32 characters [CFAPI]
-DEFAULT_RAW_RETENTION_DAYS = 90
+PREFIXES = ("STREAMLEDGER_", "CLOUDFLARE_", "REALTIMEKIT_")
+logger = logging.getLogger("streamledger.settings")
 
 N = TypeVar("N", int, float)
 
@@ -33,6 +38,9 @@ class Secret:
         """Return the secret value, for the one place that must send it."""
         return self._value
 
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
     def __repr__(self) -> str:
         return "Secret('***')"
 
@@ -45,98 +53,319 @@ class Secret:
         return hash(self._value)
 
 
+def variable(name: str, help: str, **extra: Any) -> dict[str, Any]:
+    """Return a settings field's metadata: the variable it is read from, what it means, aliases, docs."""
+    return {"env": name, "help": help, **extra}
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything a poll needs: where the API is, who we are, where the warehouse is, how fast to go."""
+    """Everything streamledger needs: the API and who we are, where the data lives, how fast to go."""
 
-    api_token: Secret
-    account_id: str
-    app_ids: tuple[str, ...]
-    base_url: str = DEFAULT_BASE_URL
-    database: Path = Path("data/streamledger.duckdb")
-    landing_dir: Path = Path("data/landing")
-    budget_requests: int = DEFAULT_BUDGET_REQUESTS
-    budget_window_seconds: float = DEFAULT_BUDGET_WINDOW_SECONDS
-    concurrency: int = 8
-    per_page: int = 100
-    max_pages: int = 200
-    timeout_seconds: float = 30.0
-    max_attempts: int = 5
-    max_retry_wait_seconds: float = 60.0
-    poll_interval_seconds: float = 60.0
-    sweep_interval_seconds: float = 900.0
-    max_sweep_pages: int = 5
-    reconcile_days: int = 7
-    lock_wait_seconds: float = 15.0
-    stale_after_seconds: float = 600.0
-    raw_retention_days: int = DEFAULT_RAW_RETENTION_DAYS
-    archive_dir: Path = Path("data/archive")
+    api_token: Secret = field(
+        default_factory=lambda: Secret(""),
+        metadata=variable(
+            "CLOUDFLARE_API_TOKEN",
+            "API token with Realtime read access; needed by polls only (or STREAMLEDGER_TOKEN_BLOCK)",
+            shown="(none)",
+        ),
+    )
+    account_id: str = field(
+        default="",
+        metadata=variable(
+            "CLOUDFLARE_ACCOUNT_ID", "Cloudflare account id; needed by polls only", shown="(none)"
+        ),
+    )
+    app_ids: tuple[str, ...] = field(
+        default=(),
+        metadata=variable(
+            "REALTIMEKIT_APP_ID", "RealtimeKit app ids, comma-separated; unset: every app of the account"
+        ),
+    )
+    base_url: str = field(
+        default=DEFAULT_BASE_URL, metadata=variable("CLOUDFLARE_BASE_URL", "API base URL, with /client/v4")
+    )
+    token_block: str = field(
+        default="",
+        metadata=variable("STREAMLEDGER_TOKEN_BLOCK", "name of a Prefect Secret block holding the API token"),
+    )
+    database: Path = field(
+        default=DEFAULT_DATABASE, metadata=variable("STREAMLEDGER_DATABASE", "the DuckDB file of the history")
+    )
+    landing_dir: Path = field(
+        default=Path("data/landing"),
+        metadata=variable(
+            "STREAMLEDGER_LANDING_DIR",
+            "where fetched polls wait until they are loaded",
+            shown="landing/ beside the database",
+        ),
+    )
+    archive_dir: Path = field(
+        default=Path("data/archive"),
+        metadata=variable(
+            "STREAMLEDGER_ARCHIVE_DIR",
+            "where raw responses past their retention go, as Parquet",
+            shown="archive/ beside the database",
+        ),
+    )
+    export_dir: Path = field(
+        default=Path("data/exports"),
+        metadata=variable(
+            "STREAMLEDGER_EXPORT_DIR",
+            "where monthly finance exports are written",
+            shown="exports/ beside the database",
+        ),
+    )
+    prefect_home: Path = field(
+        default=Path("data/prefect"),
+        metadata=variable(
+            "STREAMLEDGER_PREFECT_HOME",
+            "state of the local Prefect server `serve` starts without PREFECT_API_URL",
+            shown="prefect/ beside the database",
+        ),
+    )
+    budget_requests: int = field(
+        default=1200,
+        metadata=variable("STREAMLEDGER_BUDGET_REQUESTS", "requests the token may send per budget window"),
+    )
+    budget_window_seconds: float = field(
+        default=300.0,
+        metadata=variable(
+            "STREAMLEDGER_BUDGET_WINDOW_SECONDS", "the budget window (Cloudflare: 1,200 per 300 s)"
+        ),
+    )
+    poll_interval_seconds: float = field(
+        default=60.0,
+        metadata=variable(
+            "STREAMLEDGER_POLL_INTERVAL_SECONDS",
+            "seconds between scheduled polls",
+            aliases=("STREAMLEDGER_POLL_INTERVAL",),
+        ),
+    )
+    concurrency: int = field(
+        default=8, metadata=variable("STREAMLEDGER_CONCURRENCY", "requests in flight at once")
+    )
+    per_page: int = field(default=100, metadata=variable("STREAMLEDGER_PER_PAGE", "items per list page"))
+    max_pages: int = field(
+        default=200, metadata=variable("STREAMLEDGER_MAX_PAGES", "pages one listing may read")
+    )
+    timeout_seconds: float = field(
+        default=30.0, metadata=variable("STREAMLEDGER_TIMEOUT_SECONDS", "timeout of one request")
+    )
+    max_attempts: int = field(
+        default=5, metadata=variable("STREAMLEDGER_MAX_ATTEMPTS", "attempts per request, retries included")
+    )
+    max_retry_wait_seconds: float = field(
+        default=60.0,
+        metadata=variable(
+            "STREAMLEDGER_MAX_RETRY_WAIT_SECONDS", "longest wait before a retry (Retry-After included)"
+        ),
+    )
+    sweep_interval_seconds: float = field(
+        default=900.0,
+        metadata=variable(
+            "STREAMLEDGER_SWEEP_INTERVAL_SECONDS",
+            "how often a recently active livestream's sessions are listed",
+        ),
+    )
+    max_sweep_pages: int = field(
+        default=5, metadata=variable("STREAMLEDGER_MAX_SWEEP_PAGES", "pages one sweep may read")
+    )
+    reconcile_days: int = field(
+        default=7,
+        metadata=variable("STREAMLEDGER_RECONCILE_DAYS", "recent UTC days the daily reconcile reads"),
+    )
+    lock_wait_seconds: float = field(
+        default=15.0,
+        metadata=variable(
+            "STREAMLEDGER_LOCK_WAIT_SECONDS", "how long a poll waits while another process holds the database"
+        ),
+    )
+    stale_after_seconds: float = field(
+        default=600.0,
+        metadata=variable(
+            "STREAMLEDGER_STALE_AFTER_SECONDS",
+            "no successful poll for this long fails runs and `status --check`",
+        ),
+    )
+    raw_retention_days: int = field(
+        default=90,
+        metadata=variable(
+            "STREAMLEDGER_RAW_RETENTION_DAYS", "days raw responses stay in the database before the archive"
+        ),
+    )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read every setting from the environment; a missing or bad one is a one-line ConfigError."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, api: bool = False) -> Settings:
+        """Read every setting from the environment; a bad one is a one-line ConfigError naming it.
+
+        `api`: the caller talks to the API, so the token and account id are required (and the token is read
+        from its Prefect Secret block when one is named). Readers of the warehouse need neither.
+        """
         env = os.environ if environ is None else environ
-        token = env.get("CLOUDFLARE_API_TOKEN", "").strip() or _token_from_block(env)
-        account_id = _identifier("CLOUDFLARE_ACCOUNT_ID", _required(env, "CLOUDFLARE_ACCOUNT_ID"))
-        # Not set: every app of the account is discovered through the apps list on each poll.
-        app_ids = tuple(
-            _identifier("REALTIMEKIT_APP_ID", part.strip())
-            for part in env.get("REALTIMEKIT_APP_ID", "").split(",")
-            if part.strip()
-        )
-        base_url = env.get("CLOUDFLARE_BASE_URL", "").strip() or DEFAULT_BASE_URL
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"CLOUDFLARE_BASE_URL must start with http:// or https://, got {base_url!r}")
-        database = Path(env.get("STREAMLEDGER_DATABASE", "").strip() or "data/streamledger.duckdb")
-        landing = env.get("STREAMLEDGER_LANDING_DIR", "").strip()
-        return cls(
-            api_token=Secret(token),
-            account_id=account_id,
-            app_ids=tuple(dict.fromkeys(app_ids)),
-            base_url=base_url.rstrip("/"),
-            database=database,
-            landing_dir=Path(landing) if landing else database.parent / "landing",
-            budget_requests=env_number(env, "STREAMLEDGER_BUDGET_REQUESTS", DEFAULT_BUDGET_REQUESTS, int),
-            budget_window_seconds=env_number(
-                env, "STREAMLEDGER_BUDGET_WINDOW_SECONDS", DEFAULT_BUDGET_WINDOW_SECONDS, float
-            ),
-            concurrency=env_number(env, "STREAMLEDGER_CONCURRENCY", 8, int),
-            per_page=env_number(env, "STREAMLEDGER_PER_PAGE", 100, int),
-            max_pages=env_number(env, "STREAMLEDGER_MAX_PAGES", 200, int),
-            timeout_seconds=env_number(env, "STREAMLEDGER_TIMEOUT_SECONDS", 30.0, float),
-            max_attempts=env_number(env, "STREAMLEDGER_MAX_ATTEMPTS", 5, int),
-            max_retry_wait_seconds=env_number(env, "STREAMLEDGER_MAX_RETRY_WAIT_SECONDS", 60.0, float),
-            poll_interval_seconds=env_number(
-                env,
-                # STREAMLEDGER_POLL_INTERVAL is the same setting under the name the deployments use.
-                "STREAMLEDGER_POLL_INTERVAL_SECONDS"
-                if "STREAMLEDGER_POLL_INTERVAL_SECONDS" in env
-                else "STREAMLEDGER_POLL_INTERVAL",
-                60.0,
-                float,
-            ),
-            sweep_interval_seconds=env_number(env, "STREAMLEDGER_SWEEP_INTERVAL_SECONDS", 900.0, float),
-            max_sweep_pages=env_number(env, "STREAMLEDGER_MAX_SWEEP_PAGES", 5, int),
-            reconcile_days=env_number(env, "STREAMLEDGER_RECONCILE_DAYS", 7, int),
-            lock_wait_seconds=env_number(env, "STREAMLEDGER_LOCK_WAIT_SECONDS", 15.0, float),
-            stale_after_seconds=env_number(env, "STREAMLEDGER_STALE_AFTER_SECONDS", 600.0, float),
-            raw_retention_days=raw_retention_days(env),
-            archive_dir=archive_dir(env, database),
-        )
+        warn_unknown(env)
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            raw = _raw(env, item.metadata)
+            if raw is not None:
+                values[item.name] = _PARSERS[item.name](item.metadata["env"], raw)
+        database = values.get("database", DEFAULT_DATABASE)
+        for name, folder in _BESIDE_DATABASE.items():
+            values.setdefault(name, database.parent / folder)
+        settings = cls(**values)
+        return settings.with_api() if api else settings
+
+    def with_api(self) -> Settings:
+        """Return these settings with a token and account id, or a ConfigError saying which is missing."""
+        token = self.api_token
+        if not token:
+            if not self.token_block:
+                raise ConfigError(
+                    "CLOUDFLARE_API_TOKEN is not set (required to poll, or STREAMLEDGER_TOKEN_BLOCK naming a "
+                    "Prefect Secret block; see docs/settings.md)"
+                )
+            token = Secret(_token_from_block(self.token_block))
+        if not self.account_id:
+            raise ConfigError("CLOUDFLARE_ACCOUNT_ID is not set (required to poll; see docs/settings.md)")
+        return replace(self, api_token=token)
+
+    @property
+    def plan_cache(self) -> Path:
+        """Where the last plan read from the warehouse is kept, for polls planned while it is busy."""
+        return self.database.with_name(f"{self.database.name}.plan.json")
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with some settings changed (the demo and tests point it at the simulator)."""
         return replace(self, **changes)
 
 
-def _token_from_block(env: Mapping[str, str]) -> str:
-    """Return the token kept in the Prefect Secret block named by STREAMLEDGER_TOKEN_BLOCK."""
-    block = env.get("STREAMLEDGER_TOKEN_BLOCK", "").strip()
-    if not block:
+# Folders that default to a place beside the database, wherever the database is.
+_BESIDE_DATABASE = {
+    "landing_dir": "landing",
+    "archive_dir": "archive",
+    "export_dir": "exports",
+    "prefect_home": "prefect",
+}
+
+
+def known_variables() -> dict[str, str]:
+    """Return every variable a setting is read from (aliases included), with the setting's own variable."""
+    known: dict[str, str] = {}
+    for item in fields(Settings):
+        env = item.metadata["env"]
+        known[env] = env
+        known |= dict.fromkeys(item.metadata.get("aliases", ()), env)
+    return known
+
+
+def warn_unknown(env: Mapping[str, str]) -> list[str]:
+    """Warn, one line each, about variables with a setting's prefix that no setting reads; return them."""
+    known = known_variables()
+    by_rest = {_unprefixed(name): name for name in known}  # the shared prefix would make everything close
+    lines = []
+    for name in sorted(env):
+        if name.startswith(PREFIXES) and name not in known and name not in _NOT_SETTINGS:
+            close = difflib.get_close_matches(_unprefixed(name), by_rest, n=1, cutoff=0.75)
+            hint = f"; did you mean {known[by_rest[close[0]]]}?" if close else " (see docs/settings.md)"
+            lines.append(f"{name} is set but is not a streamledger setting{hint}")
+    for line in lines:
+        logger.warning(line)
+    return lines
+
+
+# Variables of these prefixes that belong to others (Cloudflare's own tools), not to streamledger.
+_NOT_SETTINGS = frozenset({"CLOUDFLARE_API_KEY", "CLOUDFLARE_EMAIL", "CLOUDFLARE_API_USER_SERVICE_KEY"})
+
+
+def _unprefixed(name: str) -> str:
+    return next((name.removeprefix(prefix) for prefix in PREFIXES if name.startswith(prefix)), name)
+
+
+def _raw(env: Mapping[str, str], metadata: Mapping[str, Any]) -> str | None:
+    for name in (metadata["env"], *metadata.get("aliases", ())):
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _identifier(name: str, value: str) -> str:
+    if len(value) > MAX_ID_LENGTH or not value.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(
-            "CLOUDFLARE_API_TOKEN is not set (required, or STREAMLEDGER_TOKEN_BLOCK naming a Prefect "
-            "Secret block; see the README's settings table)"
+            f"{name} has an invalid id {value[:40]!r} (expected letters, digits, '-' or '_', at most 32)"
         )
+    return value
+
+
+def _app_ids(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_identifier(name, part.strip()) for part in raw.split(",") if part.strip()))
+
+
+def _base_url(name: str, raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must start with http:// or https://, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
+def number(kind: type[N]) -> Callable[[str, str], N]:
+    """Return a parser of a positive, finite number of `kind` that names the variable when it fails."""
+
+    def parse(name: str, raw: str) -> N:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name} must be a positive, finite number, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _retention(name: str, raw: str) -> int:
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of days, got {raw!r}") from None
+    return checked_retention_days(name, days)
+
+
+def checked_retention_days(name: str, days: int) -> int:
+    """Return `days` if it is a valid raw-response retention, else a ConfigError naming `name`."""
+    # The request budget of a new process is read from the last window of raw_responses: never prune today.
+    if days < 1:
+        raise ConfigError(
+            f"{name} must be at least 1 day (the request budget reads recent raw responses), got {days}"
+        )
+    return days
+
+
+def _parsers() -> dict[str, Callable[[str, str], Any]]:
+    by_type: dict[Any, Callable[[str, str], Any]] = {
+        "int": number(int),
+        "float": number(float),
+        "Path": _path,
+        "str": lambda name, raw: raw,
+    }
+    special: dict[str, Callable[[str, str], Any]] = {
+        "api_token": lambda name, raw: Secret(raw),
+        "account_id": _identifier,
+        "app_ids": _app_ids,
+        "base_url": _base_url,
+        "raw_retention_days": _retention,
+    }
+    return {item.name: special.get(item.name) or by_type[cast(str, item.type)] for item in fields(Settings)}
+
+
+_PARSERS = _parsers()
+
+
+def _token_from_block(block: str) -> str:
+    """Return the token kept in the Prefect Secret block named by STREAMLEDGER_TOKEN_BLOCK."""
     from prefect.blocks.system import Secret as SecretBlock
 
     try:
@@ -150,62 +379,3 @@ def _token_from_block(env: Mapping[str, str]) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"STREAMLEDGER_TOKEN_BLOCK: the Prefect Secret block {block!r} holds no token")
     return value.strip()
-
-
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise ConfigError(f"{name} is not set (required; see the README's settings table)")
-    return value
-
-
-def _identifier(name: str, value: str) -> str:
-    if len(value) > MAX_ID_LENGTH or not value.replace("-", "").replace("_", "").isalnum():
-        raise ConfigError(
-            f"{name} has an invalid id {value[:40]!r} (expected letters, digits, '-' or '_', at most 32)"
-        )
-    return value
-
-
-def raw_retention_days(env: Mapping[str, str]) -> int:
-    """Return STREAMLEDGER_RAW_RETENTION_DAYS (default 90), a whole number of days, at least 1."""
-    raw = env.get("STREAMLEDGER_RAW_RETENTION_DAYS", "").strip()
-    if not raw:
-        return DEFAULT_RAW_RETENTION_DAYS
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ConfigError(
-            f"STREAMLEDGER_RAW_RETENTION_DAYS must be a whole number of days, got {raw!r}"
-        ) from None
-    return checked_retention_days("STREAMLEDGER_RAW_RETENTION_DAYS", days)
-
-
-def checked_retention_days(name: str, days: int) -> int:
-    """Return `days` if it is a valid raw-response retention, else a ConfigError naming `name`."""
-    # The request budget of a new process is read from the last window of raw_responses: never prune today.
-    if days < 1:
-        raise ConfigError(
-            f"{name} must be at least 1 day (the request budget reads recent raw responses), got {days}"
-        )
-    return days
-
-
-def archive_dir(env: Mapping[str, str], database: Path) -> Path:
-    """Return STREAMLEDGER_ARCHIVE_DIR, by default `archive/` beside the database."""
-    folder = env.get("STREAMLEDGER_ARCHIVE_DIR", "").strip()
-    return Path(folder) if folder else database.parent / "archive"
-
-
-def env_number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
-    """Return a positive, finite number from the environment (the default when unset), or a ConfigError."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a positive, finite number, got {raw!r}")
-    return value

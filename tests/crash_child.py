@@ -1,8 +1,8 @@
 """One snapshot run in a process of its own, which kills itself (SIGKILL) at the point CRASH_AT names."""
 
 # tests/test_crash.py runs this as `python -m tests.crash_child` with the settings in the usual
-# STREAMLEDGER_* and CLOUDFLARE_* variables. It takes the steps the snapshot flow takes (recover what an
-# earlier run landed, plan, fetch, land, normalize, load, drop the landing file) without Prefect, and
+# STREAMLEDGER_* and CLOUDFLARE_* variables. It runs the snapshot flow's tasks without Prefect
+# (tests.helpers.run_poll: recover what an earlier run landed, plan, fetch, land, normalize, load), and
 # appends one JSON line per step to the file CRASH_EVENTS names, so that the test knows how far it got.
 #
 # CRASH_AT is empty (no kill) or `point` or `point:n`:
@@ -37,10 +37,12 @@ from typing import Any
 import duckdb
 import orjson
 
-from streamledger import fetch, poll, warehouse
+from streamledger import fetch, landing, load, plan, warehouse
+from streamledger import poll as nouns
 from streamledger.client import RealtimeKitClient
-from streamledger.errors import DatabaseBusy
+from streamledger.poll import FetchedPoll, PollPlan, PollRun
 from streamledger.settings import Settings
+from tests.helpers import poll_or_landed
 
 POINTS = (
     "response",
@@ -132,7 +134,7 @@ class _Connection:
 
 
 class _Os:
-    """The os module as poll.land sees it, with fsync reported to the trigger."""
+    """The os module as landing.land sees it, with fsync reported to the trigger."""
 
     def __init__(self, trigger: Trigger) -> None:
         self._trigger = trigger
@@ -146,7 +148,7 @@ class _Os:
 
 
 class _Orjson:
-    """The orjson module as poll.py sees it, with the lines land() serializes reported to the trigger."""
+    """The orjson module as landing.py sees it, with the lines land() serializes reported to the trigger."""
 
     def __init__(self, trigger: Trigger, landing: Callable[[], bool]) -> None:
         self._trigger = trigger
@@ -164,30 +166,50 @@ class _Orjson:
 
 def install(events: Events, trigger: Trigger) -> None:
     """Wrap the pipeline's steps so that each reports to the event log and to the trigger."""
-    real_land, real_load = poll.land, poll.load_poll
+    real_land, real_load = landing.land, load.load_poll
+    real_recover, real_read_plan, real_fetch = load.load_landed, plan.read_plan, fetch.fetch_poll
     real_run_file, real_query = warehouse.run_file, warehouse.query
     real_connect, real_duckdb_connect = warehouse.connect, duckdb.connect
-    real_record, real_new_poll_id = RealtimeKitClient._record, fetch.new_poll_id
-    landing = [False]
+    real_record, real_new_poll_id = RealtimeKitClient._record, nouns.new_poll_id
+    writing = [False]
 
     def land(landing_dir: Any, fetched: Any) -> Any:
         events.enter("land", fetched.poll_id)
-        landing[0] = True
+        writing[0] = True
         try:
             path = real_land(landing_dir, fetched)
         finally:
-            landing[0] = False
+            writing[0] = False
         events.emit(landed=fetched.poll_id)
         trigger.hit("landed")
         return path
 
-    def load_poll(settings: Settings, fetched: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def load_poll(settings: Settings, fetched: Any, *args: Any, **kwargs: Any) -> PollRun:
         events.enter("load", fetched.poll_id)
-        row = real_load(settings, fetched, *args, **kwargs)
-        events.emit(loaded=fetched.poll_id, recovered=row["recovered"])
+        run = real_load(settings, fetched, *args, **kwargs)
+        events.emit(loaded=fetched.poll_id, recovered=run.recovered)
         events.enter("after_load", fetched.poll_id)
         trigger.hit("committed")
-        return row
+        return run
+
+    def load_landed(settings: Settings) -> load.Recovery:
+        events.enter("recover")
+        recovery = real_recover(settings)
+        events.emit(
+            recovered=[run.poll_id for run in recovery.runs],
+            problems=recovery.quarantined,
+            busy=recovery.waiting is not None,
+        )
+        return recovery
+
+    def read_plan(settings: Settings) -> PollPlan:
+        events.enter("plan")
+        return real_read_plan(settings)
+
+    def fetch_poll(settings: Settings, poll_plan: PollPlan, **kwargs: Any) -> FetchedPoll:
+        fetched = real_fetch(settings, poll_plan, **kwargs)
+        events.emit(fetched=fetched.poll_id, responses=len(fetched.responses), outcome=fetched.outcome)
+        return fetched
 
     def run_file(con: Any, name: str, params: Any = None) -> None:
         real_run_file(con, name, params)
@@ -220,12 +242,15 @@ def install(events: Events, trigger: Trigger) -> None:
             raise
 
     for owner, name, value in (
-        (poll, "land", land),
-        (poll, "load_poll", load_poll),
-        (poll, "run_file", run_file),
-        (poll, "query", query),
-        (poll, "os", _Os(trigger)),
-        (poll, "orjson", _Orjson(trigger, lambda: landing[0])),
+        (landing, "land", land),
+        (load, "load_poll", load_poll),
+        (load, "load_landed", load_landed),
+        (plan, "read_plan", read_plan),
+        (fetch, "fetch_poll", fetch_poll),
+        (load, "run_file", run_file),
+        (plan, "query", query),
+        (landing, "os", _Os(trigger)),
+        (landing, "orjson", _Orjson(trigger, lambda: writing[0])),
         (warehouse, "connect", connect),
         (duckdb, "connect", duckdb_connect),
         (RealtimeKitClient, "_record", record),
@@ -240,22 +265,13 @@ def main() -> int:
     trigger = Trigger(events, os.environ.get("CRASH_AT", ""))
     install(events, trigger)
     events.emit(pid=os.getpid(), crash_at=os.environ.get("CRASH_AT", ""))
-    settings = Settings.from_env()
-    events.enter("recover")
-    rows, problems, busy = poll.recover_landed(settings)
-    events.emit(recovered=[row["poll_id"] for row in rows], problems=problems, busy=busy)
-    events.enter("plan")
-    plan = poll.plan_poll(settings, wait_seconds=0.0 if busy else None)
-    fetched = fetch.fetch_poll(settings, plan)
-    events.emit(fetched=fetched.poll_id, responses=len(fetched.responses), outcome=fetched.outcome)
-    try:
-        row = poll.finish(settings, fetched)
-    except DatabaseBusy:
+    run = poll_or_landed(Settings.from_env())
+    if run is None:  # the database was held: the poll stays landed for the next run
         events.enter("done")
-        events.emit(stays_landed=fetched.poll_id, counts=trigger.counts)
+        events.emit(stays_landed=events.poll_id, counts=trigger.counts)
         return 0
     events.enter("done")
-    events.emit(done=row["poll_id"], counts=trigger.counts)
+    events.emit(done=run.poll_id, counts=trigger.counts)
     return 0
 
 

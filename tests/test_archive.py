@@ -9,19 +9,20 @@ import subprocess
 import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from streamledger import archive, poll, warehouse
+from streamledger import archive, warehouse
 from streamledger.cli import main
 from streamledger.errors import ConfigError, WarehouseError
+from streamledger.poll import PollRun
 from streamledger.rebuild import rebuild
 from streamledger.settings import Settings
 from streamledger.simulator import RunningSimulator, running_simulator
-from tests.conftest import settings_for, simulator_config
+from tests.helpers import run_poll, settings_for, simulator_config
 from tests.test_warehouse import HISTORY_TABLES, assert_same_tables, table_contents
 
 DERIVED = tuple(t for t in HISTORY_TABLES if t not in ("raw_responses", "poll_runs"))
@@ -34,8 +35,8 @@ SHIFTS = ((6, 4), (5, 3))
 def run_polls(sim: RunningSimulator, settings: Settings, count: int) -> None:
     for _ in range(count):
         sim.advance(7)
-        row = poll.run_poll(settings)
-        assert row["outcome"] == "ok", row["message"]
+        row = run_poll(settings)
+        assert row.outcome == "ok", row.message
 
 
 def raw(database: Path, where: str = "true") -> pl.DataFrame:
@@ -393,7 +394,9 @@ def test_the_daily_reconcile_flow_archives_after_reconciling(
     old = raw(database, "fetched_at < current_date - interval 1 day")
     state = reconcile(return_state=True)
     assert state.is_completed(), state.message
-    assert cast(dict[str, Any], state.result())["kind"] == "reconcile"
+    result = state.result()
+    assert isinstance(result, PollRun)
+    assert result.kind == "reconcile"
     assert raw(database, "fetched_at < current_date - interval 1 day").height == 0
     archived = pl.concat([pl.read_parquet(f) for f in sorted((cli_env / "raw_responses").glob("*.parquet"))])
     assert_frame_equal(archived, old, check_exact=True, check_column_order=False)

@@ -15,6 +15,6 @@ def test_a_missing_setting_is_one_line_naming_the_variable(
         monkeypatch.delenv(name, raising=False)
     assert main(["snapshot"]) == 1
     assert capsys.readouterr().err == (
-        "streamledger: error: CLOUDFLARE_API_TOKEN is not set (required, or STREAMLEDGER_TOKEN_BLOCK naming "
-        "a Prefect Secret block; see the README's settings table)\n"
+        "streamledger: error: CLOUDFLARE_API_TOKEN is not set (required to poll, or STREAMLEDGER_TOKEN_BLOCK "
+        "naming a Prefect Secret block; see docs/settings.md)\n"
     )

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from streamledger import poll, verify, warehouse
+from streamledger import verify, warehouse
 from streamledger.cli import main
-from streamledger.errors import DatabaseBusy
-from streamledger.fetch import FetchedPoll, fetch_poll
+from streamledger.fetch import fetch_poll
+from streamledger.load import load_landed
+from streamledger.plan import read_plan
+from streamledger.poll import FetchedPoll
 from streamledger.settings import Settings
 from streamledger.simulator import RunningSimulator
-from tests.conftest import held
+from tests.helpers import finish, held, run_poll
 
 
 def poll_ids(database: Path) -> list[str]:
@@ -27,7 +29,7 @@ def poll_ids(database: Path) -> list[str]:
 def test_a_report_waits_while_the_writer_holds_the_file_and_says_so(
     settings: Settings, sim: RunningSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    poll.run_poll(settings)
+    run_poll(settings)
     with held(settings.database, read_only=False, seconds=2.0) as writer:
         started = time.monotonic()
         code = main(["report", "poll-health", "--database", str(settings.database), "--format", "csv"])
@@ -42,7 +44,7 @@ def test_a_report_waits_while_the_writer_holds_the_file_and_says_so(
 def test_a_report_gives_up_after_its_wait_with_a_clear_error(
     settings: Settings, sim: RunningSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    poll.run_poll(settings)
+    run_poll(settings)
     with held(settings.database, read_only=False, seconds=60.0) as writer:
         code = main(["sql", "select 1", "--database", str(settings.database), "--wait", "1"])
     assert code == 1
@@ -56,23 +58,23 @@ def test_a_report_gives_up_after_its_wait_with_a_clear_error(
 def test_the_snapshot_waits_for_a_short_reader_and_loads_its_poll(
     settings: Settings, sim: RunningSimulator
 ) -> None:
-    poll.run_poll(settings)
+    run_poll(settings)
     sim.advance(60)
     with held(settings.database, read_only=True, seconds=2.0):
         started = time.monotonic()
-        row = poll.run_poll(settings.with_overrides(lock_wait_seconds=30.0))
+        row = run_poll(settings.with_overrides(lock_wait_seconds=30.0))
         waited = time.monotonic() - started
-    assert row["outcome"] == "ok"
+    assert row.outcome == "ok"
     assert waited >= 1.0
-    assert row["poll_id"] in poll_ids(settings.database)
+    assert row.poll_id in poll_ids(settings.database)
 
 
 def test_a_reader_holding_the_file_past_the_wait_costs_no_poll(
     settings: Settings, sim: RunningSimulator
 ) -> None:
-    first = poll.run_poll(settings)
+    first = run_poll(settings)
     sim.advance(60)
-    poll.run_poll(settings)  # its plan, cached, knows the livestreams and the first poll's requests
+    run_poll(settings)  # its plan, cached, knows the livestreams and the first poll's requests
     busy = settings.with_overrides(lock_wait_seconds=0.5)
     con = warehouse.connect(settings.database, read_only=True)
     ((sent,),) = con.execute("select count(*) from raw_responses").fetchall()
@@ -82,26 +84,26 @@ def test_a_reader_holding_the_file_past_the_wait_costs_no_poll(
     with held(settings.database, read_only=True, seconds=120.0):
         for _ in range(2):
             sim.advance(60)
-            plan = poll.plan_poll(busy)  # the database is held: the cached plan of the last poll is used
+            plan = read_plan(busy)  # the database is held: the cached plan of the last poll is used
             assert plan.livestreams
             # Every request sent so far is counted: the loaded polls' and the ones landed since.
             assert len(plan.recent_sends) == sent + sum(len(p.responses) for p in fetched_polls)
             fetched = fetch_poll(busy, plan)
-            with pytest.raises(DatabaseBusy):
-                poll.finish(busy, fetched)
+            assert finish(busy, fetched) is None  # it stays landed
             landed.append(fetched.poll_id)
             fetched_polls.append(fetched)
         assert sorted(p.stem for p in settings.landing_dir.glob("*.jsonl")) == sorted(landed)
-        rows, problems, was_busy = poll.recover_landed(busy)
-        assert (rows, was_busy) == ([], True)
-        assert problems[0].startswith("2 landed poll(s) wait for the next run: database ")
+        recovery = load_landed(busy)
+        assert (recovery.runs, recovery.quarantined) == ([], [])
+        assert recovery.waiting is not None
+        assert recovery.waiting.startswith("2 landed poll(s) wait for the next run: database ")
         assert not (settings.landing_dir / "quarantine").exists()
-    rows, problems, was_busy = poll.recover_landed(settings)
-    assert (problems, was_busy) == ([], False)
-    assert sorted(row["poll_id"] for row in rows) == sorted(landed)
+    recovery = load_landed(settings)
+    assert (recovery.quarantined, recovery.waiting) == ([], None)
+    assert sorted(run.poll_id for run in recovery.runs) == sorted(landed)
     sim.advance(60)
-    poll.run_poll(settings)
-    assert set(poll_ids(settings.database)) >= {first["poll_id"], *landed}
+    run_poll(settings)
+    assert set(poll_ids(settings.database)) >= {first.poll_id, *landed}
     comparison = verify.compare(settings.database, verify.fetch_truth(sim.root_url))
     assert comparison.mismatches == []
     assert not list(settings.landing_dir.glob("*.jsonl"))

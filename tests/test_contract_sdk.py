@@ -10,7 +10,7 @@ import pytest
 from cloudflare import AuthenticationError, Cloudflare, PermissionDeniedError
 
 from streamledger.simulator import RunningSimulator, running_simulator
-from tests.conftest import simulator_config
+from tests.helpers import simulator_config
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@ import pytest
 
 from streamledger import verify, warehouse
 from streamledger.simulator import RunningSimulator, running_simulator
-from tests.conftest import held, simulator_config
 from tests.crash_child import POINTS
+from tests.helpers import held, simulator_config
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLED = -signal.SIGKILL
@@ -34,7 +34,7 @@ LOCK_WAIT_SECONDS = 0.4
 # Runs here come a second apart, not a minute: a token's usual budget (real time) would starve them.
 BUDGET = 100_000
 SETTLED_SECONDS = 240.0  # sessions that stopped this long before the end must be final
-LANDING_FILES = frozenset({"plan-cache.json"})  # what a landing folder may keep
+LANDING_FILES: frozenset[str] = frozenset()  # what a landing folder may keep besides landed polls
 # The key of each table: no two rows may share one (parse_issues has none: no two rows may be equal).
 KEYS = {
     "poll_runs": "poll_id",

@@ -18,8 +18,9 @@ from polars.testing import assert_frame_equal
 from streamledger import warehouse
 from streamledger.charts import daily_usage_png
 from streamledger.export import ExportResult, export_month
-from streamledger.flows.export import already_complete, export_paths, previous_month
+from streamledger.flows.export import already_complete, previous_month
 from streamledger.reports import ReportError
+from streamledger.settings import Settings
 
 # After both fixture months have ended, so that only the warehouse's state decides completeness.
 LATER = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
@@ -475,12 +476,13 @@ def test_previous_month_is_the_calendar_month_before_today(today: date, month: s
 
 
 def test_the_flow_reads_its_paths_from_the_environment_with_local_defaults() -> None:
-    assert export_paths({}) == (Path("data/streamledger.duckdb"), Path("data/exports"))
-    assert export_paths({"STREAMLEDGER_DATABASE": "/srv/w.duckdb"}) == (
-        Path("/srv/w.duckdb"),
-        Path("/srv/exports"),
-    )
-    assert export_paths({"STREAMLEDGER_EXPORT_DIR": "/out"})[1] == Path("/out")
+    def paths(env: dict[str, str]) -> tuple[Path, Path]:
+        settings = Settings.from_env(env)  # what the flow reads: no credentials needed
+        return settings.database, settings.export_dir
+
+    assert paths({}) == (Path("data/streamledger.duckdb"), Path("data/exports"))
+    assert paths({"STREAMLEDGER_DATABASE": "/srv/w.duckdb"}) == (Path("/srv/w.duckdb"), Path("/srv/exports"))
+    assert paths({"STREAMLEDGER_EXPORT_DIR": "/out"})[1] == Path("/out")
 
 
 def test_the_scheduled_export_skips_a_month_whose_export_is_already_complete(tmp_path: Path) -> None:

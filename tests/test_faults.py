@@ -30,8 +30,9 @@ import duckdb
 import httpx
 import pytest
 
-from streamledger import fetch, poll, verify, warehouse
+from streamledger import fetch, verify, warehouse
 from streamledger.client import RealtimeKitClient
+from streamledger.poll import PollRun
 from streamledger.ratelimit import RequestBudget
 from streamledger.settings import Settings
 from streamledger.simulator import (
@@ -43,7 +44,7 @@ from streamledger.simulator import (
 )
 from streamledger.simulator.config import COUNT_KNOBS, SHAPE_FORMS, SHARE_KNOBS, WINDOW_KNOBS
 from streamledger.transforms.shapes import parse_instant
-from tests.conftest import settings_for, simulator_config
+from tests.helpers import run_poll, settings_for, simulator_config
 
 MINUTE = 60.0
 CLEAN_POLLS = 5  # after the faults stop: enough for two post-stop reads of every session, in two polls
@@ -92,7 +93,7 @@ class Finished:
     settings: Settings
     truth: dict[str, dict[str, Any]]
     end: datetime  # the simulator's time when the run ended
-    rows: list[dict[str, Any]]  # the ledger rows run_poll returned, one per poll run
+    rows: list[PollRun]  # the ledger rows run_poll returned, one per poll run
     raised: list[str]  # polls whose run_poll raised instead
     stats: dict[str, Any]
 
@@ -116,16 +117,16 @@ class Runner:
         """Poll sim with settings."""
         self.sim = sim
         self.settings = settings
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[PollRun] = []
         self.raised: list[str] = []
 
-    def polls(self, count: int, transport: httpx.AsyncBaseTransport | None = None) -> list[dict[str, Any]]:
+    def polls(self, count: int, transport: httpx.AsyncBaseTransport | None = None) -> list[PollRun]:
         """Advance a minute and poll, count times; return the new ledger rows."""
         rows = []
         for _ in range(count):
             self.sim.advance(MINUTE)
             try:
-                rows.append(poll.run_poll(self.settings, transport=transport))
+                rows.append(run_poll(self.settings, transport=transport))
             except Exception as exc:  # a poll that raises is lost: kept to be counted and reported
                 self.raised.append(f"{type(exc).__name__}: {exc}")
         self.rows += rows
@@ -213,7 +214,7 @@ def assert_history_exact(run: Finished) -> HistoryFigures:
     assert {s["id"]: mine.get(s["id"]) for s in settled} == {
         s["id"]: (True, s["ingest_seconds"], s["viewer_seconds"]) for s in settled
     }
-    ran = [row["poll_id"] for row in run.rows]
+    ran = [row.poll_id for row in run.rows]
     assert sorted(ran) == sorted(poll_id for poll_id, *_ in ledger)
     half_loaded = [
         poll_id
@@ -501,12 +502,12 @@ def test_transient_faults_are_retried_each_recorded_with_its_cause_and_history_s
     # Each injected fault is one failed attempt on record, and it names the fault.
     assert len(failures) == injected
     assert [error for *_, error in failures if not re.search(cause, error)] == []
-    assert {poll_id for poll_id, *_ in failures} <= {row["poll_id"] for row in faulty}
+    assert {poll_id for poll_id, *_ in failures} <= {row.poll_id for row in faulty}
     for row in faulty:
-        if row["failed_calls"]:  # retries ran out: the poll says so, first line first
-            assert row["outcome"] == "partial"
-            assert re.search(cause, row["message"].splitlines()[0])
-    assert all(row["outcome"] == "ok" for row in run.rows if row not in faulty)
+        if row.failed_calls:  # retries ran out: the poll says so, first line first
+            assert row.outcome == "partial"
+            assert re.search(cause, (row.message or "").splitlines()[0])
+    assert all(row.outcome == "ok" for row in run.rows if row not in faulty)
 
 
 def test_slow_answers_within_the_timeout_are_waited_for_not_failed(tmp_path: Path) -> None:
@@ -516,8 +517,8 @@ def test_slow_answers_within_the_timeout_are_waited_for_not_failed(tmp_path: Pat
         (slow,) = runner.polls(1)
         assert runner.stats()["faults_timeout"] == 3
     assert failed_attempts(runner.settings.database) == []
-    assert slow["outcome"] == "ok"
-    assert slow["network_seconds"] >= 0.4
+    assert slow.outcome == "ok"
+    assert slow.network_seconds >= 0.4
 
 
 def test_a_429_storm_stops_all_sending_for_the_five_minute_block_then_polls_catch_up(tmp_path: Path) -> None:
@@ -544,15 +545,15 @@ def test_a_429_storm_stops_all_sending_for_the_five_minute_block_then_polls_catc
     assert 1 <= len(during_block) <= refused
     assert {status for status, _ in during_block} == {429}
     assert all("HTTP 429, code 971" in error for _, error in during_block)
-    assert stormy[0]["rate_limited"] == refused
-    assert stormy[0]["outcome"] == "partial"
-    assert "HTTP 429" in stormy[0]["message"].splitlines()[0]
+    assert stormy[0].rate_limited == refused
+    assert stormy[0].outcome == "partial"
+    assert "HTTP 429" in (stormy[0].message or "").splitlines()[0]
     # The block is longer than the client may wait: each poll inside it ends at once, sending nothing.
     for row, left in zip(blocked, (240, 180, 120, 60), strict=True):
-        assert (row["outcome"], row["requests"]) == ("partial", 0)
-        assert f"not sent: rate-limited: the API blocks requests for {left} s more" in row["message"]
-        assert row["message"].endswith("the next poll resumes")
-    assert all(row["outcome"] == "ok" for row in run.rows if row not in stormy + blocked)
+        assert (row.outcome, row.requests) == ("partial", 0)
+        assert f"not sent: rate-limited: the API blocks requests for {left} s more" in (row.message or "")
+        assert (row.message or "").endswith("the next poll resumes")
+    assert all(row.outcome == "ok" for row in run.rows if row not in stormy + blocked)
 
 
 def test_a_block_longer_than_the_allowed_wait_ends_the_poll_at_once_without_sending(tmp_path: Path) -> None:
@@ -560,16 +561,16 @@ def test_a_block_longer_than_the_allowed_wait_ends_the_poll_at_once_without_send
     config = simulator_config(clock="real", start_at=two_minutes_ago, livestreams=8, block_seconds=6)
     with running_simulator(config) as sim:
         settings = settings_for(sim, tmp_path, max_retry_wait_seconds=1)
-        poll.run_poll(settings)  # a clean poll first: the next has running sessions to read
+        run_poll(settings)  # a clean poll first: the next has running sessions to read
         sim.set_faults(storm_at=True)
         started = time.monotonic()
-        row = poll.run_poll(settings)
+        row = run_poll(settings)
         took = time.monotonic() - started
         stats = control(sim, "stats").json()
-    lines = row["message"].splitlines()
+    lines = (row.message or "").splitlines()
     assert took < 3  # it waited out the whole 6 s block before the fix
-    assert row["outcome"] == "partial"
-    assert (stats["faults_storm"], row["requests"], row["rate_limited"]) == (1, 1, 1)
+    assert row.outcome == "partial"
+    assert (stats["faults_storm"], row.requests, row.rate_limited) == (1, 1, 1)
     assert re.fullmatch(r"list_livestreams on app sim-app, page 1: HTTP 429, code 971: .*", lines[0])
     assert "(asked to wait 6 s, more than STREAMLEDGER_MAX_RETRY_WAIT_SECONDS=1)" in lines[0]
     assert re.fullmatch(
@@ -592,11 +593,11 @@ def test_a_revoked_token_fails_each_poll_with_one_401_line_and_no_retry_then_pol
     assert_history_exact(run)
     assert run.stats["faults_revoked"] == 2  # one request per poll: no retry loop
     for row in revoked:
-        assert (row["outcome"], row["requests"], row["retries"]) == ("failed", 1, 0)
-        assert row["message"] == (
+        assert (row.outcome, row.requests, row.retries) == ("failed", 1, 0)
+        assert row.message == (
             "list_livestreams on app sim-app, page 1: HTTP 401, code 10001: Unable to authenticate request"
         )
-    assert all(row["outcome"] == "ok" for row in run.rows if row not in revoked)
+    assert all(row.outcome == "ok" for row in run.rows if row not in revoked)
 
 
 class _RevokeAfterFirstAnswer(httpx.AsyncBaseTransport):
@@ -627,34 +628,34 @@ def test_a_token_revoked_during_a_poll_fails_it_without_retrying_any_call(tmp_pa
         (cut,) = runner.polls(1, transport=_RevokeAfterFirstAnswer(runner.sim))
         run = runner.finish()
     assert_history_exact(run)
-    assert cut["outcome"] == "failed"
-    first_line = cut["message"].splitlines()[0]
+    assert cut.outcome == "failed"
+    first_line = (cut.message or "").splitlines()[0]
     assert re.fullmatch(
         r"\w+ on app sim-app, .+: HTTP 401, code 10001: Unable to authenticate request", first_line
     )
     attempts = sql(
         run.settings.database,
         "select attempt, count(*) from raw_responses where poll_id = ? and http_status = 401 group by 1",
-        cut["poll_id"],
+        cut.poll_id,
     )
     assert attempts == [(1, run.stats["faults_revoked"])]  # every call sent once, none retried
     # After the first 401 nothing more is sent: only requests already in flight meet the revoked token.
     statuses = sql(
         run.settings.database,
         "select http_status from raw_responses where poll_id = ? order by seq",
-        cut["poll_id"],
+        cut.poll_id,
     )
     after_first_401 = [status for (status,) in statuses][[s for (s,) in statuses].index(401) + 1 :]
     assert len(after_first_401) <= run.settings.concurrency
     unsent = re.search(
         r"not sent: the API refused the token earlier in this poll \(HTTP 401\)"
         r"(?: \(and (\d+) more calls not sent\))?$",
-        cut["message"],
+        cut.message or "",
     )
     assert unsent is not None
     not_sent = 1 + int(unsent.group(1) or 0)
-    assert cut["failed_calls"] == run.stats["faults_revoked"] + not_sent
-    assert all(row["outcome"] == "ok" for row in run.rows if row is not cut)
+    assert cut.failed_calls == run.stats["faults_revoked"] + not_sent
+    assert all(row.outcome == "ok" for row in run.rows if row is not cut)
 
 
 # Simulator route -> the pipeline's endpoint name. Livestream lists come in the spec's object form here
@@ -675,7 +676,7 @@ class ShapeRun:
     """A run whose faulty polls had every 200 answer of some routes in one unexpected shape."""
 
     finished: Finished
-    fault_polls: dict[str, dict[str, Any]]  # route -> the ledger row of its faulty poll
+    fault_polls: dict[str, PollRun]  # route -> the ledger row of its faulty poll
 
 
 @pytest.fixture(scope="module")
@@ -685,7 +686,7 @@ def shape_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ShapeRun]:
     for form in (*BROKEN_SHAPES, "extra_fields"):
         with fault_run(tmp_path_factory.mktemp(form), list_shape="object") as runner:
             runner.polls(2)
-            fault_polls: dict[str, dict[str, Any]] = {}
+            fault_polls: dict[str, PollRun] = {}
             for routes in SHAPE_POLLS:
                 runner.faults(fault_shape=1.0, shape_forms=[form], fault_routes=list(routes))
                 (row,) = runner.polls(1)
@@ -700,7 +701,7 @@ def shaped_answers(run: ShapeRun, route: str) -> list[tuple[Any, ...]]:
         run.finished.settings.database,
         "select seq, outcome, error, body from raw_responses"
         " where poll_id = ? and endpoint = ? and http_status = 200 order by seq",
-        run.fault_polls[route]["poll_id"],
+        run.fault_polls[route].poll_id,
         SHAPE_ROUTES[route],
     )
 
@@ -721,7 +722,7 @@ def test_extra_fields_are_ignored_without_a_failure_or_a_parse_issue(shape_runs:
     assert run.stats["faults_shape"] >= 20
     assert failed_attempts(run.settings.database) == []
     assert sql(run.settings.database, "select count(*) from parse_issues") == [(0,)]
-    assert all(row["outcome"] == "ok" for row in run.rows)
+    assert all(row.outcome == "ok" for row in run.rows)
 
 
 # An odd `data` that would read as "nothing there" (no session, no items, no sessions) fails the call, with
@@ -744,12 +745,10 @@ def test_every_unexpected_shape_is_recorded_as_a_failed_call_or_a_parse_issue(
     issues = {
         seq
         for (seq,) in sql(
-            run.finished.settings.database, "select seq from parse_issues where poll_id = ?", row["poll_id"]
+            run.finished.settings.database, "select seq from parse_issues where poll_id = ?", row.poll_id
         )
     }
-    said = any(
-        line.startswith(f"{SHAPE_ROUTES[route]} on app") for line in (row["message"] or "").splitlines()
-    )
+    said = any(line.startswith(f"{SHAPE_ROUTES[route]} on app") for line in (row.message or "").splitlines())
     answers = shaped_answers(run, route)
     unrecorded = [
         body[:120]
@@ -844,7 +843,7 @@ def test_soak_of_hundreds_of_polls_with_every_fault_mixed_loses_and_duplicates_n
             for counter, where in SOAK_CAUSES.items()
         }
         shaped = con.execute("select count(*) from parse_issues").fetchall()[0][0]
-    outcomes = Counter(row["outcome"] for row in run.rows)
+    outcomes = Counter(row.outcome for row in run.rows)
     print(
         f"\nsoak: {figures.polls_run} polls run, {figures.polls_in_ledger} in poll_runs, "
         f"{figures.polls_lost} lost, {figures.duplicates} duplicates; outcomes {dict(outcomes)}; "

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import httpx
 import pytest
@@ -18,8 +19,9 @@ from streamledger import warehouse
 from streamledger.cli import main
 from streamledger.flows.reconcile import reconcile
 from streamledger.flows.snapshot import snapshot
+from streamledger.poll import PollRun
 from streamledger.simulator import RunningSimulator
-from tests.conftest import held
+from tests.helpers import STEPS_TAKEN, held, run_poll, settings_for
 
 pytestmark = pytest.mark.prefect
 
@@ -40,18 +42,19 @@ def sim_env(sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_a_flow_run_is_one_poll_with_its_ledger_row_and_artifact(prefect_api: None, sim_env: Path) -> None:
     state = snapshot(return_state=True)
     assert state.is_completed()
-    row = cast(dict[str, Any], state.result())
-    assert row["outcome"] == "ok"
-    assert row["sessions"] > 0
+    row = state.result()
+    assert isinstance(row, PollRun)
+    assert row.outcome == "ok"
+    assert row.sessions > 0
     con = warehouse.connect(sim_env, read_only=True)
     try:
         ledger = con.execute("select poll_id, sessions from poll_runs").fetchall()
     finally:
         con.close()
-    assert ledger == [(row["poll_id"], row["sessions"])]
+    assert ledger == [(row.poll_id, row.sessions)]
     artifact = cast(Artifact | None, Artifact.get("snapshot-summary"))
     assert artifact is not None
-    assert row["poll_id"] in str(artifact.data)
+    assert row.poll_id in str(artifact.data)
     assert not list((sim_env.parent / "landing").glob("*.jsonl"))
 
 
@@ -178,8 +181,9 @@ def test_the_reconcile_flow_loads_cloudflares_daywise_totals(
     assert snapshot(return_state=True).is_completed()
     state = reconcile(return_state=True)
     assert state.is_completed(), state.message
-    row = cast(dict[str, Any], state.result())
-    assert (row["kind"], row["outcome"]) == ("reconcile", "ok")
+    row = state.result()
+    assert isinstance(row, PollRun)
+    assert (row.kind, row.outcome) == ("reconcile", "ok")
     con = warehouse.connect(sim_env, read_only=True)
     try:
         days = con.execute("select count(*) from analytics_daily").fetchall()
@@ -213,3 +217,32 @@ def test_a_snapshot_run_while_a_reader_holds_the_database_lands_its_poll_for_the
     assert len(polls) == 3
     assert polls[landed.stem] is True
     assert not list((sim_env.parent / "landing").glob("*.jsonl"))
+
+
+def test_a_poll_without_prefect_takes_the_flow_tasks_in_the_flow_order(
+    prefect_api: None, sim_env: Path, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    state = snapshot(return_state=True)
+    assert state.is_completed()
+    assert state.state_details.flow_run_id is not None
+    deadline = time.monotonic() + 30
+    with get_client(sync_client=True) as client:
+        while True:  # task runs reach the server as events, after the flow run has returned
+            task_runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+            )
+            if len(task_runs) == 7 and all(run.start_time is not None for run in task_runs):
+                break
+            assert time.monotonic() < deadline, f"{len(task_runs)} task runs recorded"
+            time.sleep(0.2)
+    by_start = sorted(task_runs, key=lambda run: str(run.start_time))
+    flow_steps = [run.name.rsplit("-", 1)[0] for run in by_start]
+    STEPS_TAKEN.clear()
+    sim.advance(60)
+    run_poll(settings_for(sim, tmp_path / "plain"))
+    # The Prefect artifact is the flow's alone; everything before it is the same call in the same order.
+    assert flow_steps == [*STEPS_TAKEN, "publish"]
+    assert STEPS_TAKEN == ["recover", "plan", "fetch", "land", "normalize", "load"]

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from streamledger import fetch, poll, verify, warehouse
+from streamledger import fetch, verify, warehouse
 from streamledger.cli import main
+from streamledger.poll import PollPlan, PollRun
 from streamledger.rebuild import rebuild
 from streamledger.settings import Settings
 from streamledger.simulator import RunningSimulator, running_simulator
-from tests.conftest import settings_for, simulator_config
+from tests.helpers import run_poll, settings_for, simulator_config
 from tests.test_warehouse import HISTORY_TABLES, assert_same_tables, table_contents
 
 DERIVED = tuple(t for t in HISTORY_TABLES if t not in ("raw_responses", "poll_runs"))
 
 
-def polls(sim: RunningSimulator, settings: Settings, count: int, step: float = 7.0) -> list[dict[str, Any]]:
+def polls(sim: RunningSimulator, settings: Settings, count: int, step: float = 7.0) -> list[PollRun]:
     rows = []
     for _ in range(count):
         sim.advance(step)
-        rows.append(poll.run_poll(settings))
+        rows.append(run_poll(settings))
     return rows
 
 
@@ -53,10 +53,10 @@ def test_without_app_ids_every_app_of_the_account_is_discovered_and_polled(tmp_p
     with running_simulator(simulator_config(app_ids=("app-a", "app-b"), livestreams=4)) as sim:
         settings = settings_for(sim, tmp_path, app_ids=())
         sim.advance(60)
-        row = poll.run_poll(settings)
-    assert row["outcome"] == "ok", row["message"]
-    assert row["app_ids"] == ["app-a", "app-b"]
-    assert row["livestreams"] == 8
+        row = run_poll(settings)
+    assert row.outcome == "ok", row.message
+    assert row.app_ids == ("app-a", "app-b")
+    assert row.livestreams == 8
     con = warehouse.connect(settings.database, read_only=True)
     try:
         assert con.execute("select app_id from apps order by app_id").fetchall() == [("app-a",), ("app-b",)]
@@ -108,13 +108,13 @@ def test_a_tight_budget_reads_by_priority_and_defers_the_rest(tmp_path: Path) ->
         rows = polls(sim, settings, 6, step=20)
         stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()
     for row in rows:
-        assert row["allowance"] <= 12
-        spent = row["discovery_requests"] + row["planned_final"] + row["planned_live"] + row["planned_sweep"]
+        assert row.allowance <= 12
+        spent = row.discovery_requests + row.planned_final + row.planned_live + row.planned_sweep
         # The list page is read even by a poll whose allowance the window has used up.
-        assert spent == row["requests"] <= max(row["allowance"], row["discovery_requests"])
-        if row["deferred_live"]:
-            assert row["planned_sweep"] == 0
-    assert sum(r["deferred_live"] + r["deferred_sweep"] for r in rows) > 0
+        assert spent == row.requests <= max(row.allowance, row.discovery_requests)
+        if row.deferred_live:
+            assert row.planned_sweep == 0
+    assert sum(r.deferred_live + r.deferred_sweep for r in rows) > 0
     assert stats["max_in_window"] <= 60
     assert stats["rate_limited"] == 0
 
@@ -129,7 +129,7 @@ def test_finalization_reads_come_before_live_reads_when_the_budget_is_short(
     # 50 per 300 s at one poll a minute: 10 per poll (the slot kept free for retries is one of the window's
     # other 40), 1 for the list page.
     tight = settings.with_overrides(budget_requests=50)
-    plan = fetch.PollPlan(livestreams={}, open_sessions={}, to_finalize=tuple(stopped) * 2, recent_sends=())
+    plan = PollPlan(livestreams={}, open_sessions={}, to_finalize=tuple(stopped) * 2, recent_sends=())
     fetched = fetch.fetch_poll(tight, plan)
     assert fetched.plan["planned_final"] == 9
     assert fetched.plan["deferred_final"] == 3

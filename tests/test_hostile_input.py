@@ -27,10 +27,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamledger import poll, warehouse
+from streamledger import landing, load, warehouse
 from streamledger.client import RealtimeKitClient
 from streamledger.errors import ApiError
-from streamledger.fetch import EMPTY_PLAN, fetch_poll
+from streamledger.fetch import fetch_poll
+from streamledger.poll import EMPTY_PLAN
 from streamledger.ratelimit import RequestBudget
 from streamledger.settings import Secret, Settings
 from streamledger.transforms.normalize import (
@@ -908,13 +909,13 @@ def test_hostile_ids_flow_through_a_whole_poll_into_duckdb_intact_and_never_into
     fetched = fetch_poll(settings, EMPTY_PLAN, transport=httpx.MockTransport(fake_api))
     assert (fetched.outcome, fetched.errors) == ("ok", [])
 
-    landed_path = poll.land(settings.landing_dir, fetched)
-    landed = poll.read_landed(landed_path)
-    normalized, _ = poll.normalize_poll(landed)
-    row = poll.load_poll(settings, landed, normalized)
-
+    landed_path = landing.land(settings.landing_dir, fetched)
     assert [p.name for p in settings.landing_dir.iterdir()] == [f"{fetched.poll_id}.jsonl"]
-    assert (row["outcome"], row["parse_issues"], row["livestreams"], row["sessions"]) == ("ok", 0, 2, 2)
+    landed = landing.read_landed(landed_path)
+    normalized = normalize_responses(landed.responses)
+    row = load.load_poll(settings, landed, normalized)
+    assert list(settings.landing_dir.iterdir()) == []  # loaded, so forgotten; no id became a path
+    assert (row.outcome, row.parse_issues, row.livestreams, row.sessions) == ("ok", 0, 2, 2)
     con = warehouse.connect(settings.database, read_only=True)
     try:
         sessions = con.execute("select livestream_id, session_id, viewer_seconds from sessions").fetchall()

@@ -8,27 +8,28 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamledger import poll, verify, warehouse
-from streamledger.fetch import FetchedPoll, fetch_poll
+from streamledger import landing, load, verify, warehouse
+from streamledger.fetch import fetch_poll
+from streamledger.plan import read_plan
+from streamledger.poll import FetchedPoll, PollRun
 from streamledger.settings import Secret, Settings
 from streamledger.simulator import RunningSimulator, running_simulator
-from tests.conftest import settings_for, simulator_config
+from streamledger.transforms.normalize import normalize_responses
+from tests.helpers import run_poll, settings_for, simulator_config
 from tests.test_warehouse import HISTORY_TABLES, assert_same_tables, table_contents
 
 
-def poll_until(
-    sim: RunningSimulator, settings: Settings, polls: int, step: float = 7.0
-) -> list[dict[str, object]]:
+def poll_until(sim: RunningSimulator, settings: Settings, polls: int, step: float = 7.0) -> list[PollRun]:
     rows = []
     for _ in range(polls):
         sim.advance(step)
-        rows.append(poll.run_poll(settings))
+        rows.append(run_poll(settings))
     return rows
 
 
 def test_polls_build_history_that_matches_the_ground_truth(sim: RunningSimulator, settings: Settings) -> None:
     rows = poll_until(sim, settings, 25)
-    assert all(row["outcome"] == "ok" for row in rows)
+    assert all(row.outcome == "ok" for row in rows)
     comparison = verify.compare(settings.database, verify.fetch_truth(sim.root_url), frozen_clock=True)
     assert comparison.mismatches == []
     assert comparison.seen >= 10
@@ -39,7 +40,7 @@ def test_a_poll_records_one_row_per_response_and_its_ledger_row(
     sim: RunningSimulator, settings: Settings
 ) -> None:
     sim.advance(40)
-    row = poll.run_poll(settings)
+    row = run_poll(settings)
     con = warehouse.connect(settings.database, read_only=True)
     try:
         responses = con.execute("select count(*), count(distinct seq) from raw_responses").fetchall()
@@ -48,29 +49,30 @@ def test_a_poll_records_one_row_per_response_and_its_ledger_row(
         status = con.execute("select count(*) from raw_responses where http_status <> 200").fetchall()
     finally:
         con.close()
-    assert responses == [(row["responses"], row["responses"])]
-    assert ledger == [(row["requests"], row["responses"], "ok")]
+    assert responses == [(row.responses, row.responses)]
+    assert ledger == [(row.requests, row.responses, "ok")]
     # One list page of 12, the active reads, and a first sweep of every livestream's session list.
-    assert row["requests"] == 1 + row["active_reads"] + 12
-    assert (row["discovery_requests"], row["planned_live"], row["planned_sweep"]) == (
+    assert row.requests == 1 + row.active_reads + 12
+    assert (row.discovery_requests, row.planned_live, row.planned_sweep) == (
         1,
-        row["active_reads"],
+        row.active_reads,
         12,
     )
-    assert snapshots == [(row["sessions"],)]
+    assert snapshots == [(row.sessions,)]
     assert status[0][0] >= 0
 
 
 def test_loading_the_same_poll_twice_changes_nothing(sim: RunningSimulator, settings: Settings) -> None:
     poll_until(sim, settings, 3)
     sim.advance(10)
-    fetched = fetch_poll(settings, poll.plan_poll(settings))
-    landed = poll.read_landed(poll.land(settings.landing_dir, fetched))
-    normalized, _ = poll.normalize_poll(landed)
-    poll.load_poll(settings, landed, normalized)
+    fetched = fetch_poll(settings, read_plan(settings))
+    landed = landing.read_landed(landing.land(settings.landing_dir, fetched))
+    read_again = landing.read_landed(landing.landed_path(settings.landing_dir, fetched.poll_id))
+    normalized = normalize_responses(landed.responses)
+    load.load_poll(settings, landed, normalized)
     once = table_contents(settings.database)
-    again, _ = poll.normalize_poll(poll.read_landed(settings.landing_dir / f"{fetched.poll_id}.jsonl"))
-    poll.load_poll(settings, landed, again)
+    again = normalize_responses(read_again.responses)
+    load.load_poll(settings, landed, again)
     twice = table_contents(settings.database)
     for table in HISTORY_TABLES:
         once[table] = once[table].drop("load_seconds", strict=False)
@@ -82,9 +84,9 @@ def test_a_crash_during_load_leaves_nothing_and_the_landed_poll_is_recovered(
     sim: RunningSimulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim.advance(40)
-    fetched = fetch_poll(settings, poll.plan_poll(settings))
-    poll.land(settings.landing_dir, fetched)
-    normalized, _ = poll.normalize_poll(fetched)
+    fetched = fetch_poll(settings, read_plan(settings))
+    landing.land(settings.landing_dir, fetched)
+    normalized = normalize_responses(fetched.responses)
     real_run_file = warehouse.run_file
 
     def crash_at_sessions(con: object, name: str, params: object = None) -> None:
@@ -92,18 +94,19 @@ def test_a_crash_during_load_leaves_nothing_and_the_landed_poll_is_recovered(
             raise KeyboardInterrupt("power cut")
         real_run_file(con, name, params)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(poll, "run_file", crash_at_sessions)
+    monkeypatch.setattr(load, "run_file", crash_at_sessions)
     with pytest.raises(KeyboardInterrupt):
-        poll.load_poll(settings, fetched, normalized)
+        load.load_poll(settings, fetched, normalized)
     counts = {t: len(rows) for t, rows in table_contents(settings.database).items()}
     assert counts == dict.fromkeys(HISTORY_TABLES, 0)
 
-    monkeypatch.setattr(poll, "run_file", real_run_file)
-    (recovered,), problems, busy = poll.recover_landed(settings)
-    assert busy is False
-    assert problems == []
-    assert recovered["poll_id"] == fetched.poll_id
-    assert recovered["recovered"] is True
+    monkeypatch.setattr(load, "run_file", real_run_file)
+    recovery = load.load_landed(settings)
+    assert recovery.waiting is None
+    assert recovery.quarantined == []
+    (recovered,) = recovery.runs
+    assert recovered.poll_id == fetched.poll_id
+    assert recovered.recovered is True
     assert not list(settings.landing_dir.glob("*.jsonl"))
     assert len(table_contents(settings.database)["raw_responses"]) == len(fetched.responses)
 
@@ -112,8 +115,8 @@ def test_no_stream_key_and_no_token_reach_the_database_or_landing_files(
     sim: RunningSimulator, settings: Settings
 ) -> None:
     poll_until(sim, settings, 6)
-    fetched = fetch_poll(settings, poll.plan_poll(settings))
-    landing = poll.land(settings.landing_dir, fetched)
+    fetched = fetch_poll(settings, read_plan(settings))
+    landed = landing.land(settings.landing_dir, fetched)
     keys = [
         ls["stream_key"] for ls in httpx.get(f"{sim.root_url}/_simulator/livestreams").json()["livestreams"]
     ]
@@ -127,10 +130,10 @@ def test_no_stream_key_and_no_token_reach_the_database_or_landing_files(
         fingerprints = con.execute("select count(stream_key_fingerprint) from livestreams").fetchall()
     finally:
         con.close()
-    landed = landing.read_text()
+    landed_text = landed.read_text()
     for secret in [*keys, sim.config.token]:
         assert secret not in text
-        assert secret not in landed
+        assert secret not in landed_text
     assert fingerprints[0][0] == 12
 
 
@@ -138,12 +141,12 @@ def test_bad_credentials_fail_the_poll_with_a_one_line_message_and_keep_the_evid
     sim: RunningSimulator, tmp_path: Path
 ) -> None:
     settings = settings_for(sim, tmp_path, api_token=Secret("wrong-token"))
-    row = poll.run_poll(settings)
-    assert row["outcome"] == "failed"
-    assert row["message"] == (
+    row = run_poll(settings)
+    assert row.outcome == "failed"
+    assert row.message == (
         "list_livestreams on app sim-app, page 1: HTTP 403, code 10000: Authentication error"
     )
-    assert row["requests"] == 1
+    assert row.requests == 1
     con = warehouse.connect(settings.database, read_only=True)
     try:
         assert con.execute("select http_status, outcome from raw_responses").fetchall() == [(403, "error")]
@@ -165,8 +168,8 @@ def test_faults_are_survived_without_exceeding_the_budget(tmp_path: Path) -> Non
         rows = poll_until(sim, settings, 5)
         stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()
         truth = verify.fetch_truth(sim.root_url)
-    assert sum(int(r["retries"]) for r in rows) > 0  # type: ignore[call-overload]
-    assert all(r["outcome"] == "ok" for r in rows), [r["message"] for r in rows]
+    assert sum(r.retries for r in rows) > 0
+    assert all(r.outcome == "ok" for r in rows), [r.message for r in rows]
     assert stats["rate_limited"] == 0
     assert stats["max_in_window"] <= 400
     assert verify.compare(settings.database, truth, frozen_clock=True).mismatches == []
@@ -180,10 +183,10 @@ def test_the_client_slows_down_on_the_ratelimit_header_before_the_server_refuses
     )
     with running_simulator(config) as sim:
         settings = settings_for(sim, tmp_path, budget_requests=1000)
-        row = poll.run_poll(settings)
+        row = run_poll(settings)
         stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()
-    assert row["outcome"] == "ok", row["message"]
-    assert int(row["requests"]) > 8
+    assert row.outcome == "ok", row.message
+    assert int(row.requests) > 8
     assert stats["rate_limited"] == 0
     assert stats["max_in_window"] <= 8
 
@@ -198,9 +201,9 @@ def test_a_429_caused_by_another_user_of_the_token_is_waited_out(tmp_path: Path)
         url = f"{sim.base_url}/accounts/{sim.config.account_id}/realtime/kit/sim-app/livestreams"
         statuses = [httpx.get(url, headers=neighbour).status_code for _ in range(6)]
         assert statuses[-1] == 429
-        row = poll.run_poll(settings)
-    assert row["outcome"] == "ok", row["message"]
-    assert int(row["rate_limited"]) >= 1
+        row = run_poll(settings)
+    assert row.outcome == "ok", row.message
+    assert int(row.rate_limited) >= 1
 
 
 def test_a_landing_file_that_cannot_be_loaded_is_quarantined_not_blocking(tmp_path: Path) -> None:
@@ -213,11 +216,11 @@ def test_a_landing_file_that_cannot_be_loaded_is_quarantined_not_blocking(tmp_pa
     )
     settings.landing_dir.mkdir()
     (settings.landing_dir / "broken.jsonl").write_text('{"poll_id": "x"}\n')
-    rows, problems, busy = poll.recover_landed(settings)
-    assert busy is False
-    assert rows == []
-    assert len(problems) == 1
-    assert problems[0].startswith("landing file broken.jsonl could not be loaded, moved to ")
+    recovery = load.load_landed(settings)
+    assert recovery.waiting is None
+    assert recovery.runs == []
+    assert len(recovery.quarantined) == 1
+    assert recovery.quarantined[0].startswith("landing file broken.jsonl could not be loaded, moved to ")
     assert (settings.landing_dir / "quarantine" / "broken.jsonl").exists()
     assert not list(settings.landing_dir.glob("*.jsonl"))
 
@@ -242,9 +245,9 @@ def test_odd_answers_become_parse_issues_and_never_block_the_load(tmp_path: Path
         _landed(1, "list_apps", None, apps, now),
         _landed(2, "session_by_id", "a1", orphan, now),
     ]
-    normalized, _ = poll.normalize_poll(fetched)
-    row = poll.load_poll(settings, fetched, normalized)
-    assert row["parse_issues"] == 3
+    normalized = normalize_responses(fetched.responses)
+    row = load.load_poll(settings, fetched, normalized)
+    assert row.parse_issues == 3
     con = warehouse.connect(settings.database, read_only=True)
     try:
         issues = con.execute("select app_id, field, reason from parse_issues order by seq, field").fetchall()

@@ -61,4 +61,4 @@ def test_each_task_run_still_names_the_task_runs_its_inputs_came_from(
     assert upstream["normalize"]["fetched"] == {"fetch"}
     assert upstream["load"]["fetched"] == {"fetch"}
     assert upstream["load"]["normalized"] == {"normalize"}
-    assert upstream["publish"]["row"] == {"load"}
+    assert upstream["publish"]["run"] == {"load"}

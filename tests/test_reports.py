@@ -16,10 +16,10 @@ from typing import Any
 import polars as pl
 import pytest
 
-from streamledger import poll, reports, verify, warehouse
+from streamledger import reports, verify, warehouse
 from streamledger.cli import main
 from streamledger.simulator import running_simulator
-from tests.conftest import settings_for, simulator_config
+from tests.helpers import run_poll, settings_for, simulator_config
 
 START = datetime(2026, 10, 31, 23, 45, tzinfo=UTC)
 POLLS = 30  # one a minute: 23:46 .. 00:15
@@ -47,7 +47,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> History:
         settings = settings_for(sim, tmp_path)
         for _ in range(POLLS):
             sim.advance(60)
-            poll.run_poll(settings)
+            run_poll(settings)
         truth = verify.fetch_truth(sim.root_url)
     return History(settings.database, truth)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamledger import poll, verify, warehouse
+from streamledger import verify, warehouse
 from streamledger.simulator import running_simulator
-from tests.conftest import settings_for, simulator_config
+from tests.helpers import run_poll, settings_for, simulator_config
 
 pytestmark = pytest.mark.slow
 
@@ -26,12 +26,12 @@ def test_a_poll_of_1000_live_livestreams_matches_the_ground_truth(tmp_path: Path
     with running_simulator(config) as sim:
         sim.advance(60)
         settings = settings_for(sim, tmp_path, budget_requests=100_000)
-        row = poll.run_poll(settings)
+        row = run_poll(settings)
         truth = verify.fetch_truth(sim.root_url)
-    assert row["outcome"] == "ok"
+    assert row.outcome == "ok"
     # 10 list pages, 1,000 active-session reads, and the first sweep of every livestream's session list.
-    assert (row["livestreams"], row["planned_live"], row["planned_sweep"]) == (1000, 1000, 1000)
-    assert row["requests"] == 10 + 1000 + 1000
+    assert (row.livestreams, row.planned_live, row.planned_sweep) == (1000, 1000, 1000)
+    assert row.requests == 10 + 1000 + 1000
     comparison = verify.compare(settings.database, truth, frozen_clock=True)
     assert comparison.mismatches == []
     assert comparison.missing == []
@@ -55,10 +55,10 @@ def test_soak_of_200_polls_with_faults_keeps_every_count_consistent(tmp_path: Pa
         rows = []
         for _ in range(200):
             sim.advance(3)
-            rows.append(poll.run_poll(settings))
+            rows.append(run_poll(settings))
         stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()
         truth = verify.fetch_truth(sim.root_url)
-    assert [r["outcome"] for r in rows].count("ok") == 200, [r["message"] for r in rows if r["message"]]
+    assert [r.outcome for r in rows].count("ok") == 200, [r.message for r in rows if r.message]
     assert stats["rate_limited"] == 0
     con = warehouse.connect(settings.database, read_only=True)
     try:

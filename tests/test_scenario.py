@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from streamledger import poll, verify, warehouse
+from streamledger import verify, warehouse
 from streamledger.fetch import fetch_daywise
 from streamledger.simulator import running_simulator
 from streamledger.transforms.shapes import parse_instant
-from tests.conftest import settings_for, simulator_config
+from tests.helpers import finish, run_poll, settings_for, simulator_config
 
 START = datetime(2026, 10, 31, 23, 50, tzinfo=UTC)
 POLLS = 25  # one a minute: 23:51 .. 00:15
@@ -41,14 +41,14 @@ def test_twenty_five_minutes_of_polls_give_exact_final_history_usage_and_reconci
         rows = []
         for _ in range(POLLS):
             sim.advance(60)
-            rows.append(poll.run_poll(settings))
-        poll.finish(settings, fetch_daywise(settings, 2, until=parse_instant(sim.now_iso())))
+            rows.append(run_poll(settings))
+        finish(settings, fetch_daywise(settings, 2, until=parse_instant(sim.now_iso())))
         end = sim.now()
         truth = verify.fetch_truth(sim.root_url)
         stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()
 
     assert stats["rate_limited"] == 0
-    assert all(row["outcome"] == "ok" for row in rows), [row["message"] for row in rows if row["message"]]
+    assert all(row.outcome == "ok" for row in rows), [row.message for row in rows if row.message]
     comparison = verify.compare(settings.database, truth)
     assert comparison.mismatches == []
     # Every session is found (short ones by the sweep), but those the last poll could not yet have seen.

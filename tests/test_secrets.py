@@ -20,9 +20,10 @@ from streamledger.cli import main
 from streamledger.flows.export import monthly_export
 from streamledger.flows.reconcile import reconcile
 from streamledger.flows.snapshot import snapshot
+from streamledger.poll import PollRun
 from streamledger.settings import Settings
 from streamledger.simulator import RunningSimulator, running_simulator
-from tests.conftest import simulator_config
+from tests.helpers import simulator_config
 
 pytestmark = pytest.mark.prefect
 
@@ -117,11 +118,13 @@ def test_the_token_can_come_from_a_prefect_secret_block(
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN")
     SecretBlock(value=SecretStr(TOKEN)).save("cloudflare-token", overwrite=True)
     monkeypatch.setenv("STREAMLEDGER_TOKEN_BLOCK", "cloudflare-token")
-    assert Settings.from_env().api_token.reveal() == TOKEN
+    assert Settings.from_env(api=True).api_token.reveal() == TOKEN
     secret_sim.advance(60)
     state = snapshot(return_state=True)
     assert state.is_completed()
-    assert state.result()["outcome"] == "ok"  # type: ignore[index]
+    run = state.result()
+    assert isinstance(run, PollRun)
+    assert run.outcome == "ok"
     monkeypatch.setenv("STREAMLEDGER_TOKEN_BLOCK", "no-such-block")
     failed = snapshot(return_state=True)
     assert failed.is_failed()

@@ -22,9 +22,34 @@ def test_defaults_apply_when_only_required_settings_are_given() -> None:
 def test_missing_required_setting_is_one_line_naming_the_variable(missing: str) -> None:
     env = {k: v for k, v in REQUIRED.items() if k != missing}
     with pytest.raises(ConfigError) as err:
-        Settings.from_env(env)
+        Settings.from_env(env, api=True)
     assert missing in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_readers_of_the_warehouse_need_no_credentials() -> None:
+    settings = Settings.from_env({"STREAMLEDGER_DATABASE": "/srv/w.duckdb"})
+    assert (settings.database, settings.export_dir) == (Path("/srv/w.duckdb"), Path("/srv/exports"))
+    assert not settings.api_token
+    with pytest.raises(ConfigError, match="CLOUDFLARE_API_TOKEN is not set"):
+        settings.with_api()
+
+
+def test_a_mistyped_variable_is_named_with_the_closest_setting(caplog: pytest.LogCaptureFixture) -> None:
+    env = REQUIRED | {"STREAMLEDGER_DATABSE": "/srv/w.duckdb", "STREAMLEDGER_QQQ": "1"}
+    settings = Settings.from_env(env)
+    assert settings.database == Path("data/streamledger.duckdb")  # not read: it is not the setting's name
+    assert caplog.messages == [
+        "STREAMLEDGER_DATABSE is set but is not a streamledger setting; did you mean STREAMLEDGER_DATABASE?",
+        "STREAMLEDGER_QQQ is set but is not a streamledger setting (see docs/settings.md)",
+    ]
+
+
+def test_the_old_name_of_the_poll_interval_still_works_and_warns_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert Settings.from_env(REQUIRED | {"STREAMLEDGER_POLL_INTERVAL": "30"}).poll_interval_seconds == 30.0
+    assert caplog.messages == []
 
 
 def test_no_app_id_means_every_app_of_the_account_is_discovered() -> None:

@@ -9,7 +9,7 @@ from polars.testing import assert_frame_equal
 
 from streamledger import warehouse
 from streamledger.errors import DatabaseBusy, WarehouseError
-from tests.conftest import held
+from tests.helpers import held
 
 HISTORY_TABLES = (
     "raw_responses",

@@ -6,7 +6,7 @@ column *and* a row in the issues frame naming the response, the field, the raw v
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -138,8 +138,9 @@ _DAYWISE_SOURCES = _sources(DAYWISE_FIELDS, {})
 
 @dataclass(frozen=True)
 class NormalizedPoll:
-    """The typed frames of one poll: app, livestream, session and daywise observations, and parse issues."""
+    """The frames of one poll: its raw responses, the typed observations, and the parse issues."""
 
+    responses: pl.DataFrame  # one row per response, as received (raw_responses)
     livestreams: pl.DataFrame
     sessions: pl.DataFrame
     issues: pl.DataFrame
@@ -182,8 +183,8 @@ def _series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:
     return pl.Series(name, values, dtype=dtype)
 
 
-def normalize_responses(responses: Iterable[Mapping[str, Any]]) -> NormalizedPoll:
-    """Flatten the data-bearing responses of a poll and type every field, auditing what fails."""
+def normalize_responses(responses: Sequence[Mapping[str, Any]]) -> NormalizedPoll:
+    """Return the poll's frames: its responses as received, and every field typed, auditing what fails."""
     flat = _Flattener()
     for response in responses:
         # "none" answers of the active-session endpoint may still describe the livestream.
@@ -206,7 +207,12 @@ def normalize_responses(responses: Iterable[Mapping[str, Any]]) -> NormalizedPol
         how="vertical",
     ).sort("seq", "field")
     return NormalizedPoll(
-        livestreams=livestreams, sessions=sessions, issues=issues, apps=apps, daywise=daywise
+        responses=responses_frame(responses),
+        livestreams=livestreams,
+        sessions=sessions,
+        issues=issues,
+        apps=apps,
+        daywise=daywise,
     )
 
 

@@ -1,0 +1,164 @@
+"""The load stage: one poll into the warehouse in one transaction, with its ledger row; then its landing file
+is forgotten. Loading a poll again replaces it: a rerun never duplicates.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import duckdb
+
+from streamledger import landing
+from streamledger.errors import DatabaseBusy, WarehouseError
+from streamledger.plan import remember_sends
+from streamledger.poll import PLAN_COUNTS, FetchedPoll, PollRun
+from streamledger.settings import Settings
+from streamledger.timing import timed
+from streamledger.transforms.normalize import NormalizedPoll, normalize_responses
+from streamledger.warehouse import opened, register, run_file
+
+MESSAGE_LINES = 20
+# What a poll's observations change, in order; a rebuild replays them over the raw responses.
+DERIVED_FILES = (
+    "load/03_parse_issues.sql",
+    "load/04_session_snapshots.sql",
+    "load/05_livestreams.sql",
+    "load/06_sessions.sql",
+    "load/07_apps.sql",
+    "load/08_analytics_daily.sql",
+    "load/09_read_state.sql",
+    "load/10_finalize.sql",
+    "load/11_usage_stale.sql",
+    "load/12_session_usage.sql",
+)
+# Run in this order inside the poll's transaction; the ledger row is written last.
+LOAD_FILES = ("load/01_clear_poll.sql", "load/02_raw_responses.sql", *DERIVED_FILES)
+LEDGER_FILE = "load/13_poll_runs.sql"
+
+
+def load_poll(
+    settings: Settings,
+    poll: FetchedPoll,
+    normalized: NormalizedPoll,
+    *,
+    normalize_seconds: float = 0.0,
+    recovered: bool = False,
+) -> PollRun:
+    """Load raw responses, typed rows, issues and the ledger row in one transaction; return the ledger row.
+
+    Then the poll's landing file is deleted and its requests join the cached plan. While another process
+    holds the database past the wait, DatabaseBusy is raised and the poll stays landed.
+    """
+    clock = time.perf_counter()
+    with opened(settings.database, wait_seconds=settings.lock_wait_seconds) as con:
+        con.execute("begin transaction")
+        step = "staging"
+        try:
+            stage(con, normalized)
+            for step in LOAD_FILES:
+                run_file(con, step, {"poll_id": poll.poll_id})
+            run = ledger_row(poll, normalized, normalize_seconds, time.perf_counter() - clock, recovered)
+            register(con, "staged_poll_run", run.frame())
+            step = LEDGER_FILE
+            run_file(con, step)
+            con.execute("commit")
+        except duckdb.Error as exc:
+            con.execute("rollback")
+            raise WarehouseError(
+                f"database {settings.database}: loading poll {poll.poll_id} failed at {step}: "
+                f"{' '.join(str(exc).split())[:300]}"
+            ) from None
+    landing.forget(settings.landing_dir, poll.poll_id)
+    remember_sends(settings, poll)
+    return run
+
+
+def stage(con: duckdb.DuckDBPyConnection, normalized: NormalizedPoll) -> None:
+    """Register the frames the load files read."""
+    register(con, "staged_responses", normalized.responses)
+    register(con, "staged_livestreams", normalized.livestreams)
+    register(con, "staged_sessions", normalized.sessions)
+    register(con, "staged_issues", normalized.issues)
+    register(con, "staged_apps", normalized.apps)
+    register(con, "staged_daywise", normalized.daywise)
+
+
+def ledger_row(
+    poll: FetchedPoll,
+    normalized: NormalizedPoll,
+    normalize_seconds: float,
+    load_seconds: float,
+    recovered: bool,
+) -> PollRun:
+    """Return the poll's ledger row (one row of poll_runs)."""
+    problems: list[str] = [poll.fatal] if poll.fatal else []
+    problems += [e for e in poll.errors if e != poll.fatal]
+    if len(problems) > MESSAGE_LINES:
+        problems = [*problems[:MESSAGE_LINES], f"... and {len(problems) - MESSAGE_LINES} more"]
+    return PollRun(
+        poll_id=poll.poll_id,
+        kind=poll.kind,
+        started_at=poll.started_at,
+        finished_at=poll.finished_at,
+        app_ids=poll.app_ids,
+        livestreams=normalized.livestreams["livestream_id"].n_unique(),
+        active_reads=poll.active_reads,
+        sessions=normalized.sessions["session_id"].n_unique(),
+        requests=poll.requests,
+        responses=sum(1 for r in poll.responses if r["http_status"] is not None),
+        retries=poll.retries,
+        rate_limited=poll.rate_limited,
+        transport_errors=poll.transport_errors,
+        failed_calls=poll.failed_calls,
+        parse_issues=normalized.issues.height,
+        unknown_statuses=normalized.unknown_statuses,
+        outcome=poll.outcome,
+        message="\n".join(problems) or None,
+        network_seconds=round(poll.network_seconds, 4),
+        normalize_seconds=round(normalize_seconds, 4),
+        load_seconds=round(load_seconds, 4),
+        recovered=recovered,
+        allowance=poll.allowance,
+        discovery_requests=poll.discovery_requests,
+        **{name: poll.plan.get(name, 0) for name in PLAN_COUNTS},
+    )
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What loading the polls that earlier runs landed did."""
+
+    runs: list[PollRun]  # the ledger rows of the polls loaded
+    quarantined: list[str]  # one line per landing file that could not be loaded, moved to quarantine
+    waiting: str | None  # why the others wait for the next run (the database is held), if they do
+
+
+def load_landed(settings: Settings) -> Recovery:
+    """Load the polls earlier runs landed but did not load, oldest first, if the database is free now.
+
+    Each is read back, normalized and loaded as a new poll is. A file that fails to load moves to quarantine
+    (kept) so that it cannot block every later poll. Recovery does not wait for a busy database: the files
+    wait for the next run, and this run's own load waits instead, so that a held database costs a poll one
+    wait, not two.
+    """
+    runs: list[PollRun] = []
+    quarantined: list[str] = []
+    landing.tidy(settings.landing_dir)
+    without_waiting = settings.with_overrides(lock_wait_seconds=0.0)
+    for path in landing.pending(settings.landing_dir):
+        try:
+            poll = landing.read_landed(path)
+            normalized, seconds = timed(normalize_responses, poll.responses)
+            runs.append(
+                load_poll(without_waiting, poll, normalized, normalize_seconds=seconds, recovered=True)
+            )
+        except FileNotFoundError:
+            continue  # another run (snapshot or reconcile) loaded it meanwhile
+        except DatabaseBusy as exc:
+            waiting = len(landing.pending(settings.landing_dir))
+            return Recovery(runs, quarantined, f"{waiting} landed poll(s) wait for the next run: {exc}")
+        except (WarehouseError, ValueError, KeyError, TypeError, IndexError) as exc:
+            folder = landing.quarantine(path)
+            quarantined.append(f"landing file {path.name} could not be loaded, moved to {folder}: {exc}")
+    return Recovery(runs, quarantined, None)

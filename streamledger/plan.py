@@ -1,0 +1,231 @@
+"""The plan of a poll: what the warehouse knows before anything is sent, and how the allowance is spent.
+
+A poll reads in this order, within its allowance: finalization reads of stopped sessions, active-session
+reads of live livestreams (least recently read first), finalization reads of sessions that stopped unseen,
+then sweeps of session lists. This module decides what to read; fetch.py reads it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from streamledger import landing
+from streamledger.errors import DatabaseBusy
+from streamledger.poll import EMPTY_PLAN, PLAN_COUNTS, FetchedPoll, LivestreamState, PollPlan
+from streamledger.ratelimit import RequestBudget
+from streamledger.settings import Settings
+from streamledger.transforms.shapes import parse_instant
+from streamledger.warehouse import opened, query
+
+# Livestreams in these states may have a running session; others are read only if we saw one running.
+READ_STATUSES = frozenset({"LIVE", "INVOKED"})
+# Livestreams with a session seen in this many hours are swept now and then even without a sign of change.
+ACTIVE_HOURS = 24
+# Retries come out of the same budget: this share of a poll's share is kept free in the budget window for
+# them. Kept once in the window, not once per poll: each poll plans up to the same few free slots, so unused
+# they cost a few slots per window, not per poll; the retries of one poll take them, and the next poll, which
+# sees those retries in the window, plans that many fewer reads.
+RETRY_RESERVE_SHARE = 0.1
+# Send slots that free up within this share of the poll interval count as free: a poll starting as the sends
+# of the poll one window earlier are about to leave the window waits a moment for them, not a whole poll.
+SLOT_HORIZON_SHARE = 0.1
+# The columns of queries/plan_livestreams.sql that make a LivestreamState, in its order.
+STATE_COLUMNS = ("app_id", "last_active_read_at", "last_swept_at", "swept_updated_at", "recently_active")
+NEVER = datetime.min.replace(tzinfo=UTC)
+T = TypeVar("T")
+
+
+def read_plan(settings: Settings) -> PollPlan:
+    """Return what this poll must know before it sends anything, from the warehouse.
+
+    While another process (a report, an analyst's duckdb) holds the file past the wait, the poll is planned
+    from the plan cached by the previous one instead, so that it is not lost. Either way the plan's budget
+    also counts the requests of polls still landed, which the warehouse does not hold yet.
+    """
+    try:
+        with opened(settings.database, wait_seconds=settings.lock_wait_seconds) as con:
+            states = query(con, "queries/plan_livestreams.sql", {"active_hours": ACTIVE_HOURS})
+            open_rows = query(con, "queries/open_sessions.sql").rows()
+            finalize = query(con, "queries/finalization_candidates.sql").rows()
+            window = {"window_seconds": settings.budget_window_seconds}
+            sends = query(con, "queries/recent_requests.sql", window)
+    except DatabaseBusy:
+        plan = cached_plan(settings.plan_cache)
+    else:
+        plan = PollPlan(
+            livestreams={
+                livestream_id: LivestreamState(*state)
+                for livestream_id, *state in zip(
+                    *(states[column].to_list() for column in ("livestream_id", *STATE_COLUMNS)), strict=True
+                )
+            },
+            open_sessions={
+                livestream_id: (app_id, session_id) for app_id, livestream_id, session_id in open_rows
+            },
+            to_finalize=tuple((app_id, ls, session_id) for app_id, ls, session_id in finalize),
+            recent_sends=tuple(sends["sent_at"].to_list()),
+        )
+        _replace_file(settings.plan_cache, orjson.dumps(plan))
+    landed = landing.sent_times(settings.landing_dir)
+    if not landed:
+        return plan
+    return replace(plan, recent_sends=tuple(sorted([*plan.recent_sends, *landed])))
+
+
+def cached_plan(path: Path) -> PollPlan:
+    """Return the plan cached by the last poll that read the warehouse (EMPTY_PLAN if there is none)."""
+    if not path.exists():
+        return EMPTY_PLAN
+    try:
+        raw = orjson.loads(path.read_bytes())
+        return PollPlan(
+            livestreams={
+                ls: LivestreamState(
+                    state["app_id"],
+                    _instant(state["last_active_read_at"]),
+                    _instant(state["last_swept_at"]),
+                    _instant(state["swept_updated_at"]),
+                    state["recently_active"],
+                )
+                for ls, state in raw["livestreams"].items()
+            },
+            open_sessions={ls: (pair[0], pair[1]) for ls, pair in raw["open_sessions"].items()},
+            to_finalize=tuple((a, ls, s) for a, ls, s in raw["to_finalize"]),
+            recent_sends=tuple(raw["recent_sends"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return EMPTY_PLAN  # a damaged cache only costs the poll its priorities, never its budget
+
+
+def remember_sends(settings: Settings, poll: FetchedPoll) -> None:
+    """Add a loaded poll's requests to the cached plan, so that a plan made from the cache counts them."""
+    path = settings.plan_cache
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return  # no cache yet: the next plan reads every request from the database
+    horizon = time.time() - settings.budget_window_seconds
+    sends = [*raw.get("recent_sends", []), *(r["fetched_at"].timestamp() for r in poll.responses)]
+    raw["recent_sends"] = sorted(sent for sent in sends if sent > horizon)
+    _replace_file(path, orjson.dumps(raw))
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A temporary name per process: a snapshot and a reconcile run may write the cache at once.
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def poll_allowance(settings: Settings, budget: RequestBudget) -> int:
+    """Requests one poll may send: its share of the budget window, and never more than the window has free.
+
+    Free means free by a tenth of the interval from now (the poll's sends wait that long at most), less the
+    slots kept free for retries.
+    """
+    share = settings.budget_requests * settings.poll_interval_seconds / settings.budget_window_seconds
+    reserve = math.ceil(round(share * RETRY_RESERVE_SHARE, 6))  # a whole product may float a hair above it
+    horizon = min(settings.poll_interval_seconds * SLOT_HORIZON_SHARE, settings.max_retry_wait_seconds)
+    return max(0, min(math.ceil(share), budget.available(within=horizon) - reserve))
+
+
+class Allowance:
+    """Hands out the poll's remaining requests by priority and counts what it sends and defers."""
+
+    def __init__(self, remaining: int) -> None:
+        self.remaining = max(0, remaining)
+        self.counts = dict.fromkeys(PLAN_COUNTS, 0)
+
+    def take(self, kind: str, candidates: list[T]) -> list[T]:
+        """Return the candidates of `kind` (final, live, sweep) the allowance still covers, in order."""
+        granted = candidates[: self.remaining]
+        self.remaining -= len(granted)
+        self.counts[f"planned_{kind}"] += len(granted)
+        self.counts[f"deferred_{kind}"] += len(candidates) - len(granted)
+        return granted
+
+    def take_one(self, kind: str) -> bool:
+        """Return whether one more request of `kind` is covered (and count it)."""
+        return bool(self.take(kind, [None]))
+
+
+Listed = Mapping[str, tuple[str, Mapping[str, Any]]]  # livestream_id -> (app_id, listed attributes)
+
+
+def live_reads(plan: PollPlan, listed: Listed) -> list[str]:
+    """Return the livestreams to read the active session of, least recently read first.
+
+    Those listed as LIVE or INVOKED, and those with a session seen running last time, whatever they show.
+    """
+    live_ids = {ls for ls, (_, item) in listed.items() if _status(item) in READ_STATUSES} | set(
+        plan.open_sessions
+    )
+
+    def last_read(livestream_id: str) -> tuple[datetime, str]:
+        state = plan.livestreams.get(livestream_id)
+        return (state.last_active_read_at if state and state.last_active_read_at else NEVER), livestream_id
+
+    return sorted(live_ids, key=last_read)
+
+
+def stopped_unseen(
+    plan: PollPlan, shown: Mapping[str, str | BaseException | None]
+) -> list[tuple[str, str, str]]:
+    """Return (app_id, livestream_id, session_id) of sessions seen running last time that are gone now.
+
+    `shown` is the session id each livestream's active-session read showed. A session whose livestream now
+    shows no session, or another one, has stopped unseen: it is read by id. A failed read proves nothing,
+    and a session already planned for finalization is not read twice.
+    """
+    planned = {session_id for _, _, session_id in plan.to_finalize}
+    return [
+        (app, ls, session_id)
+        for ls, (app, session_id) in sorted(plan.open_sessions.items())
+        if ls in shown
+        and session_id not in planned
+        and not isinstance(shown[ls], BaseException)
+        and shown[ls] != session_id
+    ]
+
+
+def sweeps_due(plan: PollPlan, listed: Listed, now: datetime, interval_seconds: float) -> list[str]:
+    """Return the livestreams whose session list to read, least recently swept first.
+
+    New livestreams, those whose listed updated_at moved since their last sweep (a session started or
+    stopped), and recently active ones not swept for a sweep interval (a safety net for the API).
+    """
+    due: list[tuple[datetime, str]] = []
+    for livestream_id, (_, item) in listed.items():
+        state = plan.livestreams.get(livestream_id)
+        if state is None or _changed(state, item) or _sweep_due(state, now, interval_seconds):
+            due.append(((state.last_swept_at if state else None) or NEVER, livestream_id))
+    return [ls for _, ls in sorted(due)]
+
+
+def _changed(state: LivestreamState, item: Mapping[str, Any]) -> bool:
+    updated = parse_instant(item.get("updated_at"))
+    return state.swept_updated_at is None or updated is None or updated > state.swept_updated_at
+
+
+def _sweep_due(state: LivestreamState, now: datetime, interval_seconds: float) -> bool:
+    if not state.recently_active:
+        return False
+    return state.last_swept_at is None or (now - state.last_swept_at).total_seconds() >= interval_seconds
+
+
+def _status(item: Mapping[str, Any]) -> str:
+    return str(item.get("status") or "").strip().upper()
