@@ -15,7 +15,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 .PHONY: demo test test-slow bench bench-quick serve serve-sim lint docs wheel-check clean
 
 demo: $(VENV)/.synced  ## run the main job on the embedded default: simulator + local DuckDB file
-	$(BIN)/streamledger demo
+	$(BIN)/python -m simulator demo
 
 test: $(VENV)/.synced lint  ## lint, type-check and run the fast tests (what CI runs)
 	$(BIN)/pytest -m "not slow"
@@ -32,7 +32,7 @@ serve: $(VENV)/.synced  ## serve the scheduled deployments (a local Prefect serv
 	$(BIN)/streamledger serve
 
 serve-sim: $(VENV)/.synced  ## the same, polling a simulator on 127.0.0.1 (no credentials)
-	$(BIN)/streamledger serve --simulate
+	$(BIN)/python -m simulator serve-product
 
 test-slow: $(VENV)/.synced  ## the soak and scale tests
 	$(BIN)/pytest -m slow

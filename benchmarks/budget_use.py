@@ -29,9 +29,9 @@ import httpx
 
 from benchmarks.charts import new_chart, save
 from benchmarks.common import DATA_DIR, SEED, Figure, in_fresh_process, simulator_process, table_lines
-from streamledger import verify, warehouse
+from simulator import SimulatorConfig, verify
+from streamledger import warehouse
 from streamledger.settings import Secret, Settings
-from streamledger.simulator import SimulatorConfig
 from tests.helpers import run_poll
 
 LIVESTREAMS = 300

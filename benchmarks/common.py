@@ -236,7 +236,7 @@ def simulator_process(config: Any, startup_seconds: float = 30.0) -> Iterator[st
     """
     import httpx
 
-    from streamledger.simulator import serve_forever
+    from simulator import serve_forever
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -33,13 +33,13 @@ import orjson
 
 from benchmarks.charts import new_chart, save
 from benchmarks.common import SEED, Figure, in_fresh_process, simulator_process, table_lines, timed
+from simulator import SimulatorConfig
 from streamledger import landing, load, timing
 from streamledger.client import _classify, _Where  # what the client runs on each answer
 from streamledger.fetch import fetch_poll
 from streamledger.plan import read_plan
 from streamledger.poll import FetchedPoll, new_poll_id
 from streamledger.settings import Secret, Settings
-from streamledger.simulator import SimulatorConfig
 from streamledger.transforms.normalize import normalize_responses, responses_frame
 from streamledger.transforms.redact import redact_body
 from tests.helpers import run_poll

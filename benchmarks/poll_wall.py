@@ -16,7 +16,7 @@ from typing import Any
 from benchmarks.charts import new_chart, save
 from benchmarks.common import Figure, simulator_process
 from benchmarks.poll_overhead import all_live_config, settings_for
-from streamledger import verify
+from simulator import verify
 from tests.helpers import run_poll
 
 TARGET_SECONDS = 2.0

@@ -45,8 +45,8 @@ QUIET_PREFECT = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1
 
 def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
     """Time plain polls against flow-run polls (and scheduled deployment runs); return figures, context."""
+    from simulator import SimulatorConfig, running_simulator
     from streamledger.prefect_server import local_prefect_server
-    from streamledger.simulator import SimulatorConfig, running_simulator
 
     runs = 3 if quick else 7
     shutil.rmtree(WORKDIR, ignore_errors=True)

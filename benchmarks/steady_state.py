@@ -14,9 +14,9 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from simulator import SimulatorConfig, running_simulator
 from streamledger.plan import RETRY_RESERVE_SHARE
 from streamledger.settings import Secret, Settings
-from streamledger.simulator import SimulatorConfig, running_simulator
 from tests.helpers import run_poll
 
 KINDS = ("discovery_requests", "planned_final", "planned_live", "planned_sweep", "retries")

@@ -38,11 +38,11 @@ from benchmarks.common import (
     table_lines,
     write_results,
 )
+from simulator import SimulatorConfig
 from streamledger import warehouse
 from streamledger.archive import archive_raw_responses
 from streamledger.rebuild import rebuild
 from streamledger.settings import Secret, Settings
-from streamledger.simulator import SimulatorConfig
 from tests.helpers import run_poll
 
 UNLIMITED = 1_000_000

@@ -1,4 +1,4 @@
-"""The `streamledger` command: polls, schedules, health, reports, exports, the demo and the simulator."""
+"""The `streamledger` command: polls, schedules, health, reports, ad-hoc SQL, exports and the archive."""
 
 from __future__ import annotations
 
@@ -89,9 +89,6 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the deployments on their schedules (without PREFECT_API_URL, a local Prefect server)",
     )
-    serve.add_argument(
-        "--simulate", action="store_true", help="poll a simulator on 127.0.0.1 instead of Cloudflare"
-    )
     serve.set_defaults(run=_serve)
 
     status = commands.add_parser(
@@ -104,22 +101,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     _reader_arguments(status)
     status.set_defaults(run=_status)
-
-    simulate = commands.add_parser("simulate", help="serve the RealtimeKit simulator on 127.0.0.1")
-    from streamledger.simulator.server import add_simulator_arguments
-
-    add_simulator_arguments(simulate)
-    simulate.set_defaults(run=_simulate)
-
-    demo = commands.add_parser(
-        "demo", help="simulator + repeated snapshot flow runs + a report, no credentials"
-    )
-    demo.add_argument("--seconds", type=float, default=60.0, help="how long to keep polling (default 60)")
-    demo.add_argument("--interval", type=float, default=5.0, help="seconds between polls (default 5)")
-    demo.add_argument("--livestreams", type=int, default=12, help="simulated livestreams (default 12)")
-    demo.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
-    demo.add_argument("--database", type=Path, default=Path("data/demo.duckdb"), help="recreated on each run")
-    demo.set_defaults(run=_demo)
 
     report = commands.add_parser(
         "report",
@@ -230,9 +211,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     stop_on_sigterm()
     with contextlib.ExitStack() as stack:
-        if args.simulate:
-            _point_at_simulator(stack)
-            settings = Settings.from_env()  # the environment now points at the simulator
         if not settings.token_block:
             settings.with_api()  # a missing setting is one line now, not after a server has started
         if not os.environ.get("PREFECT_API_URL"):
@@ -245,27 +223,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         serve_snapshots(settings)
     return 0
-
-
-def _point_at_simulator(stack: contextlib.ExitStack) -> None:
-    from streamledger.simulator import SimulatorConfig, running_simulator
-
-    config = SimulatorConfig()
-    sim = stack.enter_context(running_simulator(config))
-    os.environ.update(
-        {
-            "CLOUDFLARE_API_TOKEN": config.token,
-            "CLOUDFLARE_ACCOUNT_ID": config.account_id,
-            "REALTIMEKIT_APP_ID": ",".join(config.app_ids),
-            "CLOUDFLARE_BASE_URL": sim.base_url,
-        }
-    )
-    os.environ.setdefault("STREAMLEDGER_DATABASE", "data/simulated.duckdb")
-    print(
-        f"simulator: {sim.base_url} ({config.livestreams} livestreams); database: "
-        f"{os.environ['STREAMLEDGER_DATABASE']}",
-        flush=True,
-    )
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
@@ -314,29 +271,6 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"quarantined          {len(quarantined)} landing file(s) that could not be loaded, kept in")
         print(f"                     {landing / 'quarantine'}")
     return 2 if args.check and (stale or row["last_outcome"] == "failed") else 0
-
-
-def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from streamledger.simulator.server import config_from_args, serve_forever
-
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        raise StreamledgerError(f"simulate: {exc}") from None
-    serve_forever(config, args.sim_port, args.sim_host)
-    return 0
-
-
-def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from streamledger.demo import run_demo
-
-    return run_demo(
-        seconds=args.seconds,
-        interval=args.interval,
-        livestreams=args.livestreams,
-        seed=args.seed,
-        database=args.database,
-    )
 
 
 def _environment(args: argparse.Namespace) -> dict[str, str]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from simulator import RunningSimulator, running_simulator
 from streamledger.settings import Settings
-from streamledger.simulator import RunningSimulator, running_simulator
 from tests.helpers import settings_for, simulator_config
 
 

@@ -15,13 +15,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from simulator import RunningSimulator, running_simulator
 from streamledger import archive, warehouse
 from streamledger.cli import main
 from streamledger.errors import ConfigError, WarehouseError
 from streamledger.poll import PollRun
 from streamledger.rebuild import rebuild
 from streamledger.settings import Settings
-from streamledger.simulator import RunningSimulator, running_simulator
 from tests.helpers import run_poll, settings_for, simulator_config
 from tests.test_warehouse import HISTORY_TABLES, assert_same_tables, table_contents
 

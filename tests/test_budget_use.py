@@ -6,12 +6,12 @@ from bisect import bisect_right
 
 import httpx
 
+from simulator import running_simulator
 from streamledger import fetch
 from streamledger.plan import poll_allowance
 from streamledger.poll import EMPTY_PLAN
 from streamledger.ratelimit import WINDOW_MARGIN_SECONDS, RatelimitHeader, RequestBudget
 from streamledger.settings import Secret, Settings
-from streamledger.simulator import running_simulator
 from tests.helpers import simulator_config
 
 SETTINGS = Settings(api_token=Secret("t"), account_id="acc", app_ids=("app",))  # 1,200 per 300 s, 60 s polls

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from streamledger import verify, warehouse
+from simulator import RunningSimulator, verify
+from streamledger import warehouse
 from streamledger.cli import main
 from streamledger.fetch import fetch_poll
 from streamledger.load import load_landed
 from streamledger.plan import read_plan
 from streamledger.poll import FetchedPoll
 from streamledger.settings import Settings
-from streamledger.simulator import RunningSimulator
 from tests.helpers import finish, held, run_poll
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from cloudflare import AuthenticationError, Cloudflare, PermissionDeniedError
 
-from streamledger.simulator import RunningSimulator, running_simulator
+from simulator import RunningSimulator, running_simulator
 from tests.helpers import simulator_config
 
 

@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 import pytest
 
-from streamledger import verify, warehouse
-from streamledger.simulator import RunningSimulator, running_simulator
+from simulator import RunningSimulator, running_simulator, verify
+from streamledger import warehouse
 from tests.crash_child import POINTS
 from tests.helpers import held, simulator_config
 

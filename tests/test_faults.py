@@ -30,19 +30,20 @@ import duckdb
 import httpx
 import pytest
 
-from streamledger import fetch, verify, warehouse
-from streamledger.client import RealtimeKitClient
-from streamledger.poll import PollRun
-from streamledger.ratelimit import RequestBudget
-from streamledger.settings import Settings
-from streamledger.simulator import (
+from simulator import (
     RunningSimulator,
     SimulatorConfig,
     add_simulator_arguments,
     config_from_args,
     running_simulator,
+    verify,
 )
-from streamledger.simulator.config import COUNT_KNOBS, SHAPE_FORMS, SHARE_KNOBS, WINDOW_KNOBS
+from simulator.config import COUNT_KNOBS, SHAPE_FORMS, SHARE_KNOBS, WINDOW_KNOBS
+from streamledger import fetch, warehouse
+from streamledger.client import RealtimeKitClient
+from streamledger.poll import PollRun
+from streamledger.ratelimit import RequestBudget
+from streamledger.settings import Settings
 from streamledger.transforms.shapes import parse_instant
 from tests.helpers import run_poll, settings_for, simulator_config
 

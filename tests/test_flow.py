@@ -15,12 +15,12 @@ from prefect.artifacts import Artifact
 from prefect.settings import get_current_settings
 
 import streamledger.flows.snapshot as snapshot_module
+from simulator import RunningSimulator
 from streamledger import warehouse
 from streamledger.cli import main
 from streamledger.flows.reconcile import reconcile
 from streamledger.flows.snapshot import snapshot
 from streamledger.poll import PollRun
-from streamledger.simulator import RunningSimulator
 from tests.helpers import STEPS_TAKEN, held, run_poll, settings_for
 
 pytestmark = pytest.mark.prefect

@@ -7,12 +7,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamledger import fetch, verify, warehouse
+from simulator import RunningSimulator, running_simulator, verify
+from streamledger import fetch, warehouse
 from streamledger.cli import main
 from streamledger.poll import PollPlan, PollRun
 from streamledger.rebuild import rebuild
 from streamledger.settings import Settings
-from streamledger.simulator import RunningSimulator, running_simulator
 from tests.helpers import run_poll, settings_for, simulator_config
 from tests.test_warehouse import HISTORY_TABLES, assert_same_tables, table_contents
 

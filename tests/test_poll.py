@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamledger import landing, load, verify, warehouse
+from simulator import RunningSimulator, running_simulator, verify
+from streamledger import landing, load, warehouse
 from streamledger.fetch import fetch_poll
 from streamledger.plan import read_plan
 from streamledger.poll import FetchedPoll, PollRun
 from streamledger.settings import Secret, Settings
-from streamledger.simulator import RunningSimulator, running_simulator
 from streamledger.transforms.normalize import normalize_responses
 from tests.helpers import run_poll, settings_for, simulator_config
 from tests.test_warehouse import HISTORY_TABLES, assert_same_tables, table_contents

@@ -9,8 +9,8 @@ import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+from simulator import RunningSimulator
 from streamledger.flows.snapshot import snapshot
-from streamledger.simulator import RunningSimulator
 
 pytestmark = pytest.mark.prefect
 

@@ -16,9 +16,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from streamledger import reports, verify, warehouse
+from simulator import running_simulator, verify
+from streamledger import reports, warehouse
 from streamledger.cli import main
-from streamledger.simulator import running_simulator
 from tests.helpers import run_poll, settings_for, simulator_config
 
 START = datetime(2026, 10, 31, 23, 45, tzinfo=UTC)

@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamledger import verify, warehouse
-from streamledger.simulator import running_simulator
+from simulator import running_simulator, verify
+from streamledger import warehouse
 from tests.helpers import run_poll, settings_for, simulator_config
 
 pytestmark = pytest.mark.slow

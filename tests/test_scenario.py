@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from streamledger import verify, warehouse
+from simulator import running_simulator, verify
+from streamledger import warehouse
 from streamledger.fetch import fetch_daywise
-from streamledger.simulator import running_simulator
 from streamledger.transforms.shapes import parse_instant
 from tests.helpers import finish, run_poll, settings_for, simulator_config
 

@@ -16,13 +16,13 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter
 from pydantic import SecretStr
 
+from simulator import RunningSimulator, running_simulator
 from streamledger.cli import main
 from streamledger.flows.export import monthly_export
 from streamledger.flows.reconcile import reconcile
 from streamledger.flows.snapshot import snapshot
 from streamledger.poll import PollRun
 from streamledger.settings import Settings
-from streamledger.simulator import RunningSimulator, running_simulator
 from tests.helpers import simulator_config
 
 pytestmark = pytest.mark.prefect

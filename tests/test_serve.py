@@ -16,11 +16,9 @@ import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect]
 
-STREAMLEDGER = Path(sys.executable).parent / "streamledger"
-
 
 def start_serving(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
-    """Start `streamledger serve --simulate` polling every 5 s; return it and its Prefect API URL."""
+    """Start `streamledger serve` polling a simulator every 5 s; return it and its Prefect API URL."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -32,7 +30,7 @@ def start_serving(tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
         "STREAMLEDGER_POLL_INTERVAL": "5",
     }
     serving = subprocess.Popen(
-        [str(STREAMLEDGER), "serve", "--simulate"],
+        [sys.executable, "-m", "simulator", "serve-product"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -18,14 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from streamledger.simulator import (
+from simulator import (
     RunningSimulator,
     SimulatorConfig,
     add_simulator_arguments,
     config_from_args,
     running_simulator,
 )
-from streamledger.simulator.model import Session, SimulatorModel
+from simulator.model import Session, SimulatorModel
 
 START = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 ACCOUNT = "sim-account"

@@ -8,15 +8,15 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import uvicorn
 
-from streamledger.simulator.app import API_PREFIX, SimulatorState, build_app
-from streamledger.simulator.config import (
+from simulator.app import API_PREFIX, SimulatorState, build_app
+from simulator.config import (
     CLOCK_KINDS,
     DAYWISE_DATE_FORMS,
     DETAILS_SHAPES,
@@ -26,7 +26,7 @@ from streamledger.simulator.config import (
     ShapeForm,
     SimulatorConfig,
 )
-from streamledger.simulator.model import SimulatorModel
+from simulator.model import SimulatorModel
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
@@ -388,22 +388,3 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         short_live_seconds=args.sim_short_live_seconds,
         dip_share=args.sim_dip_share,
     )
-
-
-def run_from_args(args: argparse.Namespace) -> None:
-    """Serve forever with the options added by add_simulator_arguments()."""
-    serve_forever(config_from_args(args), args.sim_port, args.sim_host)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: python -m streamledger.simulator [options]."""
-    parser = argparse.ArgumentParser(prog="streamledger simulate", description="Simulated RealtimeKit API")
-    add_simulator_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as error:
-        parser.error(str(error))
-    with suppress(KeyboardInterrupt):
-        serve_forever(config, args.sim_port, args.sim_host)
-    return 0

@@ -8,12 +8,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from streamledger import verify
+from simulator import SimulatorConfig, running_simulator, verify
 from streamledger.errors import StreamledgerError
 from streamledger.export import export_month
 from streamledger.poll import PollRun
 from streamledger.reports import print_table, run_report
-from streamledger.simulator import SimulatorConfig, running_simulator
 
 
 def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, database: Path) -> int:

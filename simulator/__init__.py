@@ -1,13 +1,12 @@
 """A local HTTP simulator of the Cloudflare RealtimeKit livestream API, faults included."""
 
-from streamledger.simulator.app import SimulatorState, build_app, create_app
-from streamledger.simulator.config import SimulatorConfig
-from streamledger.simulator.model import DayTotals, Figures, Livestream, Session, SimulatorModel
-from streamledger.simulator.server import (
+from simulator.app import SimulatorState, build_app, create_app
+from simulator.config import SimulatorConfig
+from simulator.model import DayTotals, Figures, Livestream, Session, SimulatorModel
+from simulator.server import (
     RunningSimulator,
     add_simulator_arguments,
     config_from_args,
-    run_from_args,
     running_simulator,
     serve_forever,
 )
@@ -25,7 +24,6 @@ __all__ = [
     "build_app",
     "config_from_args",
     "create_app",
-    "run_from_args",
     "running_simulator",
     "serve_forever",
 ]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
-from streamledger.simulator.config import SimulatorConfig
+from simulator.config import SimulatorConfig
 
 INGEST_SERVER = "rtmps://live.cloudflare.com:443/live/"
 PLACEHOLDER_FIGURE = 60

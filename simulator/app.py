@@ -38,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from streamledger.simulator.config import (
+from simulator.config import (
     COUNT_KNOBS,
     RUNTIME_KNOBS,
     SECONDS_KNOBS,
@@ -49,7 +49,7 @@ from streamledger.simulator.config import (
     SimulatorConfig,
     Window,
 )
-from streamledger.simulator.model import App, DayTotals, Figures, Livestream, Session, SimulatorModel
+from simulator.model import App, DayTotals, Figures, Livestream, Session, SimulatorModel
 
 API_PREFIX = "/client/v4"
 CONTROL_PREFIX = "/_simulator"
