@@ -1,6 +1,6 @@
 """A local HTTP simulator of the Cloudflare RealtimeKit livestream API, faults included."""
 
-from simulator.app import SimulatorState, build_app, create_app
+from simulator.app import build_app, create_app
 from simulator.config import SimulatorConfig
 from simulator.model import DayTotals, Figures, Livestream, Session, SimulatorModel
 from simulator.server import (
@@ -10,6 +10,7 @@ from simulator.server import (
     running_simulator,
     serve_forever,
 )
+from simulator.state import SimulatorState
 
 __all__ = [
     "DayTotals",

@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 
-from simulator.app import API_PREFIX, SimulatorState, build_app
+from simulator.app import build_app
 from simulator.config import (
     CLOCK_KINDS,
     DAYWISE_DATE_FORMS,
@@ -27,6 +27,7 @@ from simulator.config import (
     SimulatorConfig,
 )
 from simulator.model import SimulatorModel
+from simulator.state import API_PREFIX, SimulatorState
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
