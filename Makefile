@@ -17,8 +17,10 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 demo: $(VENV)/.synced  ## run the main job on the embedded default: simulator + local DuckDB file
 	$(BIN)/python -m simulator demo
 
-test: $(VENV)/.synced lint  ## lint, type-check and run the fast tests (what CI runs)
-	$(BIN)/pytest -m "not slow"
+COVERAGE_FLOOR ?= 0
+
+test: $(VENV)/.synced lint  ## lint, type-check and run the fast tests with branch coverage (what CI runs)
+	$(BIN)/pytest -m "not slow" --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 lint: $(VENV)/.synced
 	$(BIN)/ruff check .

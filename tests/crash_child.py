@@ -1,6 +1,6 @@
 """One snapshot run in a process of its own, which kills itself (SIGKILL) at the point CRASH_AT names."""
 
-# tests/test_crash.py runs this as `python -m tests.crash_child` with the settings in the usual
+# tests/poll/test_crash.py runs this as `python -m tests.crash_child` with the settings in the usual
 # STREAMLEDGER_* and CLOUDFLARE_* variables. It runs the snapshot flow's tasks without Prefect
 # (tests.helpers.run_poll: recover what an earlier run landed, plan, fetch, land, normalize, load), and
 # appends one JSON line per step to the file CRASH_EVENTS names, so that the test knows how far it got.

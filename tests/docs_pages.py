@@ -1,6 +1,6 @@
 """The generated pages of docs/: made from the code they describe, so that they cannot drift.
 
-`make docs` (python -m tests.docs_pages) writes them; tests/test_docs.py fails when one is stale.
+`make docs` (python -m tests.docs_pages) writes them; tests/cli/test_docs.py fails when one is stale.
 """
 
 from __future__ import annotations

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import polars as pl
+from polars.testing import assert_frame_equal
 
 from simulator import RunningSimulator, SimulatorConfig
-from streamledger import fetch, landing, load, plan
+from streamledger import fetch, landing, load, plan, warehouse
 from streamledger.errors import DatabaseBusy
 from streamledger.poll import FetchedPoll, PollRun
 from streamledger.settings import Secret, Settings
@@ -84,6 +86,33 @@ def finish(settings: Settings, fetched: FetchedPoll) -> PollRun | None:
         return load.load_poll(settings, fetched, normalized, normalize_seconds=seconds)
     except DatabaseBusy:
         return None
+
+
+HISTORY_TABLES = (
+    "raw_responses",
+    "poll_runs",
+    "livestreams",
+    "sessions",
+    "session_snapshots",
+    "parse_issues",
+    "session_usage",
+)
+
+
+def table_contents(path: Path) -> dict[str, pl.DataFrame]:
+    """Every history table, sorted by all columns, for content comparison."""
+    con = warehouse.connect(path, read_only=True)
+    try:
+        return {t: con.sql(f"select * from {t} order by all").pl() for t in HISTORY_TABLES}
+    finally:
+        con.close()
+
+
+def assert_same_tables(left: dict[str, pl.DataFrame], right: dict[str, pl.DataFrame]) -> None:
+    """Assert that two table_contents are equal, exactly."""
+    assert left.keys() == right.keys()
+    for table in left:
+        assert_frame_equal(left[table], right[table], check_exact=True)
 
 
 @contextmanager

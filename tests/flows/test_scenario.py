@@ -1,4 +1,5 @@
-"""The issue's acceptance scenario: twenty simulated minutes across a UTC midnight and month boundary."""
+"""The acceptance scenario: twenty-five simulated minutes of real snapshot flow runs across a UTC midnight
+and month boundary, then a real reconcile flow run."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ import pytest
 
 from simulator import running_simulator, verify
 from streamledger import warehouse
-from streamledger.fetch import fetch_daywise
+from streamledger.flows.reconcile import reconcile
+from streamledger.flows.snapshot import snapshot
 from streamledger.transforms.shapes import parse_instant
-from tests.helpers import finish, run_poll, settings_for, simulator_config
+from tests.helpers import settings_for, simulator_config
 
 START = datetime(2026, 10, 31, 23, 50, tzinfo=UTC)
 POLLS = 25  # one a minute: 23:51 .. 00:15
 SETTLED = 240.0  # sessions that stopped this long before the end must be final
 
 
+pytestmark = pytest.mark.prefect
+
+
 def test_twenty_five_minutes_of_polls_give_exact_final_history_usage_and_reconciliation(
-    tmp_path: Path,
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = simulator_config(
         start_at=START,
@@ -38,11 +43,28 @@ def test_twenty_five_minutes_of_polls_give_exact_final_history_usage_and_reconci
     )
     with running_simulator(config) as sim:
         settings = settings_for(sim, tmp_path, max_attempts=8, max_retry_wait_seconds=10)
+        # The flows read their settings from the environment, as scheduled runs do.
+        today = datetime.now(UTC).date()
+        for name, value in {
+            "CLOUDFLARE_API_TOKEN": sim.config.token,
+            "CLOUDFLARE_ACCOUNT_ID": sim.config.account_id,
+            "REALTIMEKIT_APP_ID": ",".join(sim.config.app_ids),
+            "CLOUDFLARE_BASE_URL": sim.base_url,
+            "STREAMLEDGER_DATABASE": str(settings.database),
+            "STREAMLEDGER_LANDING_DIR": str(settings.landing_dir),
+            "STREAMLEDGER_MAX_ATTEMPTS": "8",
+            "STREAMLEDGER_MAX_RETRY_WAIT_SECONDS": "10",
+            # The simulated days are in the past: the daily reconcile reads back to them.
+            "STREAMLEDGER_RECONCILE_DAYS": str((today - START.date()).days + 2),
+        }.items():
+            monkeypatch.setenv(name, value)
         rows = []
         for _ in range(POLLS):
             sim.advance(60)
-            rows.append(run_poll(settings))
-        finish(settings, fetch_daywise(settings, 2, until=parse_instant(sim.now_iso())))
+            state = snapshot(return_state=True)
+            assert state.is_completed(), state.message
+            rows.append(state.result())
+        assert reconcile(return_state=True).is_completed()
         end = sim.now()
         truth = verify.fetch_truth(sim.root_url)
         stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()

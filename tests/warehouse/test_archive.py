@@ -22,8 +22,14 @@ from streamledger.errors import ConfigError, WarehouseError
 from streamledger.poll import PollRun
 from streamledger.rebuild import rebuild
 from streamledger.settings import Settings
-from tests.helpers import run_poll, settings_for, simulator_config
-from tests.test_warehouse import HISTORY_TABLES, assert_same_tables, table_contents
+from tests.helpers import (
+    HISTORY_TABLES,
+    assert_same_tables,
+    run_poll,
+    settings_for,
+    simulator_config,
+    table_contents,
+)
 
 DERIVED = tuple(t for t in HISTORY_TABLES if t not in ("raw_responses", "poll_runs"))
 POLLS = 18

@@ -27,7 +27,7 @@ from streamledger import warehouse
 from tests.crash_child import POINTS
 from tests.helpers import held, simulator_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KILLED = -signal.SIGKILL
 CHILD_TIMEOUT_SECONDS = 120.0
 LOCK_WAIT_SECONDS = 0.4

@@ -7,11 +7,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import cast
 
 import httpx
 import pytest
-from prefect.artifacts import Artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.settings import get_current_settings
 
 import streamledger.flows.snapshot as snapshot_module
@@ -52,9 +52,11 @@ def test_a_flow_run_is_one_poll_with_its_ledger_row_and_artifact(prefect_api: No
     finally:
         con.close()
     assert ledger == [(row.poll_id, row.sessions)]
-    artifact = cast(Artifact | None, Artifact.get("snapshot-summary"))
-    assert artifact is not None
-    assert row.poll_id in str(artifact.data)
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["snapshot-summary"]))
+        )
+    assert any(row.poll_id in str(artifact.data) for artifact in artifacts)
     assert not list((sim_env.parent / "landing").glob("*.jsonl"))
 
 

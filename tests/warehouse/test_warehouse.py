@@ -5,21 +5,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 
 from streamledger import warehouse
 from streamledger.errors import DatabaseBusy, WarehouseError
-from tests.helpers import held
-
-HISTORY_TABLES = (
-    "raw_responses",
-    "poll_runs",
-    "livestreams",
-    "sessions",
-    "session_snapshots",
-    "parse_issues",
-    "session_usage",
-)
+from tests.helpers import HISTORY_TABLES, held
 
 
 def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
@@ -72,21 +61,6 @@ def test_a_database_held_by_another_process_gives_a_clear_error_after_a_bounded_
 def test_sql_files_split_into_statements_without_comment_only_parts() -> None:
     parts = warehouse.statements("-- head\nselect 1;\n-- only a comment;\nselect 2;\n")
     assert parts == ["-- head\nselect 1", "select 2"]
-
-
-def table_contents(path: Path) -> dict[str, pl.DataFrame]:
-    """Every history table, sorted by all columns, for content comparison."""
-    con = warehouse.connect(path, read_only=True)
-    try:
-        return {t: con.sql(f"select * from {t} order by all").pl() for t in HISTORY_TABLES}
-    finally:
-        con.close()
-
-
-def assert_same_tables(left: dict[str, pl.DataFrame], right: dict[str, pl.DataFrame]) -> None:
-    assert left.keys() == right.keys()
-    for table in left:
-        assert_frame_equal(left[table], right[table], check_exact=True)
 
 
 def test_migration_007_keeps_every_row_and_drops_the_history_indexes(tmp_path: Path) -> None:
