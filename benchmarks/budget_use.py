@@ -4,7 +4,7 @@ The simulator runs in its own process with its default budget (1,200 requests pe
 is answered 429 and blocks the token for 300 s) on a real clock, so simulated time is real time. Each of the
 300 livestreams has one session, live for hours from before the first poll to after the last. The polls run
 as the scheduled flow runs them: one fresh process per poll (Prefect's runner starts each flow run in its
-own process, so each poll seeds its budget from raw_responses), calling poll.run_poll with default Settings
+own process, so each poll seeds its budget from raw_responses), calling helpers.run_poll with default Settings
 (concurrency 8, 60 s interval, ...) on the minute grid of the wall clock. A slot whose previous poll is still
 running is skipped, as the deployment's CANCEL_NEW does. Quick mode polls 3 times (3 minutes).
 

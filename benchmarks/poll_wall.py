@@ -2,7 +2,8 @@
 
 The simulator runs in its own process (as the API would, its CPU is not ours). The first poll also sweeps
 every livestream's session list (2 requests per livestream); each later poll, the steady state every minute
-brings, reads each live session once. Each run is `poll.run_poll`: plan, fetch, land, normalize, load.
+brings, reads each live session once. Each run is `tests.helpers.run_poll`: recover, plan, fetch, land,
+normalize, load.
 """
 
 from __future__ import annotations

@@ -91,7 +91,8 @@ def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, da
         print(f"  {file}")
     duckdb_cli = Path(sys.executable).parent / "duckdb"
     print("\nquery it yourself:")
-    print(f'  {sys.argv[0]} sql "select * from session_log limit 5" --database {database}')
-    print(f"  {sys.argv[0]} report --list")
+    command = Path(sys.executable).parent / "streamledger"  # the product's command, beside this Python
+    print(f'  {command} sql "select * from session_log limit 5" --database {database}')
+    print(f"  {command} report --list")
     print(f"  {duckdb_cli if duckdb_cli.exists() else 'duckdb'} -readonly {database}")
     return 0 if comparison.ok else 1
