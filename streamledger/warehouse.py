@@ -1,4 +1,4 @@
-"""The DuckDB warehouse: connections, numbered migrations, and loading one poll in one transaction."""
+"""The DuckDB warehouse: connections, migrations and definitions, and running the files of sql/."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from streamledger.errors import DatabaseBusy, WarehouseError
 
 SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
+DEFINITIONS_DIR = SQL_DIR / "definitions"
 LOCK_WAIT_SECONDS = 30.0
 # New files are written in a storage format the duckdb CLI on PyPI (1.5) can open, so that analysts can
 # use it; DuckDB 2 reads it natively.
@@ -142,39 +143,92 @@ def opened(
 
 
 def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> list[str]:
-    """Apply the numbered migrations not yet recorded, each in its own transaction; return their names."""
-    con.execute(
-        "create table if not exists schema_migrations ("
-        " version integer primary key, name varchar not null, checksum varchar not null,"
-        " applied_at timestamptz not null default now())"
-    )
-    applied = dict(con.execute("select version, checksum from schema_migrations").fetchall())
+    """Bring the database to this version's schema; return the names of the migrations applied.
+
+    The numbered migrations not yet recorded are applied, each in its own transaction, then the definitions
+    (views, macros, comments) in one transaction when they differ from those recorded. When nothing is to
+    be done, as on every open but the first, this costs one query.
+    """
+    migrations, definitions = _applied(con)
+    known = {version: (name, checksum) for version, name, checksum in _migration_files()}
+    for version, (name, checksum) in sorted(migrations.items()):
+        if version in known and known[version] != (name, checksum):
+            raise WarehouseError(
+                f"database {path}: migration {name} was changed after it was applied "
+                "(add a new numbered migration instead)"
+            )
     done: list[str] = []
-    for file in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql")):
-        version = int(file.name[:3])
-        text = file.read_text()
-        checksum = hashlib.sha256(text.encode()).hexdigest()
-        if version in applied:
-            if applied[version] != checksum:
-                raise WarehouseError(
-                    f"database {path}: migration {file.name} was changed after it was applied "
-                    "(add a new numbered migration instead)"
-                )
+    for version, name, checksum in _migration_files():
+        if version in migrations:
             continue
         con.execute("begin transaction")
         try:
-            for statement in statements(text):
-                con.execute(statement)
-            con.execute(
-                "insert into schema_migrations (version, name, checksum) values ($1, $2, $3)",
-                [version, file.name, checksum],
-            )
+            run_file(con, f"migrations/{name}")
+            record = {"migration_version": version, "migration_name": name, "migration_checksum": checksum}
+            run_file(con, "warehouse/record_migration.sql", record)
             con.execute("commit")
         except duckdb.Error as exc:
-            con.execute("rollback")
-            raise WarehouseError(f"database {path}: migration {file.name} failed: {exc}") from None
-        done.append(file.name)
+            rollback_quietly(con)
+            raise WarehouseError(f"database {path}: migration {name} failed: {_one_line(exc)}") from None
+        done.append(name)
+    _apply_definitions(con, path, definitions)
     return done
+
+
+def apply_definitions(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> bool:
+    """Apply every file of sql/definitions/ in one transaction, unless the database has them already.
+
+    Whether it has them is the checksum recorded in schema_definitions; return True if they were applied.
+    """
+    return _apply_definitions(con, path, _applied(con)[1])
+
+
+def _applied(con: duckdb.DuckDBPyConnection) -> tuple[dict[int, tuple[str, str]], str | None]:
+    """The migrations the database records ({version: (name, sha256)}) and its definitions' sha256."""
+    ((statement, _),) = _prepared("warehouse/applied.sql")
+    try:
+        rows = con.execute(statement).fetchall()
+    except duckdb.CatalogException:  # a new database: no bookkeeping tables yet
+        run_file(con, "warehouse/bookkeeping.sql")
+        rows = con.execute(statement).fetchall()
+    migrations = {version: (name, checksum) for version, name, checksum in rows if version is not None}
+    definitions = next((checksum for version, _, checksum in rows if version is None), None)
+    return migrations, definitions
+
+
+def _apply_definitions(con: duckdb.DuckDBPyConnection, path: Path | str, recorded: str | None) -> bool:
+    names, checksum = _definition_files()
+    if recorded == checksum:
+        return False
+    con.execute("begin transaction")
+    name = ""
+    try:
+        for name in (*names, "warehouse/record_definitions.sql"):
+            run_file(con, name, {"definitions_checksum": checksum})
+        con.execute("commit")
+    except duckdb.Error as exc:
+        rollback_quietly(con)
+        raise WarehouseError(f"database {path}: definition {name} failed: {_one_line(exc)}") from None
+    return True
+
+
+@functools.cache
+def _migration_files() -> tuple[tuple[int, str, str], ...]:
+    """(version, file name, sha256) of every numbered migration, in order (read once per process)."""
+    return tuple(
+        (int(file.name[:3]), file.name, hashlib.sha256(file.read_bytes()).hexdigest())
+        for file in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))
+    )
+
+
+@functools.cache
+def _definition_files() -> tuple[tuple[str, ...], str]:
+    """The definition files (names under sql/) in the order they apply, and one sha256 of all of them."""
+    files = sorted(DEFINITIONS_DIR.glob("[0-9][0-9]_*.sql"))
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    return tuple(f"definitions/{file.name}" for file in files), digest.hexdigest()
 
 
 def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
