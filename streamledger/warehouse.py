@@ -147,16 +147,14 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> li
 
     The numbered migrations not yet recorded are applied, each in its own transaction, then the definitions
     (views, macros, comments) in one transaction when they differ from those recorded. When nothing is to
-    be done, as on every open but the first, this costs one query.
+    be done, as on every open but the first, this costs one query. A database that records a migration this
+    version does not have, or another text of one it has (a pre-release schema), is refused in one line.
     """
     migrations, definitions = _applied(con)
     known = {version: (name, checksum) for version, name, checksum in _migration_files()}
     for version, (name, checksum) in sorted(migrations.items()):
-        if version in known and known[version] != (name, checksum):
-            raise WarehouseError(
-                f"database {path}: migration {name} was changed after it was applied "
-                "(add a new numbered migration instead)"
-            )
+        if known.get(version) != (name, checksum):
+            raise _not_this_schema(path, name, known.get(version, ("", ""))[0])
     done: list[str] = []
     for version, name, checksum in _migration_files():
         if version in migrations:
@@ -229,6 +227,18 @@ def _definition_files() -> tuple[tuple[str, ...], str]:
     for file in files:
         digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
     return tuple(f"definitions/{file.name}" for file in files), digest.hexdigest()
+
+
+def _not_this_schema(path: Path | str, recorded: str, ours: str) -> WarehouseError:
+    made_by = (
+        f"a different {recorded} than this version's"
+        if recorded == ours
+        else f"migration {recorded}, which this version does not have"
+    )
+    return WarehouseError(
+        f"database {path} was made by {made_by} (a pre-release schema, which cannot be upgraded): "
+        f"delete {path} or re-create it (the next run then creates it anew)"
+    )
 
 
 def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:

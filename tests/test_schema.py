@@ -11,9 +11,20 @@ import duckdb
 import pytest
 
 from streamledger import warehouse
+from streamledger.cli import main
 from streamledger.errors import WarehouseError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pre_release_schema.json"
+# The pre-release migrations, 001 to 007, as a database made by them recorded them.
+PRE_RELEASE = (
+    "001_history.sql",
+    "002_exact_history.sql",
+    "003_account_level_issues.sql",
+    "004_reporting.sql",
+    "005_raw_archive.sql",
+    "006_stale_usage_by_key.sql",
+    "007_history_without_indexes.sql",
+)
 
 
 def describe_schema(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -74,18 +85,50 @@ def without(description: dict[str, Any], table: str) -> dict[str, Any]:
     }
 
 
+def test_the_baseline_makes_exactly_the_tables_the_pre_release_migrations_ended_with(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    warehouse.run_file(con, "warehouse/bookkeeping.sql")
+    warehouse.run_file(con, "migrations/001_baseline.sql")  # the baseline alone, without the definitions
+    con.close()
+    old = pre_release()
+    tables_only = {
+        "columns": [row for row in old["columns"] if row[1] == "BASE TABLE"],
+        "tables": old["tables"],
+        "constraints": old["constraints"],
+        "views": {},
+        "macros": [],
+    }
+    # Names, types, nullability, defaults and order of every column; each table's DDL, which shows the
+    # primary keys (none on raw_responses and session_snapshots) and `using compression zstd` on body.
+    assert without(described(path), "schema_definitions") == tables_only
+    assert "body VARCHAR USING COMPRESSION ZSTD" in old["tables"]["raw_responses"]
+
+
+def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    names = sorted(path.name for path in warehouse.MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))
+    assert names == ["001_baseline.sql"]
+    assert warehouse.migrate(con) == names
+    assert warehouse.migrate(con) == []
+    recorded = con.execute("select version, name from schema_migrations order by version").fetchall()
+    assert recorded == [(int(name[:3]), name) for name in names]
+
+
 def test_the_definitions_are_the_views_and_macros_the_pre_release_migrations_ended_with(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "w.duckdb"
     con = warehouse.connect(path)
-    warehouse.migrate(con, path)
+    assert warehouse.migrate(con, path) == ["001_baseline.sql"]
     con.close()
     # The views' and macros' definitions as DuckDB parsed them: the same statements, whatever the layout.
     assert without(described(path), "schema_definitions") == pre_release()
 
 
-def test_every_definition_is_one_create_or_replace_named_by_its_file_with_prose_and_a_comment() -> None:
+def test_the_baseline_holds_tables_only_and_every_definition_is_one_create_or_replace() -> None:
+    baseline = (warehouse.MIGRATIONS_DIR / "001_baseline.sql").read_text()
+    assert re.findall(r"^create (\w+)", baseline, re.MULTILINE) == ["table"] * 12
     files = sorted(warehouse.DEFINITIONS_DIR.glob("*.sql"))
     assert [file.name[:3] for file in files] == sorted(file.name[:3] for file in files)
     created: list[str] = []
@@ -163,4 +206,60 @@ def test_a_failed_definition_changes_nothing_and_names_the_file(
         warehouse.apply_definitions(con, path)
     assert con.execute("select checksum from schema_definitions").fetchall() == [("other",)]
     assert before != [("other",)]
+    con.close()
+
+
+def test_the_usage_rule_is_written_once() -> None:
+    rule = "least(greatest(ss.observed_at, s.started_time), coalesce(s.stopped_time, ss.observed_at))"
+    holders = [
+        path.relative_to(warehouse.SQL_DIR).as_posix()
+        for path in sorted(warehouse.SQL_DIR.rglob("*.sql"))
+        if rule in path.read_text() or "macro stale_session_usage" in path.read_text()
+    ]
+    assert holders == ["definitions/10_stale_session_usage.sql"]
+
+
+def pre_release_database(path: Path, recorded: tuple[str, ...]) -> None:
+    """A database whose schema_migrations records these migrations (its tables do not matter here)."""
+    con = duckdb.connect(str(path))
+    con.execute(
+        "create table schema_migrations (version integer primary key, name varchar not null,"
+        " checksum varchar not null, applied_at timestamptz not null default now())"
+    )
+    for name in recorded:
+        con.execute(
+            "insert into schema_migrations (version, name, checksum) values (?, ?, 'x')",
+            [int(name[:3]), name],
+        )
+    con.close()
+
+
+def test_a_database_of_the_pre_release_migrations_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "old.duckdb"
+    pre_release_database(path, PRE_RELEASE)
+    con = warehouse.connect(path)
+    with pytest.raises(WarehouseError) as refused:
+        warehouse.migrate(con, path)
+    con.close()
+    assert str(refused.value) == (
+        f"database {path} was made by migration 001_history.sql, which this version does not have (a "
+        f"pre-release schema, which cannot be upgraded): delete {path} or re-create it (the next run then "
+        "creates it anew)"
+    )
+    assert main(["rebuild", "--database", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"streamledger: error: {refused.value}\n"  # one line, no traceback
+
+
+def test_a_database_whose_baseline_differs_from_this_versions_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    warehouse.migrate(con, path)
+    con.execute("update schema_migrations set checksum = 'other'")
+    with pytest.raises(
+        WarehouseError, match=r"was made by a different 001_baseline\.sql than this version's .*: delete "
+    ):
+        warehouse.migrate(con, path)
     con.close()

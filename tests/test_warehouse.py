@@ -1,4 +1,3 @@
-import hashlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,7 +7,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from streamledger import warehouse
-from streamledger.errors import DatabaseBusy, WarehouseError
+from streamledger.errors import DatabaseBusy
 from tests.conftest import held
 
 HISTORY_TABLES = (
@@ -20,31 +19,6 @@ HISTORY_TABLES = (
     "parse_issues",
     "session_usage",
 )
-
-
-def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
-    con = warehouse.connect(tmp_path / "w.duckdb")
-    names = sorted(path.name for path in warehouse.MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))
-    assert names[:4] == [
-        "001_history.sql",
-        "002_exact_history.sql",
-        "003_account_level_issues.sql",
-        "004_reporting.sql",
-    ]
-    assert warehouse.migrate(con) == names
-    assert warehouse.migrate(con) == []
-    recorded = con.execute("select version, name from schema_migrations order by version").fetchall()
-    assert recorded == [(int(name[:3]), name) for name in names]
-    tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
-    assert set(HISTORY_TABLES) <= tables
-
-
-def test_a_changed_applied_migration_is_refused(tmp_path: Path) -> None:
-    con = warehouse.connect(tmp_path / "w.duckdb")
-    warehouse.migrate(con)
-    con.execute("update schema_migrations set checksum = 'other'")
-    with pytest.raises(WarehouseError, match=r"001_history\.sql was changed after it was applied"):
-        warehouse.migrate(con)
 
 
 def test_every_connection_reads_instants_in_utc(tmp_path: Path) -> None:
@@ -87,45 +61,6 @@ def assert_same_tables(left: dict[str, pl.DataFrame], right: dict[str, pl.DataFr
     assert left.keys() == right.keys()
     for table in left:
         assert_frame_equal(left[table], right[table], check_exact=True)
-
-
-def test_migration_007_keeps_every_row_and_drops_the_history_indexes(tmp_path: Path) -> None:
-    path = tmp_path / "w.duckdb"
-    con = warehouse.connect(path)
-    older = sorted(warehouse.MIGRATIONS_DIR.glob("00[1-6]_*.sql"))
-    con.execute(
-        "create table schema_migrations (version integer primary key, name varchar not null,"
-        " checksum varchar not null, applied_at timestamptz not null default now())"
-    )
-    for file in older:  # a database as it was before 007
-        for statement in warehouse.statements(file.read_text()):
-            con.execute(statement)
-        checksum = hashlib.sha256(file.read_text().encode()).hexdigest()
-        con.execute(
-            "insert into schema_migrations (version, name, checksum) values (?, ?, ?)",
-            [int(file.name[:3]), file.name, checksum],
-        )
-    con.execute(
-        "insert into raw_responses (poll_id, seq, fetched_at, endpoint, request_path, attempt, outcome, body)"
-        " select 'p' || (i // 10), i % 10, now(), 'active_session', '/x', 1, 'data', '{}' from range(50) t(i)"
-    )
-    con.execute(
-        "insert into session_snapshots (poll_id, fetched_at, session_id, livestream_id, app_id, endpoint)"
-        " select 'p' || (i // 10), now(), 's' || i, 'l', 'a', 'active_session' from range(50) t(i)"
-    )
-    before = {
-        t: con.execute(f"select * from {t} order by all").fetchall()
-        for t in ("raw_responses", "session_snapshots")
-    }
-    assert warehouse.migrate(con, path)[0] == "007_history_without_indexes.sql"
-    for table, rows in before.items():
-        assert con.execute(f"select * from {table} order by all").fetchall() == rows
-        keys = con.execute(
-            "select count(*) from information_schema.table_constraints"
-            " where table_name = ? and constraint_type = 'PRIMARY KEY'",
-            [table],
-        ).fetchall()
-        assert keys == [(0,)]
 
 
 def test_bodies_are_stored_with_zstd_and_read_back_byte_for_byte(tmp_path: Path) -> None:
