@@ -23,7 +23,7 @@ from rich.table import Table
 
 from streamledger.errors import StreamledgerError
 from streamledger.files import write_atomically
-from streamledger.warehouse import SQL_DIR, connect, statements
+from streamledger.warehouse import SQL_DIR, bind_variables, connect, statements
 
 REPORTS_DIR = SQL_DIR / "reports"
 READ_WAIT_SECONDS = 60.0
@@ -163,24 +163,17 @@ def query_report(
 ) -> pl.DataFrame:
     """Return one report's rows; its parameters are bound as session variables, never formatted into SQL."""
     try:
-        for name in PARAMETERS:
-            con.execute(f"reset variable {name}")
         unknown = set(values or {}) - set(report.parameters)
         if unknown:
             raise ReportError(f"report {report.name} has no parameter {sorted(unknown)[0]!r}")
-        bind_variables(con, values or {})
+        # Every parameter is set, to null when not given, so that none is left from an earlier report.
+        bind_variables(con, dict.fromkeys(PARAMETERS) | dict(values or {}))
         if "tz" in (values or {}):
             _check_zone(con, str((values or {})["tz"]))
         frame: pl.DataFrame = con.sql(report.sql()).pl()
     except duckdb.Error as exc:
         raise ReportError(f"report {report.name}: {' '.join(str(exc).split())[:300]}") from None
     return frame
-
-
-def bind_variables(con: duckdb.DuckDBPyConnection, values: Mapping[str, object]) -> None:
-    """Bind values as DuckDB session variables (names are ours, values are bound: never SQL text)."""
-    for name, value in values.items():
-        con.execute(f"set variable {name} = $value", {"value": value})
 
 
 def _check_zone(con: duckdb.DuckDBPyConnection, zone: str) -> None:

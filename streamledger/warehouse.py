@@ -1,4 +1,10 @@
-"""The DuckDB warehouse: connections, migrations and definitions, and running the files of sql/."""
+"""The DuckDB warehouse: connections, migrations and definitions, and running the files of sql/.
+
+Every statement is a file under sql/. Parameters are DuckDB session variables, set by bind_variables and
+read in the files with getvariable('name'), so that every file runs unchanged in the duckdb CLI after
+`set variable name = value`. The only SQL text in Python is transaction control (begin, commit, rollback)
+and the binder's `set variable`.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +30,8 @@ LOCK_WAIT_SECONDS = 30.0
 # New files are written in a storage format the duckdb CLI on PyPI (1.5) can open, so that analysts can
 # use it; DuckDB 2 reads it natively.
 STORAGE_COMPATIBILITY = "v1.5.0"
-_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+_VARIABLE = re.compile(r"[a-z_][a-z0-9_]*")
+_READS = re.compile(r"getvariable\('([a-z_][a-z0-9_]*)'\)")
 _STATEMENT_END = re.compile(r";\s*$", re.MULTILINE)
 
 
@@ -44,26 +51,40 @@ def statements(text: str) -> list[str]:
 
 
 @functools.cache
-def _prepared(name: str) -> tuple[tuple[str, frozenset[str]], ...]:
-    """The statements of a SQL file under sql/ with the parameters each uses (read once per process)."""
-    return tuple(
-        (statement, frozenset(_PARAM.findall(statement))) for statement in statements(sql_text(name))
-    )
+def _prepared(name: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The statements of a SQL file under sql/ and the session variables it reads (read once per process)."""
+    text = sql_text(name)
+    return tuple(statements(text)), frozenset(_READS.findall(text))
+
+
+def bind_variables(con: duckdb.DuckDBPyConnection, values: Mapping[str, object]) -> None:
+    """Set each value as the DuckDB session variable of its name; None unsets it (getvariable gives null).
+
+    The value is bound, never SQL text. A variable's name is an identifier, and identifiers cannot be bound:
+    the name is the one piece of text formatted into a statement here, so it must match
+    `^[a-z_][a-z0-9_]*$` (names are ours, never a user's), or ValueError is raised before anything runs.
+    """
+    for name in values:
+        if not _VARIABLE.fullmatch(name):
+            raise ValueError(f"session variable name {name!r}: expected lowercase letters, digits and _")
+    for name, value in values.items():
+        con.execute(f"set variable {name} = $value", {"value": value})
 
 
 def run_file(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> None:
-    """Run every statement of a SQL file, binding the named parameters each statement uses."""
-    for statement, used in _prepared(name):
-        con.execute(statement, {k: v for k, v in (params or {}).items() if k in used} or None)
+    """Run every statement of a SQL file, after setting the parameters it reads as session variables."""
+    file_statements, reads = _prepared(name)
+    bind_variables(con, {key: value for key, value in (params or {}).items() if key in reads})
+    for statement in file_statements:
+        con.execute(statement)
 
 
 def query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
-    """Return the result of a one-statement query file as a polars frame."""
-    ((statement, used),) = _prepared(name)
+    """Return the result of a one-statement query file as a polars frame (parameters as in run_file)."""
+    (statement,), reads = _prepared(name)
+    bind_variables(con, {key: value for key, value in (params or {}).items() if key in reads})
     # Through the Arrow C stream, not .pl(): that imports pyarrow, 70 MB of resident memory in every poll.
-    return pl.DataFrame(
-        con.sql(statement, params={k: v for k, v in (params or {}).items() if k in used} or None)
-    )
+    return pl.DataFrame(con.sql(statement))
 
 
 class ArrowStream:
@@ -183,7 +204,7 @@ def apply_definitions(con: duckdb.DuckDBPyConnection, path: Path | str = "databa
 
 def _applied(con: duckdb.DuckDBPyConnection) -> tuple[dict[int, tuple[str, str]], str | None]:
     """The migrations the database records ({version: (name, sha256)}) and its definitions' sha256."""
-    ((statement, _),) = _prepared("warehouse/applied.sql")
+    (statement,), _ = _prepared("warehouse/applied.sql")
     try:
         rows = con.execute(statement).fetchall()
     except duckdb.CatalogException:  # a new database: no bookkeeping tables yet

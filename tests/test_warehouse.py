@@ -1,3 +1,4 @@
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,3 +81,60 @@ def test_bodies_are_stored_with_zstd_and_read_back_byte_for_byte(tmp_path: Path)
     ).fetchall()
     assert ("ZSTD",) in methods
     assert [row[0] for row in con.execute("select body from raw_responses order by seq").fetchall()] == bodies
+
+
+def test_parameters_are_session_variables_set_only_for_the_files_that_read_them(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.migrate(con)
+    frame = warehouse.query(con, "queries/recent_requests.sql", {"window_seconds": 300.0, "poll_id": "p"})
+    assert frame.columns == ["sent_at"]
+    variables = dict(con.execute("select name, value from duckdb_variables()").fetchall())
+    assert variables["window_seconds"] == "300.0"
+    assert "poll_id" not in variables  # the file does not read it, so it is not set
+    con.close()
+
+
+def test_a_variable_name_that_is_not_an_identifier_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    with pytest.raises(ValueError, match="session variable name"):
+        warehouse.bind_variables(con, {"ok": 1, "x = 1; drop table t; set variable y": 2})
+    assert con.execute("select count(*) from duckdb_variables()").fetchall() == [(0,)]
+    warehouse.bind_variables(con, {"hostile": "'; drop table sessions; --"})
+    assert con.execute("select getvariable('hostile')").fetchall() == [("'; drop table sessions; --",)]
+    con.close()
+
+
+def test_a_poll_id_in_a_session_variable_lets_the_load_skip_other_polls_row_groups(tmp_path: Path) -> None:
+    """DuckDB folds getvariable() to a constant when it binds, so zone maps prune as for a bound $param."""
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.migrate(con)
+    for table, columns, values in (
+        (
+            "raw_responses",
+            "seq, endpoint, request_path, attempt, outcome",
+            "i % 100, 'active_session', '/x', 1, 'data'",
+        ),
+        (
+            "session_snapshots",
+            "session_id, livestream_id, app_id, endpoint",
+            "'s' || (i % 100), 'l', 'a', 'active_session'",
+        ),
+    ):
+        con.execute(
+            f"insert into {table} (poll_id, fetched_at, {columns})"
+            f" select 'p' || lpad((i // 100)::varchar, 5, '0'),"
+            f" timestamptz '2026-11-01' + to_seconds(i // 100), {values} from range(300000) as t(i)"
+        )
+    con.execute("checkpoint")
+    warehouse.bind_variables(con, {"poll_id": "p01000"})
+    statements, reads = warehouse._prepared("load/01_clear_poll.sql")
+    assert "poll_id" in reads
+    scanned = []
+    con.execute("begin transaction")
+    for statement in statements:
+        plan = con.sql(f"explain analyze {statement}").fetchall()[0][1]
+        if "raw_responses" in statement or "session_snapshots" in statement:
+            scanned.append(re.findall(r"Row Groups Scanned: (\d+) / (\d+)", plan))
+    con.execute("rollback")
+    con.close()
+    assert scanned == [[("1", "3")]] * 3  # the two deletes and the snapshot read, each one row group of three

@@ -3,4 +3,5 @@
 create or replace macro report_start() as timezone(report_tz(), report_from_date()::timestamp);
 
 comment on macro report_start is
-    'The instant the report''s period starts (inclusive): local midnight of report_from_date() in report_tz().';
+    'The instant the report''s period starts (inclusive): local midnight of report_from_date() in '
+    'report_tz().';

@@ -30,5 +30,6 @@ left join apps as a on a.app_id = s.app_id;
 
 comment on view session_log is
     'One row per session: app and livestream names, meeting, start, stop, duration_seconds (null until '
-    'stopped), its latest figures, is_final, errored, and the span it occupied [began_at, ended_at] (start or '
+    'stopped), its latest figures, is_final, errored, and the span it occupied [began_at, ended_at] '
+    '(start or '
     'invocation to stop or last observation). The interface for ad-hoc questions about sessions.';

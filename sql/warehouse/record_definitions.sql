@@ -3,4 +3,4 @@
 delete from schema_definitions;
 
 insert into schema_definitions (checksum)
-values ($definitions_checksum);
+values (getvariable('definitions_checksum'));
