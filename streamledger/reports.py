@@ -23,7 +23,7 @@ from rich.table import Table
 
 from streamledger.errors import StreamledgerError
 from streamledger.files import write_atomically
-from streamledger.warehouse import SQL_DIR, bind_variables, connect, statements
+from streamledger.warehouse import SQL_DIR, bind_variables, connect, query, run_file, statements
 
 REPORTS_DIR = SQL_DIR / "reports"
 READ_WAIT_SECONDS = 60.0
@@ -177,8 +177,7 @@ def query_report(
 
 
 def _check_zone(con: duckdb.DuckDBPyConnection, zone: str) -> None:
-    known = con.execute("select count(*) from pg_timezone_names() where name = $1", [zone]).fetchall()
-    if not known[0][0]:
+    if not query(con, "queries/known_time_zone.sql", {"tz": zone})["known"].item():
         raise ReportError(f"unknown time zone {zone!r} (expected an IANA name such as UTC or Europe/Paris)")
 
 
@@ -202,8 +201,7 @@ def run_sql(database: Path, statement: str, *, wait_seconds: float = READ_WAIT_S
     so that ad-hoc SQL cannot copy the history elsewhere or read the machine's files.
     """
     with reader(database, wait_seconds=wait_seconds) as con:
-        con.execute("set enable_external_access = false")
-        con.execute("set lock_configuration = true")
+        run_file(con, "warehouse/ad_hoc_session.sql")
         try:
             relation = con.sql(statement)
             result: pl.DataFrame = relation.pl() if relation is not None else pl.DataFrame()

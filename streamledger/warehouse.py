@@ -143,9 +143,7 @@ def connect(
                 told = True
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)
-    con.execute("set TimeZone = 'UTC'")
-    # DuckDB's own progress bar would land in the middle of CSV on stdout and of the logs.
-    con.execute("set enable_progress_bar = false")
+    run_file(con, "warehouse/session.sql")
     return con
 
 
@@ -270,7 +268,7 @@ def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
 
 def refresh_session_usage(con: duckdb.DuckDBPyConnection) -> None:
     """Compute session_usage again for every session (for rows written outside a poll's load)."""
-    con.execute("insert into usage_stale select session_id from sessions on conflict do nothing")
+    run_file(con, "warehouse/mark_every_session_stale.sql")
     run_file(con, "load/12_session_usage.sql")
 
 
