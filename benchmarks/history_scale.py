@@ -979,12 +979,12 @@ def profiled(
         con.execute("pragma enable_profiling = 'json'")
         con.execute(f"set profiling_output = '{output}'")
         try:
+            warehouse.bind_variables(con, params or {})  # the files read them with getvariable()
             for name in names:
                 tables = scanned.setdefault(name.removeprefix("load/").removesuffix(".sql"), {})
                 for statement in warehouse.statements(warehouse.sql_text(name)):
-                    used = set(_PARAM.findall(statement))
                     output.unlink(missing_ok=True)
-                    con.execute(statement, {k: v for k, v in (params or {}).items() if k in used} or None)
+                    con.execute(statement)
                     if not output.exists():
                         continue
                     profile = json.loads(output.read_text())

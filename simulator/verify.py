@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from streamledger.transforms.shapes import parse_instant
-from streamledger.warehouse import connect
+from streamledger.warehouse import connect, query
 
 PLACEHOLDER_SECONDS = 60.0
 _TIMES = ("created_at", "invoked_time", "started_time", "stopped_time")
@@ -51,10 +51,7 @@ def compare(database: Path, truth: dict[str, dict[str, Any]], *, frozen_clock: b
     """
     con = connect(database, read_only=True)
     try:
-        rows = con.sql(
-            "select session_id, livestream_id, app_id, created_at, invoked_time, started_time, stopped_time,"
-            " ingest_seconds, viewer_seconds, is_final from sessions order by session_id"
-        ).pl()
+        rows = query(con, "queries/sessions_to_compare.sql")
     finally:
         con.close()
     result = Comparison(seen=rows.height, truth=len(truth))

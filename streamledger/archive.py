@@ -113,7 +113,7 @@ def archive_day(
     con.execute("begin transaction")
     try:
         run_file(con, "archive/day_polls.sql", {"day": day})
-        if not con.execute("select count(*) from archive_day_polls").fetchall()[0][0]:
+        if not query(con, "archive/day_poll_count.sql")["polls"].item():
             con.execute("rollback")  # nothing of the day in the database: another run archived it meanwhile
             return ArchivedDay(day, 0, 0, path)
         merged = 0
@@ -172,7 +172,7 @@ def archive_day(
 
 
 def _count(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute("select count(*) from raw_responses").fetchall()[0][0])
+    return int(query(con, "archive/response_count.sql")["responses"].item())
 
 
 def _summary(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> dict[str, Any]:

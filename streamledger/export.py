@@ -19,7 +19,7 @@ import polars as pl
 from streamledger import charts, reports
 from streamledger.files import write_atomically
 from streamledger.reports import ReportError
-from streamledger.warehouse import query
+from streamledger.warehouse import bind_variables, query
 
 EXPORT_FORMATS = ("csv", "parquet")
 TABLES = ("finance-statement", "session-log")
@@ -202,7 +202,7 @@ def _coverage_row(
     """Return the one row of sql/queries/export_coverage.sql for the period, as of the export's instant."""
     bound = values | {"max_gap_seconds": MAX_GAP_SECONDS, "as_of": as_of}
     try:
-        reports.bind_variables(con, bound)
+        bind_variables(con, bound)
         frame = query(con, "queries/export_coverage.sql")
     except duckdb.Error as exc:
         raise ReportError(f"export coverage: {' '.join(str(exc).split())[:300]}") from None

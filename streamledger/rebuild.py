@@ -29,7 +29,6 @@ from streamledger.transforms.normalize import RESPONSE_SCHEMA, normalize_respons
 from streamledger.warehouse import opened, query, rollback_quietly, run_file
 
 CHUNK_RESPONSES = 20_000  # about 100 polls of 200 livestreams; tens of MB of bodies at a time
-COUNTED = ("livestreams", "sessions", "session_snapshots", "parse_issues", "apps", "analytics_daily")
 Poll = tuple[str, int, str | None]  # poll_id, raw responses, archive file (None: raw_responses)
 _RESPONSES = pl.Schema(RESPONSE_SCHEMA)
 
@@ -71,7 +70,8 @@ def rebuild(
                 if number % every == 0 or number == len(chunks):
                     step(f"replayed {number:,} of {len(chunks):,} chunks (to poll {chunk[-1][0]})")
             counts = {
-                table: int(con.execute(f"select count(*) from {table}").fetchall()[0][0]) for table in COUNTED
+                table: int(rows)
+                for table, rows in query(con, "rebuild/counts.sql").row(0, named=True).items()
             }
             step("committing")
             con.execute("commit")
@@ -97,9 +97,7 @@ def archive_files(con: duckdb.DuckDBPyConnection, folder: Path) -> list[Path]:
                 f"{responses:,} raw responses (set STREAMLEDGER_ARCHIVE_DIR to the folder that holds it)"
             )
         try:
-            held = int(
-                con.execute("select count(*) from read_parquet($file)", {"file": str(path)}).fetchall()[0][0]
-            )
+            held = int(query(con, "rebuild/archive_file_rows.sql", {"file": str(path)})["responses"].item())
         except duckdb.Error as exc:
             raise WarehouseError(
                 f"archive file {path}: cannot read it: {' '.join(str(exc).split())[:200]}"

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from streamledger.errors import StreamledgerError
 from streamledger.files import write_atomically
-from streamledger.warehouse import SQL_DIR, connect, statements
+from streamledger.warehouse import SQL_DIR, bind_variables, connect, query, run_file, statements
 
 REPORTS_DIR = SQL_DIR / "reports"
 READ_WAIT_SECONDS = 60.0
@@ -163,12 +163,11 @@ def query_report(
 ) -> pl.DataFrame:
     """Return one report's rows; its parameters are bound as session variables, never formatted into SQL."""
     try:
-        for name in PARAMETERS:
-            con.execute(f"reset variable {name}")
         unknown = set(values or {}) - set(report.parameters)
         if unknown:
             raise ReportError(f"report {report.name} has no parameter {sorted(unknown)[0]!r}")
-        bind_variables(con, values or {})
+        # Every parameter is set, to null when not given, so that none is left from an earlier report.
+        bind_variables(con, dict.fromkeys(PARAMETERS) | dict(values or {}))
         if "tz" in (values or {}):
             _check_zone(con, str((values or {})["tz"]))
         frame: pl.DataFrame = con.sql(report.sql()).pl()
@@ -177,15 +176,8 @@ def query_report(
     return frame
 
 
-def bind_variables(con: duckdb.DuckDBPyConnection, values: Mapping[str, object]) -> None:
-    """Bind values as DuckDB session variables (names are ours, values are bound: never SQL text)."""
-    for name, value in values.items():
-        con.execute(f"set variable {name} = $value", {"value": value})
-
-
 def _check_zone(con: duckdb.DuckDBPyConnection, zone: str) -> None:
-    known = con.execute("select count(*) from pg_timezone_names() where name = $1", [zone]).fetchall()
-    if not known[0][0]:
+    if not query(con, "queries/known_time_zone.sql", {"tz": zone})["known"].item():
         raise ReportError(f"unknown time zone {zone!r} (expected an IANA name such as UTC or Europe/Paris)")
 
 
@@ -209,8 +201,7 @@ def run_sql(database: Path, statement: str, *, wait_seconds: float = READ_WAIT_S
     so that ad-hoc SQL cannot copy the history elsewhere or read the machine's files.
     """
     with reader(database, wait_seconds=wait_seconds) as con:
-        con.execute("set enable_external_access = false")
-        con.execute("set lock_configuration = true")
+        run_file(con, "warehouse/ad_hoc_session.sql")
         try:
             relation = con.sql(statement)
             result: pl.DataFrame = relation.pl() if relation is not None else pl.DataFrame()

@@ -1,4 +1,10 @@
-"""The DuckDB warehouse: connections, numbered migrations, and loading one poll in one transaction."""
+"""The DuckDB warehouse: connections, migrations and definitions, and running the files of sql/.
+
+Every statement is a file under sql/. Parameters are DuckDB session variables, set by bind_variables and
+read in the files with getvariable('name'), so that every file runs unchanged in the duckdb CLI after
+`set variable name = value`. The only SQL text in Python is transaction control (begin, commit, rollback)
+and the binder's `set variable`.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +25,13 @@ from streamledger.errors import DatabaseBusy, WarehouseError
 
 SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
+DEFINITIONS_DIR = SQL_DIR / "definitions"
 LOCK_WAIT_SECONDS = 30.0
 # New files are written in a storage format the duckdb CLI on PyPI (1.5) can open, so that analysts can
 # use it; DuckDB 2 reads it natively.
 STORAGE_COMPATIBILITY = "v1.5.0"
-_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
+_VARIABLE = re.compile(r"[a-z_][a-z0-9_]*")
+_READS = re.compile(r"getvariable\('([a-z_][a-z0-9_]*)'\)")
 _STATEMENT_END = re.compile(r";\s*$", re.MULTILINE)
 
 
@@ -43,26 +51,40 @@ def statements(text: str) -> list[str]:
 
 
 @functools.cache
-def _prepared(name: str) -> tuple[tuple[str, frozenset[str]], ...]:
-    """The statements of a SQL file under sql/ with the parameters each uses (read once per process)."""
-    return tuple(
-        (statement, frozenset(_PARAM.findall(statement))) for statement in statements(sql_text(name))
-    )
+def _prepared(name: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The statements of a SQL file under sql/ and the session variables it reads (read once per process)."""
+    text = sql_text(name)
+    return tuple(statements(text)), frozenset(_READS.findall(text))
+
+
+def bind_variables(con: duckdb.DuckDBPyConnection, values: Mapping[str, object]) -> None:
+    """Set each value as the DuckDB session variable of its name; None unsets it (getvariable gives null).
+
+    The value is bound, never SQL text. A variable's name is an identifier, and identifiers cannot be bound:
+    the name is the one piece of text formatted into a statement here, so it must match
+    `^[a-z_][a-z0-9_]*$` (names are ours, never a user's), or ValueError is raised before anything runs.
+    """
+    for name in values:
+        if not _VARIABLE.fullmatch(name):
+            raise ValueError(f"session variable name {name!r}: expected lowercase letters, digits and _")
+    for name, value in values.items():
+        con.execute(f"set variable {name} = $value", {"value": value})
 
 
 def run_file(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> None:
-    """Run every statement of a SQL file, binding the named parameters each statement uses."""
-    for statement, used in _prepared(name):
-        con.execute(statement, {k: v for k, v in (params or {}).items() if k in used} or None)
+    """Run every statement of a SQL file, after setting the parameters it reads as session variables."""
+    file_statements, reads = _prepared(name)
+    bind_variables(con, {key: value for key, value in (params or {}).items() if key in reads})
+    for statement in file_statements:
+        con.execute(statement)
 
 
 def query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
-    """Return the result of a one-statement query file as a polars frame."""
-    ((statement, used),) = _prepared(name)
+    """Return the result of a one-statement query file as a polars frame (parameters as in run_file)."""
+    (statement,), reads = _prepared(name)
+    bind_variables(con, {key: value for key, value in (params or {}).items() if key in reads})
     # Through the Arrow C stream, not .pl(): that imports pyarrow, 70 MB of resident memory in every poll.
-    return pl.DataFrame(
-        con.sql(statement, params={k: v for k, v in (params or {}).items() if k in used} or None)
-    )
+    return pl.DataFrame(con.sql(statement))
 
 
 class ArrowStream:
@@ -121,9 +143,7 @@ def connect(
                 told = True
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)
-    con.execute("set TimeZone = 'UTC'")
-    # DuckDB's own progress bar would land in the middle of CSV on stdout and of the logs.
-    con.execute("set enable_progress_bar = false")
+    run_file(con, "warehouse/session.sql")
     return con
 
 
@@ -142,39 +162,102 @@ def opened(
 
 
 def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> list[str]:
-    """Apply the numbered migrations not yet recorded, each in its own transaction; return their names."""
-    con.execute(
-        "create table if not exists schema_migrations ("
-        " version integer primary key, name varchar not null, checksum varchar not null,"
-        " applied_at timestamptz not null default now())"
-    )
-    applied = dict(con.execute("select version, checksum from schema_migrations").fetchall())
+    """Bring the database to this version's schema; return the names of the migrations applied.
+
+    The numbered migrations not yet recorded are applied, each in its own transaction, then the definitions
+    (views, macros, comments) in one transaction when they differ from those recorded. When nothing is to
+    be done, as on every open but the first, this costs one query. A database that records a migration this
+    version does not have, or another text of one it has (a pre-release schema), is refused in one line.
+    """
+    migrations, definitions = _applied(con)
+    known = {version: (name, checksum) for version, name, checksum in _migration_files()}
+    for version, (name, checksum) in sorted(migrations.items()):
+        if known.get(version) != (name, checksum):
+            raise _not_this_schema(path, name, known.get(version, ("", ""))[0])
     done: list[str] = []
-    for file in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql")):
-        version = int(file.name[:3])
-        text = file.read_text()
-        checksum = hashlib.sha256(text.encode()).hexdigest()
-        if version in applied:
-            if applied[version] != checksum:
-                raise WarehouseError(
-                    f"database {path}: migration {file.name} was changed after it was applied "
-                    "(add a new numbered migration instead)"
-                )
+    for version, name, checksum in _migration_files():
+        if version in migrations:
             continue
         con.execute("begin transaction")
         try:
-            for statement in statements(text):
-                con.execute(statement)
-            con.execute(
-                "insert into schema_migrations (version, name, checksum) values ($1, $2, $3)",
-                [version, file.name, checksum],
-            )
+            run_file(con, f"migrations/{name}")
+            record = {"migration_version": version, "migration_name": name, "migration_checksum": checksum}
+            run_file(con, "warehouse/record_migration.sql", record)
             con.execute("commit")
         except duckdb.Error as exc:
-            con.execute("rollback")
-            raise WarehouseError(f"database {path}: migration {file.name} failed: {exc}") from None
-        done.append(file.name)
+            rollback_quietly(con)
+            raise WarehouseError(f"database {path}: migration {name} failed: {_one_line(exc)}") from None
+        done.append(name)
+    _apply_definitions(con, path, definitions)
     return done
+
+
+def apply_definitions(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> bool:
+    """Apply every file of sql/definitions/ in one transaction, unless the database has them already.
+
+    Whether it has them is the checksum recorded in schema_definitions; return True if they were applied.
+    """
+    return _apply_definitions(con, path, _applied(con)[1])
+
+
+def _applied(con: duckdb.DuckDBPyConnection) -> tuple[dict[int, tuple[str, str]], str | None]:
+    """The migrations the database records ({version: (name, sha256)}) and its definitions' sha256."""
+    (statement,), _ = _prepared("warehouse/applied.sql")
+    try:
+        rows = con.execute(statement).fetchall()
+    except duckdb.CatalogException:  # a new database: no bookkeeping tables yet
+        run_file(con, "warehouse/bookkeeping.sql")
+        rows = con.execute(statement).fetchall()
+    migrations = {version: (name, checksum) for version, name, checksum in rows if version is not None}
+    definitions = next((checksum for version, _, checksum in rows if version is None), None)
+    return migrations, definitions
+
+
+def _apply_definitions(con: duckdb.DuckDBPyConnection, path: Path | str, recorded: str | None) -> bool:
+    names, checksum = _definition_files()
+    if recorded == checksum:
+        return False
+    con.execute("begin transaction")
+    name = ""
+    try:
+        for name in (*names, "warehouse/record_definitions.sql"):
+            run_file(con, name, {"definitions_checksum": checksum})
+        con.execute("commit")
+    except duckdb.Error as exc:
+        rollback_quietly(con)
+        raise WarehouseError(f"database {path}: definition {name} failed: {_one_line(exc)}") from None
+    return True
+
+
+@functools.cache
+def _migration_files() -> tuple[tuple[int, str, str], ...]:
+    """(version, file name, sha256) of every numbered migration, in order (read once per process)."""
+    return tuple(
+        (int(file.name[:3]), file.name, hashlib.sha256(file.read_bytes()).hexdigest())
+        for file in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))
+    )
+
+
+@functools.cache
+def _definition_files() -> tuple[tuple[str, ...], str]:
+    """The definition files (names under sql/) in the order they apply, and one sha256 of all of them."""
+    files = sorted(DEFINITIONS_DIR.glob("[0-9][0-9]_*.sql"))
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
+    return tuple(f"definitions/{file.name}" for file in files), digest.hexdigest()
+
+
+def _not_this_schema(path: Path | str, recorded: str, ours: str) -> WarehouseError:
+    made_by = (
+        f"a different {recorded} than this version's"
+        if recorded == ours
+        else f"migration {recorded}, which this version does not have"
+    )
+    return WarehouseError(
+        f"database {path} was made by {made_by} (a pre-release schema, which cannot be upgraded): "
+        f"delete {path} or re-create it (the next run then creates it anew)"
+    )
 
 
 def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
@@ -185,7 +268,7 @@ def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:
 
 def refresh_session_usage(con: duckdb.DuckDBPyConnection) -> None:
     """Compute session_usage again for every session (for rows written outside a poll's load)."""
-    con.execute("insert into usage_stale select session_id from sessions on conflict do nothing")
+    run_file(con, "warehouse/mark_every_session_stale.sql")
     run_file(con, "load/12_session_usage.sql")
 
 

@@ -1,6 +1,6 @@
--- One row per UTC day with raw responses, wholly older than $cutoff (the day ends at or before it): the
+-- One row per UTC day with raw responses, wholly older than `cutoff` (the day ends at or before it): the
 -- days `streamledger archive` moves to Parquet. A poll belongs to the UTC day of its first response, so a
--- poll across midnight stays whole. Parameters: $cutoff (an instant).
+-- poll across midnight stays whole. Parameters: cutoff (an instant).
 with polls as (
     select poll_id, min(fetched_at) as first_fetched_at, count(*) as responses
     from raw_responses
@@ -16,7 +16,7 @@ days as (
 final as (
     select day, polls, responses
     from days
-    where cast(day + interval 1 day as timestamptz) <= $cutoff
+    where cast(day + interval 1 day as timestamptz) <= getvariable('cutoff')
 )
 
 select * from final

@@ -1,5 +1,5 @@
 -- One row: what an archive file holds, read back from disk (the same figures as day_summary.sql).
--- Parameters: $file.
+-- Parameters: file.
 select
     count(distinct poll_id) as polls,
     count(*) as responses,
@@ -10,4 +10,4 @@ select
         poll_id, seq, fetched_at, endpoint, app_id, livestream_id, session_id, request_path, attempt,
         http_status, elapsed_ms, ratelimit, server_date, outcome, body, error
     )::hugeint), 0) as checksum
-from read_parquet($file);
+from read_parquet(getvariable('file'));

@@ -1,10 +1,10 @@
 -- Remove what an earlier load of this poll wrote, so that loading a poll twice equals loading it once.
--- Parameters: $poll_id.
-delete from raw_responses where poll_id = $poll_id;
-delete from parse_issues where poll_id = $poll_id;
+-- Parameters: poll_id.
+delete from raw_responses where poll_id = getvariable('poll_id');
+delete from parse_issues where poll_id = getvariable('poll_id');
 -- Sessions this poll observed before must have their usage computed again, even if the reload lacks them.
 insert into usage_stale (session_id)
-select distinct session_id from session_snapshots where poll_id = $poll_id
+select distinct session_id from session_snapshots where poll_id = getvariable('poll_id')
 on conflict do nothing;
-delete from session_snapshots where poll_id = $poll_id;
-delete from poll_runs where poll_id = $poll_id;
+delete from session_snapshots where poll_id = getvariable('poll_id');
+delete from poll_runs where poll_id = getvariable('poll_id');

@@ -1,5 +1,5 @@
 -- One row: the health of the warehouse now: the last successful poll, the last hour's polls by outcome,
--- sessions open and not yet final, and the requests sent in the budget window. Parameters: $window_seconds.
+-- sessions open and not yet final, and the requests sent in the budget window. Parameters: window_seconds.
 with snapshots as (
     select *
     from poll_runs
@@ -27,7 +27,9 @@ final as (
         (select count(*) from sessions where stopped_time is null and not is_final) as sessions_open,
         (select count(*) from unfinished_sessions) as sessions_not_final,
         (
-            select count(*) from raw_responses where fetched_at > now() - to_seconds($window_seconds::double)
+            select count(*)
+            from raw_responses
+            where fetched_at > now() - to_seconds(getvariable('window_seconds')::double)
         ) as requests_in_window
 )
 

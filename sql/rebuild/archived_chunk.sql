@@ -1,12 +1,12 @@
--- Rebuild only: the raw responses of the polls $first to $last that are replayed from archive files, in
+-- Rebuild only: the raw responses of the polls `first` to `last` that are replayed from archive files, in
 -- order. Files are ordered by poll id, so their row-group statistics skip all but a few polls' rows.
--- Parameters: $files (the archive files these polls are in), $first, $last (poll ids).
+-- Parameters: files (the archive files these polls are in), first, last (poll ids).
 with archived as (
     select
         poll_id, seq, fetched_at, endpoint, app_id, livestream_id, session_id, request_path, attempt,
         http_status, elapsed_ms, ratelimit, server_date, outcome, body, error, filename
-    from read_parquet($files, filename = true)
-    where poll_id between $first and $last
+    from read_parquet(getvariable('files'), filename = true)
+    where poll_id between getvariable('first') and getvariable('last')
 ),
 
 final as (

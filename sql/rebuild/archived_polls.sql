@@ -1,10 +1,10 @@
 -- Rebuild only: add the polls of one archive file to rebuild_polls. A poll already listed (still in
 -- raw_responses, or in an earlier file) keeps its source: a poll is replayed from one place only.
--- Parameters: $file.
+-- Parameters: file.
 insert into rebuild_polls (poll_id, responses, file)
 with archived as (
-    select poll_id, count(*) as responses, $file as file
-    from read_parquet($file)
+    select poll_id, count(*) as responses, getvariable('file') as file
+    from read_parquet(getvariable('file'))
     group by poll_id
 ),
 

@@ -14,6 +14,7 @@ from simulator import running_simulator, verify
 from streamledger import warehouse
 from streamledger.flows.reconcile import reconcile
 from streamledger.flows.snapshot import snapshot
+from streamledger.poll import PollRun
 from streamledger.transforms.shapes import parse_instant
 from tests.helpers import settings_for, simulator_config
 
@@ -63,7 +64,9 @@ def test_twenty_five_minutes_of_polls_give_exact_final_history_usage_and_reconci
             sim.advance(60)
             state = snapshot(return_state=True)
             assert state.is_completed(), state.message
-            rows.append(state.result())
+            run = state.result()
+            assert isinstance(run, PollRun)
+            rows.append(run)
         assert reconcile(return_state=True).is_completed()
         end = sim.now()
         truth = verify.fetch_truth(sim.root_url)

@@ -1,4 +1,4 @@
-import hashlib
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -7,33 +7,8 @@ import polars as pl
 import pytest
 
 from streamledger import warehouse
-from streamledger.errors import DatabaseBusy, WarehouseError
-from tests.helpers import HISTORY_TABLES, held
-
-
-def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
-    con = warehouse.connect(tmp_path / "w.duckdb")
-    names = sorted(path.name for path in warehouse.MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))
-    assert names[:4] == [
-        "001_history.sql",
-        "002_exact_history.sql",
-        "003_account_level_issues.sql",
-        "004_reporting.sql",
-    ]
-    assert warehouse.migrate(con) == names
-    assert warehouse.migrate(con) == []
-    recorded = con.execute("select version, name from schema_migrations order by version").fetchall()
-    assert recorded == [(int(name[:3]), name) for name in names]
-    tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
-    assert set(HISTORY_TABLES) <= tables
-
-
-def test_a_changed_applied_migration_is_refused(tmp_path: Path) -> None:
-    con = warehouse.connect(tmp_path / "w.duckdb")
-    warehouse.migrate(con)
-    con.execute("update schema_migrations set checksum = 'other'")
-    with pytest.raises(WarehouseError, match=r"001_history\.sql was changed after it was applied"):
-        warehouse.migrate(con)
+from streamledger.errors import DatabaseBusy
+from tests.helpers import held
 
 
 def test_every_connection_reads_instants_in_utc(tmp_path: Path) -> None:
@@ -63,45 +38,6 @@ def test_sql_files_split_into_statements_without_comment_only_parts() -> None:
     assert parts == ["-- head\nselect 1", "select 2"]
 
 
-def test_migration_007_keeps_every_row_and_drops_the_history_indexes(tmp_path: Path) -> None:
-    path = tmp_path / "w.duckdb"
-    con = warehouse.connect(path)
-    older = sorted(warehouse.MIGRATIONS_DIR.glob("00[1-6]_*.sql"))
-    con.execute(
-        "create table schema_migrations (version integer primary key, name varchar not null,"
-        " checksum varchar not null, applied_at timestamptz not null default now())"
-    )
-    for file in older:  # a database as it was before 007
-        for statement in warehouse.statements(file.read_text()):
-            con.execute(statement)
-        checksum = hashlib.sha256(file.read_text().encode()).hexdigest()
-        con.execute(
-            "insert into schema_migrations (version, name, checksum) values (?, ?, ?)",
-            [int(file.name[:3]), file.name, checksum],
-        )
-    con.execute(
-        "insert into raw_responses (poll_id, seq, fetched_at, endpoint, request_path, attempt, outcome, body)"
-        " select 'p' || (i // 10), i % 10, now(), 'active_session', '/x', 1, 'data', '{}' from range(50) t(i)"
-    )
-    con.execute(
-        "insert into session_snapshots (poll_id, fetched_at, session_id, livestream_id, app_id, endpoint)"
-        " select 'p' || (i // 10), now(), 's' || i, 'l', 'a', 'active_session' from range(50) t(i)"
-    )
-    before = {
-        t: con.execute(f"select * from {t} order by all").fetchall()
-        for t in ("raw_responses", "session_snapshots")
-    }
-    assert warehouse.migrate(con, path)[0] == "007_history_without_indexes.sql"
-    for table, rows in before.items():
-        assert con.execute(f"select * from {table} order by all").fetchall() == rows
-        keys = con.execute(
-            "select count(*) from information_schema.table_constraints"
-            " where table_name = ? and constraint_type = 'PRIMARY KEY'",
-            [table],
-        ).fetchall()
-        assert keys == [(0,)]
-
-
 def test_bodies_are_stored_with_zstd_and_read_back_byte_for_byte(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     con = warehouse.connect(path)
@@ -119,3 +55,60 @@ def test_bodies_are_stored_with_zstd_and_read_back_byte_for_byte(tmp_path: Path)
     ).fetchall()
     assert ("ZSTD",) in methods
     assert [row[0] for row in con.execute("select body from raw_responses order by seq").fetchall()] == bodies
+
+
+def test_parameters_are_session_variables_set_only_for_the_files_that_read_them(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.migrate(con)
+    frame = warehouse.query(con, "queries/recent_requests.sql", {"window_seconds": 300.0, "poll_id": "p"})
+    assert frame.columns == ["sent_at"]
+    variables = dict(con.execute("select name, value from duckdb_variables()").fetchall())
+    assert variables["window_seconds"] == "300.0"
+    assert "poll_id" not in variables  # the file does not read it, so it is not set
+    con.close()
+
+
+def test_a_variable_name_that_is_not_an_identifier_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    with pytest.raises(ValueError, match="session variable name"):
+        warehouse.bind_variables(con, {"ok": 1, "x = 1; drop table t; set variable y": 2})
+    assert con.execute("select count(*) from duckdb_variables()").fetchall() == [(0,)]
+    warehouse.bind_variables(con, {"hostile": "'; drop table sessions; --"})
+    assert con.execute("select getvariable('hostile')").fetchall() == [("'; drop table sessions; --",)]
+    con.close()
+
+
+def test_a_poll_id_in_a_session_variable_lets_the_load_skip_other_polls_row_groups(tmp_path: Path) -> None:
+    """DuckDB folds getvariable() to a constant when it binds, so zone maps prune as for a bound $param."""
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    warehouse.migrate(con)
+    for table, columns, values in (
+        (
+            "raw_responses",
+            "seq, endpoint, request_path, attempt, outcome",
+            "i % 100, 'active_session', '/x', 1, 'data'",
+        ),
+        (
+            "session_snapshots",
+            "session_id, livestream_id, app_id, endpoint",
+            "'s' || (i % 100), 'l', 'a', 'active_session'",
+        ),
+    ):
+        con.execute(
+            f"insert into {table} (poll_id, fetched_at, {columns})"
+            f" select 'p' || lpad((i // 100)::varchar, 5, '0'),"
+            f" timestamptz '2026-11-01' + to_seconds(i // 100), {values} from range(300000) as t(i)"
+        )
+    con.execute("checkpoint")
+    warehouse.bind_variables(con, {"poll_id": "p01000"})
+    statements, reads = warehouse._prepared("load/01_clear_poll.sql")
+    assert "poll_id" in reads
+    scanned = []
+    con.execute("begin transaction")
+    for statement in statements:
+        plan = con.sql(f"explain analyze {statement}").fetchall()[0][1]
+        if "raw_responses" in statement or "session_snapshots" in statement:
+            scanned.append(re.findall(r"Row Groups Scanned: (\d+) / (\d+)", plan))
+    con.execute("rollback")
+    con.close()
+    assert scanned == [[("1", "3")]] * 3  # the two deletes and the snapshot read, each one row group of three

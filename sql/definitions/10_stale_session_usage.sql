@@ -1,11 +1,22 @@
--- 006: a poll's session_usage refresh reads its stale sessions by key and their rows by time, instead of
--- reading every session and every row of session_usage.
--- The refresh (sql/load/12_session_usage.sql) sets the variable usage_stale_ids to the list of usage_stale's
--- ids when they are few (a poll's: about as many as live sessions). A filter on a constant list of ids is
--- answered by the primary-key index of sessions, so a poll reads those sessions alone rather than the whole
--- table, which grows with the history (1 M rows at 100 M snapshots). Unset (null), as in rebuild, the
--- macro reads every session as before. Otherwise the macro is migration 004's, unchanged: one row per stale
--- session per UTC hour with usage, by the rule of migration 002, from readings observed at `since` or later.
+-- The usage rule: the source of every finance figure. Stated here once; session_usage is computed with this
+-- macro by the load (sql/load/12_session_usage.sql), for the sessions each poll observed, and by rebuild.
+--
+-- One row per stale session (in usage_stale) per UTC hour with usage: the ingest and viewer seconds used in
+-- that hour. Rule: a session's cumulative figures form a curve on the API's clock: 0 at started_time; each
+-- reading at the time it was observed, clamped into [started_time, stopped_time]; the final figures at
+-- stopped_time once the session is final. Placeholders (both figures exactly 60 within 90 s of the start)
+-- are not readings. The curve is made monotone (running maximum; a dip is not negative usage) and, for a
+-- final session, capped at the final figures, so its hours sum to the final figures. Between two points
+-- usage is spread evenly over time: an unobserved stretch (between polls, or from the last reading to the
+-- stop) lands in the hours it spans, split at every hour, day and month boundary. A session that never
+-- started has no usage.
+--
+-- Readings are looked for from `since` on: the load passes a day before the stale sessions' earliest start
+-- (the rule clamps earlier readings to the start anyway), so that a poll reads only the recent end of
+-- session_snapshots. The variable usage_stale_ids, when set, is the list of usage_stale's ids (a poll's
+-- few): a filter on a constant list of ids is answered by the primary-key index of sessions, so a poll reads
+-- those sessions alone rather than the whole table, which grows with the history. Unset (null: more than
+-- 2,048 stale sessions, as in a rebuild), the stale sessions are found through usage_stale alone.
 create or replace macro stale_session_usage(since) as table
 with started as (
     select
@@ -108,15 +119,7 @@ final as (
 
 select * from final;
 
--- One row per session with rows in session_usage: the earliest hour among them, kept by the refresh in the
--- same transaction as the rows. The rows a refresh replaces are then looked for from that hour on, and
--- DuckDB's zone maps skip the row groups before it: session_usage grows in time order, as polls append.
--- (A bound from the sessions' started_time would not do: an earlier refresh may have used another.)
-create table session_usage_start (
-    session_id varchar primary key,
-    first_hour timestamptz not null
-);
-insert into session_usage_start (session_id, first_hour)
-select session_id, min(hour)
-from session_usage
-group by session_id;
+comment on macro table stale_session_usage is
+    'The usage rule: one row per stale session (usage_stale) per UTC hour with usage, from the readings '
+    'observed at `since` or later. session_usage is computed with it; the rule is stated in '
+    'sql/definitions/10_stale_session_usage.sql.';

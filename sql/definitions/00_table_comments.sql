@@ -1,0 +1,239 @@
+-- The meaning of every table and column, kept in the warehouse itself (duckdb_tables() and duckdb_columns()
+-- show them; the docs are generated from them). All instants are TIMESTAMPTZ in UTC. Seconds are DOUBLE
+-- (the API's JSON numbers, fraction kept). Applied with the other definitions whenever one of them changes.
+
+comment on table raw_responses is
+    'One row per HTTP request sent by a poll (every attempt: retried ones and requests that got no response '
+    'too), as received. The source of truth every other table is derived from; days older than the '
+    'retention are moved to Parquet files (see raw_archive).';
+comment on column raw_responses.poll_id is 'The poll that sent the request (poll_runs.poll_id).';
+comment on column raw_responses.seq is 'Order of receipt within the poll, from 1; (poll_id, seq) is unique.';
+comment on column raw_responses.fetched_at is
+    'When the response (or the failure) was received, on our clock.';
+comment on column raw_responses.endpoint is
+    'Which call: list_apps, list_livestreams, active_session, session_by_id, livestream_sessions or '
+    'analytics_daywise.';
+comment on column raw_responses.app_id is
+    'The app the call was for; null for account-level calls (list_apps).';
+comment on column raw_responses.livestream_id is 'The livestream the call was for; null for list calls.';
+comment on column raw_responses.session_id is 'The session the call was for (session_by_id); null otherwise.';
+comment on column raw_responses.request_path is
+    'The full request URL with its query; it never carries the token.';
+comment on column raw_responses.attempt is 'Attempt number of this call, from 1 (retries count up).';
+comment on column raw_responses.http_status is
+    'HTTP status of the response; null when the request got no response (connection error, timeout).';
+comment on column raw_responses.elapsed_ms is
+    'Milliseconds from sending the request to having its answer (or failure).';
+comment on column raw_responses.ratelimit is 'The Ratelimit response header as received; null when absent.';
+comment on column raw_responses.outcome is
+    'data (an answer), none (no active session), retry (failed, retried) or error (failed for good).';
+comment on column raw_responses.body is
+    'The response body as received, byte for byte, with stream keys replaced by their fingerprint; null when '
+    'there was no response.';
+comment on column raw_responses.error is 'Why a retry or error attempt failed, one line; null for answers.';
+comment on column raw_responses.server_date is
+    'The response''s Date header: when the API produced it, on the API''s clock (1 s resolution); null '
+    'when absent.';
+
+comment on table poll_runs is
+    'One row per poll: kind snapshot (the sessions) or reconcile (Cloudflare''s daywise analytics). The '
+    'poll''s ledger row, written in the same transaction as its data: a poll is loaded exactly when its row '
+    'is here.';
+comment on column poll_runs.poll_id is
+    'Sorts by start time: 20261127T183200.123456Z-1a2b3c (UTC start, then random hex).';
+comment on column poll_runs.started_at is 'When the poll started.';
+comment on column poll_runs.finished_at is 'When its fetching finished.';
+comment on column poll_runs.app_ids is 'The apps the poll read.';
+comment on column poll_runs.livestreams is 'Distinct livestreams observed.';
+comment on column poll_runs.active_reads is 'Active-session reads planned.';
+comment on column poll_runs.sessions is 'Distinct sessions observed (its rows in session_snapshots).';
+comment on column poll_runs.requests is
+    'HTTP requests sent, every attempt: its rows in raw_responses, = responses + transport_errors.';
+comment on column poll_runs.responses is
+    'HTTP responses received (rows of raw_responses with an http_status).';
+comment on column poll_runs.retries is 'Attempts that failed and were retried.';
+comment on column poll_runs.rate_limited is 'Responses with HTTP 429.';
+comment on column poll_runs.transport_errors is
+    'Requests that got no response: connection errors and timeouts.';
+comment on column poll_runs.failed_calls is 'Calls that still failed after their retries.';
+comment on column poll_runs.parse_issues is 'Values that could not be typed (its rows in parse_issues).';
+comment on column poll_runs.unknown_statuses is
+    'Observations with a status outside LIVE, IDLE, ERRORED, INVOKED.';
+comment on column poll_runs.outcome is
+    'ok, partial (some calls failed; the rest is kept) or failed (nothing could be read, e.g. HTTP 401).';
+comment on column poll_runs.message is 'The failures, one per line (at most 20 and a count); null when ok.';
+comment on column poll_runs.network_seconds is 'Seconds spent fetching.';
+comment on column poll_runs.normalize_seconds is 'Seconds spent typing the responses.';
+comment on column poll_runs.load_seconds is
+    'Seconds spent loading, up to the ledger row (the commit not included).';
+comment on column poll_runs.recovered is 'True when loaded from a landing file that an interrupted run left.';
+comment on column poll_runs.kind is
+    'snapshot (a poll of the sessions) or reconcile (a read of daywise analytics).';
+comment on column poll_runs.allowance is 'Requests the poll could spend: its share of the budget window.';
+comment on column poll_runs.discovery_requests is 'Requests spent on the apps and livestreams lists.';
+comment on column poll_runs.planned_final is 'Finalization reads (session by id) sent.';
+comment on column poll_runs.planned_live is 'Active-session reads sent.';
+comment on column poll_runs.planned_sweep is 'Session-list reads (sweeps) sent.';
+comment on column poll_runs.deferred_final is 'Finalization reads left for the next poll (no budget).';
+comment on column poll_runs.deferred_live is 'Active-session reads left for the next poll (no budget).';
+comment on column poll_runs.deferred_sweep is 'Sweeps left for the next poll (no budget).';
+
+comment on table livestreams is
+    'One row per livestream: its latest observed attributes (a null never erases a known value), and when '
+    'the poll planner last read it.';
+comment on column livestreams.livestream_id is 'The livestream''s id.';
+comment on column livestreams.app_id is 'The app it belongs to.';
+comment on column livestreams.name is 'Its name as last observed; null when it has none.';
+comment on column livestreams.meeting_id is 'The RealtimeKit meeting it streams; null when it has none.';
+comment on column livestreams.status is
+    'As last observed: LIVE, IDLE, ERRORED, INVOKED, or another value the API sent.';
+comment on column livestreams.disabled is 'Whether it is disabled; null until observed.';
+comment on column livestreams.ingest_server is 'The RTMP ingest server.';
+comment on column livestreams.playback_url is 'The HLS playback URL.';
+comment on column livestreams.stream_key_fingerprint is
+    'sha256:<12 hex> of the stream key; the key itself is never stored.';
+comment on column livestreams.created_at is 'When the API says it was created.';
+comment on column livestreams.updated_at is 'When the API says it last changed (a change triggers a sweep).';
+comment on column livestreams.first_seen_at is 'When a poll first observed it (fetched_at).';
+comment on column livestreams.last_seen_at is 'When a poll last observed it (fetched_at).';
+comment on column livestreams.last_poll_id is 'The poll that last observed it.';
+comment on column livestreams.last_active_read_at is
+    'When its active session was last read and answered; null: never.';
+comment on column livestreams.last_swept_at is 'When its session list was last read (a sweep); null: never.';
+comment on column livestreams.swept_updated_at is 'Its updated_at as of that sweep; null: never swept.';
+
+comment on table sessions is
+    'One row per livestream session: its latest observed attributes and figures (a null never erases a known '
+    'value; a stopped session stays stopped), and whether the figures are final.';
+comment on column sessions.session_id is 'The session''s id.';
+comment on column sessions.livestream_id is 'The livestream it belongs to.';
+comment on column sessions.app_id is 'The app it belongs to.';
+comment on column sessions.status is 'The livestream''s status when the session was last seen with it.';
+comment on column sessions.created_at is 'When the API says it was created.';
+comment on column sessions.updated_at is 'When the API says it last changed.';
+comment on column sessions.invoked_time is 'When it was invoked, on the API''s clock; null until observed.';
+comment on column sessions.started_time is
+    'When it started streaming, on the API''s clock; null until observed.';
+comment on column sessions.stopped_time is
+    'When it stopped, on the API''s clock; null while running (or not yet seen).';
+comment on column sessions.err_message is 'The API''s error message for the session; null when none.';
+comment on column sessions.ingest_seconds is
+    'Ingest seconds so far, cumulative, as last read (exactly final once is_final); null until read.';
+comment on column sessions.viewer_seconds is
+    'Viewer seconds so far, cumulative, as last read (exactly final once is_final); null until read.';
+comment on column sessions.first_seen_at is 'When a poll first observed it (fetched_at).';
+comment on column sessions.last_seen_at is 'When a poll last observed it (fetched_at).';
+comment on column sessions.last_poll_id is 'The poll that last observed it.';
+comment on column sessions.is_final is
+    'True once two reads after the stop, in different polls, reported the same figures: they will not '
+    'change.';
+comment on column sessions.finalized_at is 'When the confirming read was fetched; null until final.';
+comment on column sessions.last_observed_at is
+    'When it was last observed on the API''s clock (Date header, else fetched_at): a running session''s end '
+    'in reports.';
+
+comment on table session_snapshots is
+    'One row per session per poll: the poll''s latest observation of it. Its readings are the points of the '
+    'usage curve (see stale_session_usage).';
+comment on column session_snapshots.poll_id is 'The poll (poll_runs.poll_id).';
+comment on column session_snapshots.fetched_at is 'When the response was received, on our clock.';
+comment on column session_snapshots.session_id is 'The session.';
+comment on column session_snapshots.livestream_id is 'Its livestream.';
+comment on column session_snapshots.app_id is 'Its app.';
+comment on column session_snapshots.endpoint is
+    'The call it came from: active_session, session_by_id or livestream_sessions.';
+comment on column session_snapshots.status is
+    'The livestream''s status in that observation; null when not given.';
+comment on column session_snapshots.started_time is
+    'started_time as read; null when not given (or not typed).';
+comment on column session_snapshots.stopped_time is 'stopped_time as read; null while running.';
+comment on column session_snapshots.ingest_seconds is
+    'Cumulative ingest seconds as read; null when not given (or not typed).';
+comment on column session_snapshots.viewer_seconds is
+    'Cumulative viewer seconds as read; null when not given (or not typed).';
+comment on column session_snapshots.observed_at is
+    'When the reading was taken, on the API''s clock: the response''s Date header, else fetched_at.';
+
+comment on table parse_issues is
+    'One row per raw value that could not be typed, or record that could not be read. The typed column '
+    'holds null instead; the value as received is here.';
+comment on column parse_issues.poll_id is 'The poll.';
+comment on column parse_issues.seq is 'The raw_responses row it came from (with poll_id).';
+comment on column parse_issues.fetched_at is 'When that response was received.';
+comment on column parse_issues.endpoint is 'The call it came from.';
+comment on column parse_issues.app_id is 'The app; null for account-level responses (the apps list).';
+comment on column parse_issues.livestream_id is 'The livestream, when known.';
+comment on column parse_issues.session_id is 'The session, when known.';
+comment on column parse_issues.field is 'Which value, e.g. session.viewer_seconds.';
+comment on column parse_issues.raw_value is 'The value as received, as text; null when it was missing.';
+comment on column parse_issues.reason is 'Why it could not be typed.';
+
+comment on table apps is
+    'One row per app of the account seen in the apps list: its latest observed attributes.';
+comment on column apps.app_id is 'The app''s id.';
+comment on column apps.name is 'Its name as last observed.';
+comment on column apps.created_at is 'When the API says it was created.';
+comment on column apps.first_seen_at is 'When a poll first observed it (fetched_at).';
+comment on column apps.last_seen_at is 'When a poll last observed it (fetched_at).';
+comment on column apps.last_poll_id is 'The poll that last observed it.';
+
+comment on table analytics_daily is
+    'One row per app per day: Cloudflare''s own livestream totals (GET /analytics/livestreams/daywise), the '
+    'latest read; compared with the warehouse in reconciliation_daily.';
+comment on column analytics_daily.app_id is 'The app.';
+comment on column analytics_daily.date is 'The day the totals are for, as the API sends it (a UTC day).';
+comment on column analytics_daily.count is 'Sessions that day, by Cloudflare''s count.';
+comment on column analytics_daily.total_ingest_seconds is 'Ingest seconds that day, by Cloudflare.';
+comment on column analytics_daily.total_viewer_seconds is 'Viewer seconds that day, by Cloudflare.';
+comment on column analytics_daily.fetched_at is 'When these totals were read.';
+comment on column analytics_daily.poll_id is 'The reconcile poll that read them.';
+
+comment on table usage_stale is
+    'Sessions whose usage must be computed again: filled and emptied inside one load transaction (empty '
+    'between loads).';
+comment on column usage_stale.session_id is 'The session.';
+
+comment on table session_usage is
+    'One row per session per UTC hour with usage: the ingest and viewer seconds used in that hour, by the '
+    'usage rule stated above stale_session_usage (sql/definitions). Kept up to date by every poll''s load '
+    'for the sessions it observed. The source of every finance figure.';
+comment on column session_usage.app_id is 'The session''s app.';
+comment on column session_usage.livestream_id is 'The session''s livestream.';
+comment on column session_usage.session_id is 'The session.';
+comment on column session_usage.hour is 'The UTC hour the usage happened in (its start).';
+comment on column session_usage.ingest_seconds is 'Ingest seconds used in that hour (never negative).';
+comment on column session_usage.viewer_seconds is 'Viewer seconds used in that hour (never negative).';
+
+comment on table raw_archive is
+    'One row per UTC day of raw responses moved by `streamledger archive` to its Parquet file (a poll '
+    'belongs to the UTC day of its first response); rebuild reads these files.';
+comment on column raw_archive.day is 'The UTC day.';
+comment on column raw_archive.polls is 'Polls in the file.';
+comment on column raw_archive.responses is 'raw_responses rows in the file.';
+comment on column raw_archive.bytes is 'Size of the file in bytes.';
+comment on column raw_archive.sha256 is 'sha256 of the file''s bytes, hex.';
+comment on column raw_archive.file is 'Path of the file relative to the archive folder.';
+comment on column raw_archive.first_poll_id is 'The first poll in the file.';
+comment on column raw_archive.last_poll_id is 'The last poll in the file.';
+comment on column raw_archive.archived_at is 'When the day was archived.';
+
+comment on table session_usage_start is
+    'One row per session with rows in session_usage: the earliest hour among them, kept by the load in the '
+    'same transaction, so that a refresh reads only the recent end of session_usage.';
+comment on column session_usage_start.session_id is 'The session.';
+comment on column session_usage_start.first_hour is 'Its earliest hour in session_usage.';
+
+comment on table schema_migrations is
+    'One row per numbered migration applied to this database (sql/migrations).';
+comment on column schema_migrations.version is 'The migration''s number.';
+comment on column schema_migrations.name is 'Its file name.';
+comment on column schema_migrations.checksum is
+    'sha256 of the file as applied, hex; a changed file is refused.';
+comment on column schema_migrations.applied_at is 'When it was applied.';
+
+comment on table schema_definitions is
+    'One row: the views, macros and comments (sql/definitions) this database has, by checksum; they are '
+    'applied again when the files differ.';
+comment on column schema_definitions.checksum is
+    'sha256 of every definition file, names and texts in order, hex.';
+comment on column schema_definitions.applied_at is 'When they were applied.';

@@ -1,0 +1,19 @@
+-- One row per session that has stopped (or vanished from its livestream) but is not final yet.
+create or replace view unfinished_sessions as
+select
+    s.session_id,
+    s.livestream_id,
+    s.app_id,
+    s.stopped_time,
+    s.last_seen_at,
+    case when s.stopped_time is not null then 'stopped, figures not yet stable' else 'no longer active' end
+        as reason
+from sessions as s
+left join livestreams as l on l.livestream_id = s.livestream_id
+where not s.is_final
+  and (s.stopped_time is not null or l.last_active_read_at > s.last_seen_at);
+
+comment on view unfinished_sessions is
+    'One row per session that has stopped (or vanished from its livestream''s active session) but whose '
+    'figures are not final yet, with the reason. Such a session is read by id every poll for a day after it '
+    'was last seen.';

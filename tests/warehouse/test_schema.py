@@ -1,0 +1,265 @@
+"""The schema: one tables-only baseline migration, the definitions applied on every open, and comments."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from streamledger import warehouse
+from streamledger.cli import main
+from streamledger.errors import WarehouseError
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "pre_release_schema.json"
+# The pre-release migrations, 001 to 007, as a database made by them recorded them.
+PRE_RELEASE = (
+    "001_history.sql",
+    "002_exact_history.sql",
+    "003_account_level_issues.sql",
+    "004_reporting.sql",
+    "005_raw_archive.sql",
+    "006_stale_usage_by_key.sql",
+    "007_history_without_indexes.sql",
+)
+
+
+def describe_schema(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Every table's and view's columns, each table's DDL and each view's, the constraints, and the macros.
+
+    tests/fixtures/pre_release_schema.json is this description of a database made by migrations 001-007 of
+    commit 555e712 (then opened again read-only, as below: DuckDB prints some types differently once read
+    back from the file).
+    """
+    columns = con.execute(
+        "select c.table_name, t.table_type, c.ordinal_position, c.column_name, c.data_type, c.is_nullable,"
+        " c.column_default from information_schema.columns as c"
+        " inner join information_schema.tables as t using (table_schema, table_name) order by all"
+    ).fetchall()
+    tables = con.execute("select table_name, sql from duckdb_tables() order by all").fetchall()
+    constraints = con.execute(
+        "select table_name, constraint_type, constraint_column_names from duckdb_constraints() order by all"
+    ).fetchall()
+    macros = con.execute(
+        "select function_name, function_type, parameters, macro_definition from duckdb_functions()"
+        " where not internal order by all"
+    ).fetchall()
+    views = con.execute(
+        "select view_name, sql from duckdb_views() where not internal order by all"
+    ).fetchall()
+    return {
+        "columns": [list(row) for row in columns],
+        "tables": dict(tables),
+        "constraints": [list(row) for row in constraints],
+        "views": dict(views),
+        "macros": [list(row) for row in macros],
+    }
+
+
+def pre_release() -> dict[str, Any]:
+    """The description of the schema the pre-release migrations 001-007 ended with."""
+    document: dict[str, Any] = json.loads(FIXTURE.read_text())
+    del document["made_by"]  # how the fixture was made
+    return document
+
+
+def described(path: Path) -> dict[str, Any]:
+    con = warehouse.connect(path, read_only=True)
+    try:
+        return describe_schema(con)
+    finally:
+        con.close()
+
+
+def without(description: dict[str, Any], table: str) -> dict[str, Any]:
+    """The description without one table."""
+    return {
+        "columns": [row for row in description["columns"] if row[0] != table],
+        "tables": {name: sql for name, sql in description["tables"].items() if name != table},
+        "constraints": [row for row in description["constraints"] if row[0] != table],
+        "views": description["views"],
+        "macros": description["macros"],
+    }
+
+
+def test_the_baseline_makes_exactly_the_tables_the_pre_release_migrations_ended_with(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    warehouse.run_file(con, "warehouse/bookkeeping.sql")
+    warehouse.run_file(con, "migrations/001_baseline.sql")  # the baseline alone, without the definitions
+    con.close()
+    old = pre_release()
+    tables_only = {
+        "columns": [row for row in old["columns"] if row[1] == "BASE TABLE"],
+        "tables": old["tables"],
+        "constraints": old["constraints"],
+        "views": {},
+        "macros": [],
+    }
+    # Names, types, nullability, defaults and order of every column; each table's DDL, which shows the
+    # primary keys (none on raw_responses and session_snapshots) and `using compression zstd` on body.
+    assert without(described(path), "schema_definitions") == tables_only
+    assert "body VARCHAR USING COMPRESSION ZSTD" in old["tables"]["raw_responses"]
+
+
+def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path / "w.duckdb")
+    names = sorted(path.name for path in warehouse.MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))
+    assert names == ["001_baseline.sql"]
+    assert warehouse.migrate(con) == names
+    assert warehouse.migrate(con) == []
+    recorded = con.execute("select version, name from schema_migrations order by version").fetchall()
+    assert recorded == [(int(name[:3]), name) for name in names]
+
+
+def test_the_definitions_are_the_views_and_macros_the_pre_release_migrations_ended_with(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    assert warehouse.migrate(con, path) == ["001_baseline.sql"]
+    con.close()
+    # The views' and macros' definitions as DuckDB parsed them: the same statements, whatever the layout.
+    assert without(described(path), "schema_definitions") == pre_release()
+
+
+def test_the_baseline_holds_tables_only_and_every_definition_is_one_create_or_replace() -> None:
+    baseline = (warehouse.MIGRATIONS_DIR / "001_baseline.sql").read_text()
+    assert re.findall(r"^create (\w+)", baseline, re.MULTILINE) == ["table"] * 12
+    files = sorted(warehouse.DEFINITIONS_DIR.glob("*.sql"))
+    assert [file.name[:3] for file in files] == sorted(file.name[:3] for file in files)
+    created: list[str] = []
+    for file in files:
+        text = file.read_text()
+        creates = re.findall(r"^create or replace (macro|view) (\w+)", text, re.MULTILINE)
+        assert re.findall(r"^create\b", text, re.MULTILINE) == ["create"] * len(creates), file.name
+        if file.name == "00_table_comments.sql":
+            assert creates == []
+            continue
+        ((_kind, name),) = creates  # one object per file
+        assert file.stem[3:] == name, file.name  # named after it
+        assert text.startswith("-- "), file.name  # its prose first
+        assert re.search(rf"^comment on (macro( table)?|view) {name} is", text, re.MULTILINE), file.name
+        created.append(name)
+    assert len(created) == len(set(created))
+
+
+def test_every_table_column_view_and_macro_has_a_comment(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    warehouse.migrate(con, path)
+    missing = con.execute(
+        "select 'table ' || table_name from duckdb_tables() where coalesce(comment, '') = ''"
+        " union all select 'column ' || c.table_name || '.' || c.column_name from duckdb_columns() as c"
+        "  semi join duckdb_tables() as t on t.table_name = c.table_name where coalesce(c.comment, '') = ''"
+        " union all select 'view ' || view_name from duckdb_views() where not internal"
+        "  and coalesce(comment, '') = ''"
+        " union all select 'macro ' || function_name from duckdb_functions() where not internal"
+        "  and coalesce(comment, '') = ''"
+    ).fetchall()
+    counts = con.execute(
+        "select (select count(*) from duckdb_tables()),"
+        " (select count(*) from duckdb_views() where not internal)"
+    ).fetchall()
+    con.close()
+    assert missing == []
+    assert counts == [(14, 5)]
+
+
+def test_definitions_are_applied_again_only_when_they_differ_from_the_recorded_ones(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    warehouse.migrate(con, path)
+    assert warehouse.apply_definitions(con, path) is False
+    con.execute("create or replace view usage_daily as select 1 as changed")  # by hand, outside the files
+    con.execute("update schema_definitions set checksum = 'other'")
+    assert warehouse.apply_definitions(con, path) is True
+    assert con.execute("select count(*) from schema_definitions").fetchall() == [(1,)]
+    assert (
+        "changed"
+        not in con.execute("select sql from duckdb_views() where view_name = 'usage_daily'").fetchall()[0][0]
+    )
+    assert warehouse.apply_definitions(con, path) is False
+    con.close()
+
+
+def test_a_failed_definition_changes_nothing_and_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    warehouse.migrate(con, path)
+    before = con.execute("select checksum from schema_definitions").fetchall()
+    con.execute("update schema_definitions set checksum = 'other'")
+    real_run_file = warehouse.run_file
+
+    def failing(con: duckdb.DuckDBPyConnection, name: str, params: Any = None) -> None:
+        real_run_file(con, name, params)
+        if name == "definitions/21_usage_monthly.sql":
+            con.execute("select no_such_column")
+
+    monkeypatch.setattr(warehouse, "run_file", failing)
+    with pytest.raises(WarehouseError, match=r"definition definitions/21_usage_monthly\.sql failed"):
+        warehouse.apply_definitions(con, path)
+    assert con.execute("select checksum from schema_definitions").fetchall() == [("other",)]
+    assert before != [("other",)]
+    con.close()
+
+
+def test_the_usage_rule_is_written_once() -> None:
+    rule = "least(greatest(ss.observed_at, s.started_time), coalesce(s.stopped_time, ss.observed_at))"
+    holders = [
+        path.relative_to(warehouse.SQL_DIR).as_posix()
+        for path in sorted(warehouse.SQL_DIR.rglob("*.sql"))
+        if rule in path.read_text() or "macro stale_session_usage" in path.read_text()
+    ]
+    assert holders == ["definitions/10_stale_session_usage.sql"]
+
+
+def pre_release_database(path: Path, recorded: tuple[str, ...]) -> None:
+    """A database whose schema_migrations records these migrations (its tables do not matter here)."""
+    con = duckdb.connect(str(path))
+    con.execute(
+        "create table schema_migrations (version integer primary key, name varchar not null,"
+        " checksum varchar not null, applied_at timestamptz not null default now())"
+    )
+    for name in recorded:
+        con.execute(
+            "insert into schema_migrations (version, name, checksum) values (?, ?, 'x')",
+            [int(name[:3]), name],
+        )
+    con.close()
+
+
+def test_a_database_of_the_pre_release_migrations_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "old.duckdb"
+    pre_release_database(path, PRE_RELEASE)
+    con = warehouse.connect(path)
+    with pytest.raises(WarehouseError) as refused:
+        warehouse.migrate(con, path)
+    con.close()
+    assert str(refused.value) == (
+        f"database {path} was made by migration 001_history.sql, which this version does not have (a "
+        f"pre-release schema, which cannot be upgraded): delete {path} or re-create it (the next run then "
+        "creates it anew)"
+    )
+    assert main(["rebuild", "--database", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"streamledger: error: {refused.value}\n"  # one line, no traceback
+
+
+def test_a_database_whose_baseline_differs_from_this_versions_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    warehouse.migrate(con, path)
+    con.execute("update schema_migrations set checksum = 'other'")
+    with pytest.raises(
+        WarehouseError, match=r"was made by a different 001_baseline\.sql than this version's .*: delete "
+    ):
+        warehouse.migrate(con, path)
+    con.close()
