@@ -85,6 +85,8 @@ def processes_using(home: Path) -> list[int]:
 def stop(serving: subprocess.Popen[str]) -> None:
     serving.send_signal(signal.SIGTERM)
     serving.wait(60)
+    if serving.stdout is not None:
+        serving.stdout.close()
 
 
 def test_serve_polls_on_schedule_stops_cleanly_and_keeps_its_schedules_across_a_restart(
