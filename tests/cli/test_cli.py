@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from streamledger.cli import main
@@ -18,3 +21,18 @@ def test_a_missing_setting_is_one_line_naming_the_variable(
         "streamledger: error: CLOUDFLARE_API_TOKEN is not set (required to poll, or STREAMLEDGER_TOKEN_BLOCK "
         "naming a Prefect Secret block; see docs/settings.md)\n"
     )
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """`streamledger report --list | head -1`: no BrokenPipeError traceback; the status of a killed writer."""
+    run_cli = "import sys; from streamledger.cli import main; sys.exit(main(sys.argv[1:]))"
+    child = subprocess.Popen(
+        [sys.executable, "-c", run_cli, "report", "--list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    assert child.stderr is not None
+    child.stdout.close()  # the reader is gone before the first line is written
+    err = child.stderr.read()
+    child.stderr.close()
+    assert child.wait(timeout=60) == 141
+    assert err == b""
