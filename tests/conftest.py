@@ -34,14 +34,10 @@ def settings(sim: RunningSimulator, tmp_path: Path) -> Settings:
     return settings_for(sim, tmp_path)
 
 
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[None]:
-    """One real Prefect API server (a test harness) for every flow-run test of the session."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with (
-        prefect_test_harness(server_startup_timeout=90),
-        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-    ):
-        yield
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist (`--dist loadgroup`): a worker takes a whole test file, so each
+    module-scoped warehouse is built once; and every test that runs flows goes to one worker, so one
+    Prefect server starts."""
+    for item in items:
+        flows = "prefect_api" in getattr(item, "fixturenames", ())
+        item.add_marker(pytest.mark.xdist_group("prefect" if flows else item.nodeid.split("::")[0]))

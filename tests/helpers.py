@@ -138,3 +138,35 @@ def held(database: Path, *, read_only: bool, seconds: float) -> Iterator[subproc
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def aged_history(folder: Path, *, polls: int, shifts: tuple[tuple[int, int], ...]) -> tuple[Path, str]:
+    """A warehouse of `polls` polls whose first ones are moved days back, re-derived; and its token.
+
+    `shifts` is (count, days) in poll order: the first `count` polls move `days` back, the next pair on.
+    """
+    from simulator import running_simulator
+    from streamledger.rebuild import rebuild
+
+    with running_simulator(simulator_config()) as sim:
+        settings = settings_for(sim, folder)
+        for _ in range(polls):
+            sim.advance(7)
+            row = run_poll(settings)
+            assert row.outcome == "ok", row.message
+        token = sim.config.token
+    con = warehouse.connect(settings.database)
+    try:
+        ids = [r[0] for r in con.execute("select poll_id from poll_runs order by poll_id").fetchall()]
+        start = 0
+        for count, days in shifts:
+            con.execute(
+                f"update raw_responses set fetched_at = fetched_at - interval {days} day"
+                " where poll_id in (select unnest($polls))",
+                {"polls": ids[start : start + count]},
+            )
+            start += count
+    finally:
+        con.close()
+    rebuild(settings.database)  # the derived tables of the moved history
+    return settings.database, token

@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.settings import get_current_settings
@@ -21,7 +23,7 @@ from streamledger.cli import main
 from streamledger.flows.reconcile import reconcile
 from streamledger.flows.snapshot import snapshot
 from streamledger.poll import PollRun
-from tests.helpers import STEPS_TAKEN, held, run_poll, settings_for
+from tests.helpers import STEPS_TAKEN, aged_history, held, run_poll, settings_for
 
 pytestmark = pytest.mark.prefect
 
@@ -194,6 +196,41 @@ def test_the_reconcile_flow_loads_cloudflares_daywise_totals(
         con.close()
     assert days[0][0] >= 1
     assert kinds == [("reconcile", 1), ("snapshot", 1)]
+
+
+def test_the_daily_reconcile_flow_archives_after_reconciling(
+    prefect_api: None, sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database, _ = aged_history(tmp_path / "history", polls=6, shifts=((3, 4),))
+    archive_dir = tmp_path / "archive"
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", sim.config.token)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", sim.config.account_id)
+    monkeypatch.setenv("REALTIMEKIT_APP_ID", "sim-app")
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", sim.base_url)
+    monkeypatch.setenv("STREAMLEDGER_DATABASE", str(database))
+    monkeypatch.setenv("STREAMLEDGER_ARCHIVE_DIR", str(archive_dir))
+    monkeypatch.setenv("STREAMLEDGER_RAW_RETENTION_DAYS", "1")
+    old = "select * from raw_responses where fetched_at < current_date - interval 1 day order by poll_id, seq"
+    con = warehouse.connect(database, read_only=True)
+    try:
+        before = con.sql(old).pl()
+    finally:
+        con.close()
+    assert before.height > 0
+    state = reconcile(return_state=True)
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert isinstance(result, PollRun)
+    assert result.kind == "reconcile"
+    con = warehouse.connect(database, read_only=True)
+    try:
+        after = con.sql(old).pl()
+    finally:
+        con.close()
+    assert after.height == 0
+    files = sorted((archive_dir / "raw_responses").glob("*.parquet"))
+    archived = pl.concat([pl.read_parquet(f) for f in files])
+    assert_frame_equal(archived, before, check_exact=True, check_column_order=False)
 
 
 def test_a_snapshot_run_while_a_reader_holds_the_database_lands_its_poll_for_the_next_run(

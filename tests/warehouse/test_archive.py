@@ -15,19 +15,17 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from simulator import RunningSimulator, running_simulator
+from simulator import RunningSimulator
 from streamledger import archive, warehouse
 from streamledger.cli import main
 from streamledger.errors import ConfigError, WarehouseError
-from streamledger.poll import PollRun
 from streamledger.rebuild import rebuild
 from streamledger.settings import Settings
 from tests.helpers import (
     HISTORY_TABLES,
+    aged_history,
     assert_same_tables,
     run_poll,
-    settings_for,
-    simulator_config,
     table_contents,
 )
 
@@ -65,27 +63,7 @@ def scalar(database: Path, sql: str) -> Any:
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A warehouse of POLLS polls whose first ones are moved days back (re-derived from them); its token."""
-    folder = tmp_path_factory.mktemp("history")
-    with running_simulator(simulator_config()) as sim:
-        settings = settings_for(sim, folder)
-        run_polls(sim, settings, POLLS)
-        token = sim.config.token
-    con = warehouse.connect(settings.database)
-    try:
-        polls = [r[0] for r in con.execute("select poll_id from poll_runs order by poll_id").fetchall()]
-        start = 0
-        for count, days in SHIFTS:
-            shifted = polls[start : start + count]
-            start += count
-            con.execute(
-                f"update raw_responses set fetched_at = fetched_at - interval {days} day"
-                " where poll_id in (select unnest($polls))",
-                {"polls": shifted},
-            )
-    finally:
-        con.close()
-    rebuild(settings.database)  # the derived tables of the moved history
-    return settings.database, token
+    return aged_history(tmp_path_factory.mktemp("history"), polls=POLLS, shifts=SHIFTS)
 
 
 @pytest.fixture
@@ -384,25 +362,3 @@ def test_the_settings_read_retention_and_archive_folder(tmp_path: Path) -> None:
         Settings.from_env(base | {"STREAMLEDGER_RAW_RETENTION_DAYS": "-1"})
     with pytest.raises(ConfigError, match="retention must be a whole number of days, 0 or more"):
         archive.archive_raw_responses(tmp_path / "w.duckdb", tmp_path, -1)
-
-
-@pytest.mark.prefect
-def test_the_daily_reconcile_flow_archives_after_reconciling(
-    prefect_api: None, database: Path, cli_env: Path, sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from streamledger.flows.reconcile import reconcile
-
-    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", sim.config.token)
-    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", sim.config.account_id)
-    monkeypatch.setenv("REALTIMEKIT_APP_ID", "sim-app")
-    monkeypatch.setenv("CLOUDFLARE_BASE_URL", sim.base_url)
-    monkeypatch.setenv("STREAMLEDGER_RAW_RETENTION_DAYS", "1")
-    old = raw(database, "fetched_at < current_date - interval 1 day")
-    state = reconcile(return_state=True)
-    assert state.is_completed(), state.message
-    result = state.result()
-    assert isinstance(result, PollRun)
-    assert result.kind == "reconcile"
-    assert raw(database, "fetched_at < current_date - interval 1 day").height == 0
-    archived = pl.concat([pl.read_parquet(f) for f in sorted((cli_env / "raw_responses").glob("*.parquet"))])
-    assert_frame_equal(archived, old, check_exact=True, check_column_order=False)
