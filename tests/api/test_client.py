@@ -159,7 +159,11 @@ def test_a_retry_after_beyond_the_allowed_wait_fails_at_once_with_a_clear_messag
     ("status", "body", "expected"),
     [
         (400, "error.400.bad_request.json", "HTTP 400, code 400: BAD_REQUEST"),
-        (400, "error.400.json", "HTTP 400, code 6003: Invalid request headers"),
+        (
+            400,
+            "error.400.json",
+            "code 6003: Invalid request headers (code 6111: Invalid format for Authorization",
+        ),
         (401, "error.401.json", "HTTP 401, code 10001"),
         (401, "error.401.unauthorized.json", "HTTP 401: Unauthorized"),
         (403, "error.403.json", "HTTP 403, code 10000: Authentication error"),

@@ -491,7 +491,13 @@ def test_the_published_apps_list_gives_one_typed_app(server: FixtureServer) -> N
 @pytest.mark.parametrize(
     ("name", "status", "message", "auth"),
     [
-        ("error.400.json", 400, "HTTP 400, code 6003: Invalid request headers", False),
+        (
+            "error.400.json",
+            400,
+            "HTTP 400, code 6003: Invalid request headers"
+            " (code 6111: Invalid format for Authorization header)",
+            False,
+        ),
         ("error.400.bad_request.json", 400, 'HTTP 400, code 400: BAD_REQUEST: "name" is required', False),
         ("error.401.json", 401, "HTTP 401, code 10001: Unable to authenticate request", True),
         ("error.401.unauthorized.json", 401, "HTTP 401: Unauthorized", True),

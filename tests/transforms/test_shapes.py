@@ -75,6 +75,10 @@ def test_session_list_accepts_session_or_sessions() -> None:
     ("name", "detail"),
     [
         ("error.403.json", (10000, "Authentication error")),
+        (
+            "error.400.json",
+            (6003, "Invalid request headers (code 6111: Invalid format for Authorization header)"),
+        ),
         ("error.429.json", (971, "Please wait and consider throttling your request speed")),
         (
             "active_session.no_session.json",
@@ -90,6 +94,15 @@ def test_error_detail_reads_both_envelopes_and_a_bare_message(name: str, detail:
 
 def test_error_detail_of_a_body_that_is_not_json_is_empty() -> None:
     assert error_detail("<html>") == (None, None)
+
+
+def test_an_error_chain_without_messages_or_codes_adds_only_what_it_has() -> None:
+    chained = {
+        "errors": [{"code": 6003, "message": "Invalid request headers", "error_chain": [{"code": 6111}]}]
+    }
+    assert error_detail(chained) == (6003, "Invalid request headers")
+    chained["errors"][0]["error_chain"] = [{"message": "bad header"}, "x", {"code": 1, "message": "more"}]
+    assert error_detail(chained) == (6003, "Invalid request headers (bad header; code 1: more)")
 
 
 def test_not_found_is_recognised_by_code_or_by_message() -> None:
