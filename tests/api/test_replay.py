@@ -19,6 +19,7 @@ from streamledger.ratelimit import RequestBudget
 from streamledger.settings import Secret, Settings
 from streamledger.transforms.normalize import (
     DAYWISE_SCHEMA,
+    DAYWISE_WITHOUT_DATE,
     LIVESTREAM_SCHEMA,
     MISSING_FIGURE,
     SESSION_SCHEMA,
@@ -462,13 +463,15 @@ def test_the_recorded_daywise_totals_are_one_typed_row_per_day(server: FixtureSe
     assert poll.issues.is_empty()
 
 
-def test_a_daywise_item_without_a_date_is_kept_with_a_null_date(server: FixtureServer) -> None:
+def test_a_daywise_item_without_a_date_is_a_parse_issue_not_a_silent_drop(server: FixtureServer) -> None:
     server.answer("/app/analytics/livestreams/daywise", Answer(200, "analytics_daywise.null_date.json"))
     _, client = replay(server, lambda c: c.daywise("app", utc(2023, 7, 15), utc(2023, 7, 16)))
 
     poll = normalize_responses(client.responses)
-    assert poll.daywise.select("date", "count").rows() == [(None, 4)]
-    assert poll.issues.is_empty()  # and the load drops the row (where date is not null): see the report
+    assert poll.daywise.select("date", "count").rows() == [(None, 4)]  # which the load skips
+    assert poll.issues.select("endpoint", "field", "raw_value", "reason").rows() == [
+        ("analytics_daywise", "daywise.date", None, DAYWISE_WITHOUT_DATE)
+    ]
 
 
 def test_the_published_apps_list_gives_one_typed_app(server: FixtureServer) -> None:
