@@ -241,7 +241,10 @@ def serving_fixtures() -> Iterator[FixtureServer]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     holder.append(FixtureServer(server.server_address[1]))
-    thread = threading.Thread(target=server.serve_forever, name="fixture-server", daemon=True)
+    # A short poll interval: shutdown() waits for one, at the end of every module that serves fixtures.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fixture-server", daemon=True
+    )
     thread.start()
     try:
         yield holder[0]
