@@ -1,15 +1,22 @@
-"""What tests share: a simulator and settings pointing at it, a poll without Prefect, a second process."""
+"""What tests share: a simulator and settings pointing at it, a poll without Prefect, a second process, and
+the recorded API bodies of tests/fixtures/api (parsed, as bytes, or served over real HTTP)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import orjson
 import polars as pl
 from polars.testing import assert_frame_equal
 
@@ -20,6 +27,7 @@ from streamledger.poll import FetchedPoll, PollRun
 from streamledger.settings import Secret, Settings
 from streamledger.timing import timed
 from streamledger.transforms.normalize import normalize_responses
+from streamledger.transforms.redact import redact_body
 
 # Crossing a month boundary during tests exercises UTC day/month attribution.
 SIM_START = datetime(2026, 10, 31, 23, 58, 0, tzinfo=UTC)
@@ -170,3 +178,109 @@ def aged_history(folder: Path, *, polls: int, shifts: tuple[tuple[int, int], ...
         con.close()
     rebuild(settings.database)  # the derived tables of the moved history
     return settings.database, token
+
+
+# --- recorded API bodies (tests/fixtures/api; where each comes from: SOURCES.md there) ------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "api"
+
+
+def fixture_bytes(name: str) -> bytes:
+    """The recorded body in tests/fixtures/api/`name`, byte for byte as it is served."""
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture(name: str) -> Any:
+    """The recorded body in tests/fixtures/api/`name`, parsed (a fresh copy on every call)."""
+    return orjson.loads(fixture_bytes(name))
+
+
+def fixture_redacted(name: str) -> Any:
+    """The recorded body as the client returns it: each stream key replaced by its fingerprint's marker."""
+    return orjson.loads(redact_body(fixture_bytes(name).decode()))
+
+
+def fixture_names() -> list[str]:
+    """Every recorded body's file name, sorted (the schemas under schema/ are not bodies)."""
+    return sorted(path.name for path in FIXTURES.glob("*.json"))
+
+
+# The Date header the fixture server sends: 21 s after the recorded active session started.
+FIXTURE_DATE = "Sat, 15 Jul 2023 07:09:00 GMT"
+KIT_PREFIX = "/client/v4/accounts/acc/realtime/kit"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One response of the fixture server: a status, a recorded body, extra headers."""
+
+    status: int
+    fixture: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FixtureServer:
+    """Recorded bodies over real HTTP on 127.0.0.1, answered by path (and page_no) under the account's kit.
+
+    Each path gets a list of answers, given in order (the last one repeats). A path without answers gets
+    what the gateway sends for an unknown route: 404 with error.404.json.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.base_url = f"http://127.0.0.1:{port}/client/v4"
+        self.answers: dict[tuple[str, int | None], list[Answer]] = {}
+        self.requests: list[str] = []
+
+    def answer(self, path: str, *answers: Answer, page: int | None = None) -> None:
+        """Answer GET `path` (after .../realtime/kit, e.g. '/app/livestreams'), for one page_no or any."""
+        self.answers[(path, page)] = list(answers)
+
+    def respond(self, target: str) -> Answer:
+        self.requests.append(target)
+        url = urlsplit(target)
+        path = url.path.removeprefix(KIT_PREFIX)
+        page = parse_qs(url.query).get("page_no", [None])[0]
+        queue = self.answers.get((path, int(page) if page else None)) or self.answers.get((path, None))
+        if not queue:
+            return Answer(404, "error.404.json")
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+@contextmanager
+def serving_fixtures() -> Iterator[FixtureServer]:
+    """A FixtureServer listening on 127.0.0.1 in a thread, for the length of the block."""
+    holder: list[FixtureServer] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            answer = holder[0].respond(self.path)
+            body = fixture_bytes(answer.fixture)
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return FIXTURE_DATE
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    holder.append(FixtureServer(server.server_address[1]))
+    # A short poll interval: shutdown() waits for one, at the end of every module that serves fixtures.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fixture-server", daemon=True
+    )
+    thread.start()
+    try:
+        yield holder[0]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -26,6 +26,7 @@ RAW_VALUE_CHARS = 200  # how much of a body, object or array an issue keeps (the
 # The API sends a placeholder (60) until it knows a figure, so a started session never lacks one.
 SESSION_FIGURES = ("ingest_seconds", "viewer_seconds")
 MISSING_FIGURE = "missing from a started session"
+DAYWISE_WITHOUT_DATE = "daywise item without a date: not loaded"
 
 
 class Kind(Enum):
@@ -268,6 +269,8 @@ class _Flattener:
                     self.daywise.append(
                         self._raw_fields(context, response, item, _DAYWISE_SOURCES, "daywise")
                     )
+                    if item.get("date") is None:  # nullable in the spec; the load has no day to put it on
+                        self._issue(context, response, None, "daywise.date", None, DAYWISE_WITHOUT_DATE)
 
     def _livestream(self, context: dict[str, Any], response: Mapping[str, Any], item: Any) -> None:
         if not self._is_record(context, response, item, "livestream"):

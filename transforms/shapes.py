@@ -105,7 +105,7 @@ def error_detail(body: Any) -> tuple[int | str | None, str | None]:
     errors = body.get("errors")
     if isinstance(errors, list) and errors:
         first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
-        messages = [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
+        messages = [_with_chain(e) for e in errors if isinstance(e, dict) and e.get("message")]
         return first.get("code"), "; ".join(messages) or None
     error = body.get("error")
     if isinstance(error, dict):
@@ -115,6 +115,21 @@ def error_detail(body: Any) -> tuple[int | str | None, str | None]:
         return None, error
     message = body.get("message")
     return None, str(message) if message is not None else None
+
+
+def _with_chain(error: dict[str, Any]) -> str:
+    """A v4 error's message, with its `error_chain`: Cloudflare puts the actual cause there (6003 "Invalid
+    request headers" says which header only in its chained 6111)."""
+    message = str(error.get("message"))
+    chain = error.get("error_chain")
+    causes = [
+        f"code {cause['code']}: {cause['message']}"
+        if cause.get("code") is not None
+        else str(cause["message"])
+        for cause in (chain if isinstance(chain, list) else [])
+        if isinstance(cause, dict) and cause.get("message")
+    ]
+    return f"{message} ({'; '.join(causes)})" if causes else message
 
 
 def is_not_found(body: Any) -> bool:

@@ -1,4 +1,7 @@
-"""The client's retry, budget, error and paging rules, with scripted answers (httpx.MockTransport)."""
+"""The client's retry, budget, error and paging rules, with scripted answers (httpx.MockTransport).
+
+The answers are recorded bodies (tests/fixtures/api) wherever one stands for the API's answer; the replay of
+every recorded body over real HTTP is tests/api/test_replay.py."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from streamledger.client import RealtimeKitClient
 from streamledger.errors import ApiError
 from streamledger.ratelimit import RequestBudget
 from streamledger.settings import Secret, Settings
+from tests.helpers import fixture, fixture_bytes, fixture_redacted
 
 TOKEN = "tok-secret-42"
 SETTINGS = Settings(
@@ -28,7 +32,10 @@ SETTINGS = Settings(
     max_attempts=4,
     max_retry_wait_seconds=60,
 )
-ACTIVE = {"success": True, "data": {"livestream": {"id": "ls1", "status": "LIVE"}, "session": {"id": "s1"}}}
+# The published active session as served, and as the client returns it (its stream key fingerprinted).
+LIVE = fixture_bytes("active_session.live.json")
+ACTIVE = fixture_redacted("active_session.live.json")
+RATE_LIMITED = fixture_bytes("error.429.json")
 
 
 class Script:
@@ -75,7 +82,7 @@ def ok(body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any, dict
 
 
 def test_requests_carry_the_bearer_token_and_the_documented_path() -> None:
-    script = Script(ok(ACTIVE))
+    script = Script(ok(LIVE))
     body, _ = run(script, lambda c: c.active_session("app", "ls1"))
     assert body == ACTIVE
     request = script.requests[0]
@@ -88,7 +95,7 @@ def test_requests_carry_the_bearer_token_and_the_documented_path() -> None:
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
 def test_retryable_statuses_are_retried_then_succeed(status: int) -> None:
-    script = Script((status, {"success": False}, {}), ok(ACTIVE))
+    script = Script((status, {"success": False}, {}), ok(LIVE))
     body, client = run(script, lambda c: c.active_session("app", "ls1"))
     assert body == ACTIVE
     assert len(script.requests) == 2
@@ -97,7 +104,7 @@ def test_retryable_statuses_are_retried_then_succeed(status: int) -> None:
 
 
 def test_connection_errors_and_timeouts_are_retried_and_recorded() -> None:
-    script = Script(httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), ok(ACTIVE))
+    script = Script(httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), ok(LIVE))
     body, client = run(script, lambda c: c.active_session("app", "ls1"))
     assert body == ACTIVE
     assert client.transport_errors == 2
@@ -109,7 +116,7 @@ def test_connection_errors_and_timeouts_are_retried_and_recorded() -> None:
 
 
 def test_a_body_that_fails_to_decode_is_retried_not_a_traceback() -> None:
-    script = Script(httpx.DecodingError("incorrect header check"), ok(ACTIVE))
+    script = Script(httpx.DecodingError("incorrect header check"), ok(LIVE))
     body, client = run(script, lambda c: c.active_session("app", "ls1"))
     assert body == ACTIVE
     assert client.responses[0]["error"] == (
@@ -118,7 +125,7 @@ def test_a_body_that_fails_to_decode_is_retried_not_a_traceback() -> None:
 
 
 def test_backoff_is_exponential_capped_and_jittered() -> None:
-    script = Script(*[(503, b"", {})] * 3, ok(ACTIVE))
+    script = Script(*[(503, b"", {})] * 3, ok(LIVE))
     run(script, lambda c: c.active_session("app", "ls1"))
     assert len(script.sleeps) == 3
     for n, wait in enumerate(script.sleeps):
@@ -128,8 +135,8 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
 
 def test_retry_after_is_honoured_and_pauses_the_whole_budget() -> None:
     script = Script(
-        (429, {"success": False, "errors": [{"code": 971, "message": "slow down"}]}, {"Retry-After": "3"}),
-        ok(ACTIVE),
+        (429, RATE_LIMITED, {"Retry-After": "3"}),
+        ok(LIVE),
     )
     _, client = run(script, lambda c: c.active_session("app", "ls1"))
     assert len(script.sleeps) == 1
@@ -138,39 +145,34 @@ def test_retry_after_is_honoured_and_pauses_the_whole_budget() -> None:
 
 
 def test_a_retry_after_beyond_the_allowed_wait_fails_at_once_with_a_clear_message() -> None:
-    script = Script(
-        (429, {"success": False, "errors": [{"code": 971, "message": "slow down"}]}, {"Retry-After": "300"})
-    )
+    script = Script((429, RATE_LIMITED, {"Retry-After": "300"}))
     error, _ = run(script, lambda c: c.active_session("app", "ls1"))
     assert isinstance(error, ApiError)
-    assert "HTTP 429, code 971: slow down (asked to wait 300 s" in str(error)
+    assert (
+        "HTTP 429, code 971: Please wait and consider throttling your request speed (asked to wait 300 s"
+        in str(error)
+    )
     assert len(script.requests) == 1
 
 
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
+        (400, "error.400.bad_request.json", "HTTP 400, code 400: BAD_REQUEST"),
         (
             400,
-            {"success": False, "error": {"code": 400, "message": "BAD_REQUEST"}},
-            "HTTP 400, code 400: BAD_REQUEST",
+            "error.400.json",
+            "code 6003: Invalid request headers (code 6111: Invalid format for Authorization",
         ),
-        (
-            401,
-            {"success": False, "errors": [{"code": 10001, "message": "Unable to authenticate request"}]},
-            "HTTP 401, code 10001",
-        ),
-        (
-            403,
-            {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]},
-            "HTTP 403, code 10000: Authentication error",
-        ),
+        (401, "error.401.json", "HTTP 401, code 10001"),
+        (401, "error.401.unauthorized.json", "HTTP 401: Unauthorized"),
+        (403, "error.403.json", "HTTP 403, code 10000: Authentication error"),
     ],
 )
 def test_client_errors_are_not_retried_and_name_endpoint_livestream_and_api_code(
-    status: int, body: Any, expected: str
+    status: int, body: str, expected: str
 ) -> None:
-    script = Script((status, body, {}))
+    script = Script((status, fixture_bytes(body), {}))
     error, client = run(script, lambda c: c.active_session("app", "ls1"))
     assert isinstance(error, ApiError)
     assert str(error).startswith("active_session on app app, livestream ls1: ")
@@ -193,7 +195,7 @@ def test_retries_are_exhausted_with_the_last_failure_named() -> None:
 
 
 def test_a_malformed_success_body_is_retried() -> None:
-    script = Script(ok(b'{"success": true, "data": {"liv'), ok(ACTIVE))
+    script = Script(ok(b'{"success": true, "data": {"liv'), ok(LIVE))
     body, client = run(script, lambda c: c.active_session("app", "ls1"))
     assert body == ACTIVE
     assert client.responses[0]["outcome"] == "retry"
@@ -201,30 +203,18 @@ def test_a_malformed_success_body_is_retried() -> None:
 
 
 @pytest.mark.parametrize(
-    "answer",
+    ("status", "name"),
     [
-        (
-            404,
-            {"success": False, "error": {"code": 404, "message": "No active livestream session found"}},
-            {},
-        ),
-        (
-            200,
-            {"success": False, "error": {"code": 404, "message": "No active livestream session found"}},
-            {},
-        ),
-        (200, {"success": True, "data": None}, {}),
-        (200, {"success": True}, {}),
-        (
-            200,
-            {"success": True, "data": {"livestream": {"id": "ls1", "status": "IDLE"}, "session": None}},
-            {},
-        ),
-        (200, {"success": True, "data": {"livestream": {"id": "ls1", "status": "IDLE"}}}, {}),
+        (404, "active_session.no_session.json"),
+        (200, "active_session.no_session.json"),
+        (200, "active_session.no_session.data_null.json"),
+        (200, "active_session.no_session.data_absent.json"),
+        (200, "active_session.no_session.session_null.json"),
+        (200, "active_session.no_session.session_absent.json"),
     ],
 )
-def test_every_no_active_session_form_is_a_normal_none(answer: tuple[int, Any, dict[str, str]]) -> None:
-    script = Script(answer)
+def test_every_no_active_session_form_is_a_normal_none(status: int, name: str) -> None:
+    script = Script((status, fixture_bytes(name), {}))
     body, client = run(script, lambda c: c.active_session("app", "ls1"))
     assert body is None
     assert client.responses[0]["outcome"] == "none"
@@ -232,14 +222,18 @@ def test_every_no_active_session_form_is_a_normal_none(answer: tuple[int, Any, d
 
 
 def test_a_failure_envelope_on_200_that_is_not_not_found_is_an_error() -> None:
-    script = Script(ok({"success": False, "errors": [{"code": 7003, "message": "No route for the URI"}]}))
+    script = Script(ok(fixture_bytes("error.404.json")))
     error, _ = run(script, lambda c: c.active_session("app", "ls1"))
     assert isinstance(error, ApiError)
     assert "HTTP 200, code 7003: No route for the URI" in str(error)
 
 
+# A recorded livestream, given other ids to build pages for the paging rules (no recorded listing has 5).
+LIVESTREAM = fixture("livestreams.page1.json")["data"][1]
+
+
 def page(ids: list[str], total: int, start: int, shape: str = "array") -> tuple[int, Any, dict[str, str]]:
-    items = [{"id": i, "status": "LIVE"} for i in ids]
+    items = [LIVESTREAM | {"id": i} for i in ids]
     paging = {"total_count": total, "start_offset": start, "end_offset": start + len(ids) - 1}
     if shape == "array":
         return ok({"success": True, "data": items, "paging": paging})
@@ -295,14 +289,11 @@ def test_listing_that_disagrees_with_the_total_is_flagged() -> None:
 
 
 def test_recorded_responses_are_redacted_and_never_hold_the_token() -> None:
-    body = {
-        "success": True,
-        "data": {"livestream": {"id": "ls1", "stream_key": "sk_live_x"}, "session": {"id": "s"}},
-    }
-    script = Script(ok(body, {"Ratelimit": '"default";r=900;t=120'}))
+    script = Script(ok(LIVE, {"Ratelimit": '"default";r=900;t=120'}))
     _, client = run(script, lambda c: c.active_session("app", "ls1"))
     (row,) = client.responses
-    assert "sk_live_x" not in row["body"]
+    assert b"sk_fixture_b60ef3da" in LIVE
+    assert "sk_fixture_b60ef3da" not in row["body"]
     assert TOKEN not in str(client.responses)
     assert row["ratelimit"] == '"default";r=900;t=120'
     assert row["request_path"].endswith("/livestreams/ls1/active-livestream-session")
@@ -329,8 +320,7 @@ def test_a_timeout_names_the_limit_it_ran_into() -> None:
 
 
 def test_after_a_refused_token_no_other_call_of_the_poll_is_sent() -> None:
-    refused = {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}
-    script = Script((403, refused, {}))
+    script = Script((403, fixture_bytes("error.403.json"), {}))
 
     async def three_reads(client: RealtimeKitClient) -> list[Any]:
         first = await asyncio.gather(client.active_session("app", "ls1"), return_exceptions=True)
@@ -352,7 +342,7 @@ def test_after_a_refused_token_no_other_call_of_the_poll_is_sent() -> None:
 
 
 def test_a_block_beyond_the_allowed_wait_fails_every_call_at_once_and_sends_nothing() -> None:
-    script = Script(ok(ACTIVE))
+    script = Script(ok(LIVE))
     budget = RequestBudget(1000, 300)
     budget.block_for(90)
 
@@ -373,7 +363,7 @@ def test_a_block_beyond_the_allowed_wait_fails_every_call_at_once_and_sends_noth
 
 
 def test_a_wait_within_the_allowed_wait_is_slept_then_sent() -> None:
-    script = Script(ok(ACTIVE))
+    script = Script(ok(LIVE))
     budget = RequestBudget(1000, 300)
     budget.block_for(30)
 
@@ -419,15 +409,19 @@ def test_an_odd_data_that_would_read_as_nothing_there_is_a_failed_call_naming_th
 
 
 def test_details_of_a_livestream_without_sessions_are_an_empty_answer_not_an_error() -> None:
-    livestream = {"id": "ls1"}
-    for data in ({"livestream": livestream, "sessions": []}, {"livestream": livestream, "session": None}):
-        script = Script(ok({"success": True, "data": data}))
+    recorded = "livestream_sessions.no_sessions.json"
+    # The schema's single-session form, with no session (no recorded body has it).
+    single = fixture_redacted(recorded) | {
+        "data": {"livestream": ACTIVE["data"]["livestream"], "session": None}
+    }
+    for served, expected in ((fixture_bytes(recorded), fixture_redacted(recorded)), (single, single)):
+        script = Script(ok(served))
         body, _ = run(script, lambda c: c.livestream_sessions("app", "ls1", 1, 2))
-        assert body == {"success": True, "data": data}
+        assert body == expected
 
 
 def test_a_retry_without_a_free_slot_fails_alone_and_the_poll_goes_on() -> None:
-    script = Script((500, {"success": False}, {}), ok(ACTIVE))
+    script = Script((500, {"success": False}, {}), ok(LIVE))
     budget = RequestBudget(1, 300)  # one send in the window: the retry has no slot for 300 s
 
     async def main() -> tuple[Any, RealtimeKitClient]:

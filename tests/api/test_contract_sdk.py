@@ -1,16 +1,16 @@
-"""Contract: the official `cloudflare` SDK, pointed at the simulator, parses its answers."""
+"""Contract: the official `cloudflare` SDK parses the simulator's answers and the recorded bodies."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from cloudflare import AuthenticationError, Cloudflare, PermissionDeniedError
 
 from simulator import RunningSimulator, running_simulator
-from tests.helpers import simulator_config
+from tests.helpers import Answer, FixtureServer, serving_fixtures, simulator_config
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,62 @@ def test_sdk_maps_the_simulators_auth_errors_to_its_typed_errors(sdk_sim: Runnin
     )
     with pytest.raises(AuthenticationError):
         bare.realtime_kit.livestreams.get_all_livestreams("sim-app", account_id=sdk_sim.config.account_id)
+
+
+# --- the recorded bodies (tests/fixtures/api) -----------------------------------------------------------
+
+LS_LIVE = "b60ef3da-fbbb-441b-9168-8235b0035248"
+SESSION = "cf55a850-c3fd-46b5-b5d2-25b3b9aa1686"
+
+
+@pytest.fixture(scope="module")
+def recorded() -> Iterator[FixtureServer]:
+    with serving_fixtures() as server:
+        server.answer(
+            f"/app/livestreams/{LS_LIVE}/active-livestream-session", Answer(200, "active_session.live.json")
+        )
+        server.answer("/app/livestreams", Answer(200, "livestreams.page2.json"))
+        server.answer(f"/app/livestreams/sessions/{SESSION}", Answer(200, "session_by_id.stopped.json"))
+        server.answer("/app/analytics/livestreams/daywise", Answer(200, "analytics_daywise.json"))
+        yield server
+
+
+def recorded_sdk(server: FixtureServer) -> Cloudflare:
+    return Cloudflare(api_token="tok-recorded", base_url=server.base_url, max_retries=0)
+
+
+def test_sdk_reads_the_recorded_active_session(recorded: FixtureServer) -> None:
+    answer = recorded_sdk(recorded).realtime_kit.livestreams.get_active_livestreams_for_livestream_id(
+        LS_LIVE, account_id="acc", app_id="app"
+    )
+    assert answer.data is not None
+    assert answer.data.session is not None
+    assert answer.data.livestream is not None
+    assert answer.data.session.id == SESSION
+    assert answer.data.session.started_time == datetime(2023, 7, 15, 7, 8, 39, tzinfo=UTC)
+    assert answer.data.livestream.created_at == datetime(2023, 7, 15, 7, 8, 26, 634000, tzinfo=UTC)
+    # Typed str by the SDK, sent as a number by the published example: the SDK passes it through as is.
+    assert answer.data.session.ingest_seconds == 60  # type: ignore[comparison-overlap]
+
+
+def test_sdk_reads_the_recorded_list_page_whatever_its_declared_shape(recorded: FixtureServer) -> None:
+    answer = recorded_sdk(recorded).realtime_kit.livestreams.get_all_livestreams(
+        "app", account_id="acc", page_no=2, per_page=2
+    )
+    # The SDK declares one object (the spec); the published example, and the SDK's lenient read, a list.
+    assert isinstance(answer.data, list)
+    assert [item.id for item in answer.data] == ["61e03cb4-d4da-42ad-9169-f53360f4f4b4"]
+
+
+def test_sdk_reads_the_recorded_stopped_session_and_daywise_totals(recorded: FixtureServer) -> None:
+    client = recorded_sdk(recorded)
+    session = client.realtime_kit.livestreams.get_livestream_session_details_for_session_id(
+        SESSION, account_id="acc", app_id="app"
+    )
+    assert session.data is not None
+    assert (session.data.ingest_seconds, session.data.viewer_seconds) == (118, 116.11599994199997)
+    daywise = client.realtime_kit.livestreams.get_livestream_analytics_daywise("app", account_id="acc")
+    assert daywise.data is not None
+    assert [(d.date, d.count, d.total_ingest_seconds, d.total_viewer_seconds) for d in daywise.data] == [
+        ("2023-07-15", 4, 531, 116)
+    ]

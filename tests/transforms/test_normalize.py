@@ -1,3 +1,5 @@
+"""Normalization on the recorded bodies of tests/fixtures/api, one field changed at a time."""
+
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,8 +16,12 @@ from streamledger.transforms.normalize import (
     responses_frame,
 )
 from streamledger.transforms.redact import fingerprint, redact_body
+from tests.helpers import fixture
 
 FETCHED = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+# The ids of the published active session (tests/fixtures/api/active_session.live.json).
+LIVESTREAM_ID = "b60ef3da-fbbb-441b-9168-8235b0035248"
+SESSION_ID = "cf55a850-c3fd-46b5-b5d2-25b3b9aa1686"
 
 
 def response(
@@ -36,11 +42,11 @@ def response(
 
 
 def active(session: dict[str, Any], livestream: dict[str, Any] | None = None) -> dict[str, Any]:
-    base = {"id": "ls1", "status": "LIVE", "disabled": False, "stream_key": "sk_1"}
-    return {
-        "success": True,
-        "data": {"livestream": base | (livestream or {}), "session": {"id": "s1"} | session},
-    }
+    """The published active session with some fields of its session (and livestream) changed."""
+    body = fixture("active_session.live.json")
+    body["data"]["livestream"].update(livestream or {})
+    body["data"]["session"].update(session)
+    return dict(body)
 
 
 @pytest.mark.parametrize(
@@ -114,7 +120,7 @@ def test_unparseable_value_is_null_and_recorded_with_field_and_reason(
     poll = normalize_responses([response(active({field: raw}))])
     assert poll.sessions[field].to_list() == [None]
     assert poll.issues.select("session_id", "field", "raw_value", "reason").rows() == [
-        ("s1", f"session.{field}", raw, reason)
+        (SESSION_ID, f"session.{field}", raw, reason)
     ]
 
 
@@ -122,7 +128,7 @@ def test_bad_disabled_is_recorded_against_the_livestream() -> None:
     poll = normalize_responses([response(active({}, {"disabled": "maybe"}))])
     assert poll.livestreams["disabled"].to_list() == [None]
     assert poll.issues.select("livestream_id", "field", "raw_value", "reason").rows() == [
-        ("ls1", "livestream.disabled", "maybe", "not a boolean")
+        (LIVESTREAM_ID, "livestream.disabled", "maybe", "not a boolean")
     ]
 
 
@@ -147,21 +153,30 @@ def test_frames_have_the_declared_schemas_even_when_empty() -> None:
 
 
 def test_list_pages_in_both_shapes_give_livestream_rows() -> None:
-    array = {"success": True, "data": [{"id": "a", "status": "IDLE"}], "paging": {"total_count": 2}}
-    obj = {"success": True, "data": {"livestreams": [{"id": "b", "status": "LIVE"}], "paging": {}}}
+    array = fixture("livestreams.page1.json")
+    # The object form no published body uses, with the items of the second recorded page.
+    last = fixture("livestreams.page2.json")
+    obj = {"success": True, "data": {"livestreams": last["data"], "paging": last["paging"]}}
     poll = normalize_responses([response(array, "list_livestreams", 1), response(obj, "list_livestreams", 2)])
-    assert poll.livestreams.select("livestream_id", "status").rows() == [("a", "IDLE"), ("b", "LIVE")]
+    assert poll.livestreams.select("livestream_id", "status").rows() == [
+        ("3fd739f4-3c41-456e-bfba-6ebd51e16d2c", "IDLE"),
+        (LIVESTREAM_ID, "LIVE"),
+        ("61e03cb4-d4da-42ad-9169-f53360f4f4b4", "LIVE"),
+    ]
 
 
 def test_session_by_id_numbers_are_typed_like_strings() -> None:
-    body = {
-        "success": True,
-        "data": {"id": "s9", "livestream_id": "ls1", "ingest_seconds": 118, "viewer_seconds": 116.1},
-    }
-    poll = normalize_responses([response(body, "session_by_id")])
-    assert poll.sessions.select("session_id", "ingest_seconds", "viewer_seconds", "status").rows() == [
-        ("s9", 118.0, 116.1, None)
-    ]
+    numbers = fixture("session_by_id.stopped.json")
+    strings = fixture("session_by_id.seconds_string.json")
+    assert (numbers["data"]["viewer_seconds"], strings["data"]["viewer_seconds"]) == (
+        116.11599994199997,
+        "116.11599994199997",
+    )
+    poll = normalize_responses([response(numbers, "session_by_id"), response(strings, "session_by_id", 2)])
+    assert (
+        poll.sessions.select("session_id", "ingest_seconds", "viewer_seconds", "status").rows()
+        == [(SESSION_ID, 118.0, 116.11599994199997, None)] * 2
+    )
 
 
 def test_malformed_body_and_non_object_records_are_issues_not_silence() -> None:
@@ -174,7 +189,7 @@ def test_malformed_body_and_non_object_records_are_issues_not_silence() -> None:
 
 
 def test_none_outcome_still_yields_the_livestream_but_no_session() -> None:
-    body = {"success": True, "data": {"livestream": {"id": "ls1", "status": "IDLE"}, "session": None}}
+    body = fixture("active_session.no_session.session_null.json")
     poll = normalize_responses([response(body, outcome="none")])
     assert poll.livestreams["status"].to_list() == ["IDLE"]
     assert poll.sessions.is_empty()
@@ -213,12 +228,12 @@ def test_a_session_read_by_id_without_its_own_id_is_kept_under_the_requested_id_
 
 def test_a_started_session_without_its_figures_is_an_issue_and_one_not_started_is_not() -> None:
     started = active({"started_time": "2026-11-27T11:48:34Z", "ingest_seconds": None, "viewer_seconds": 5})
-    waiting = active({"id": "s2", "started_time": None, "ingest_seconds": None})
+    waiting = active({"id": "s2", "started_time": None, "ingest_seconds": None, "viewer_seconds": None})
     poll = normalize_responses([response(started, seq=1), response(waiting, seq=2)])
     assert poll.sessions.select("session_id", "ingest_seconds", "viewer_seconds").rows() == [
-        ("s1", None, 5.0),
+        (SESSION_ID, None, 5.0),
         ("s2", None, None),
     ]
     assert poll.issues.select("seq", "session_id", "field", "raw_value", "reason").rows() == [
-        (1, "s1", "session.ingest_seconds", None, "missing from a started session")
+        (1, SESSION_ID, "session.ingest_seconds", None, "missing from a started session")
     ]
