@@ -11,6 +11,12 @@ class ConfigError(StreamledgerError):
     """A setting is missing or invalid; the message names the environment variable."""
 
 
+# Cloudflare's answer to a malformed Authorization header: HTTP 400 with 6003 "Invalid request headers"
+# (6103 in older answers), its cause chained as 6111 (realtimekit-api.md section 8.2). No other request
+# of the poll can succeed either.
+AUTH_HEADER_CODES = frozenset({6003, 6103, 6111})
+
+
 class ApiError(StreamledgerError):
     """The API refused a request or kept failing; names endpoint, app, livestream, status and API code."""
 
@@ -40,8 +46,11 @@ class ApiError(StreamledgerError):
 
     @property
     def is_auth_error(self) -> bool:
-        """True for 401/403: the token or account is wrong, so no other request can succeed."""
-        return self.status in (401, 403)
+        """True for 401/403, or a 400 refusing the Authorization header: the token or account is wrong, so
+        no other request can succeed."""
+        if self.status in (401, 403):
+            return True
+        return self.status == 400 and str(self.code) in {str(code) for code in AUTH_HEADER_CODES}
 
 
 class WarehouseError(StreamledgerError):

@@ -499,7 +499,7 @@ def test_the_published_apps_list_gives_one_typed_app(server: FixtureServer) -> N
             400,
             "HTTP 400, code 6003: Invalid request headers"
             " (code 6111: Invalid format for Authorization header)",
-            False,
+            True,  # a refused Authorization header: every other request would fail the same way
         ),
         ("error.400.bad_request.json", 400, 'HTTP 400, code 400: BAD_REQUEST: "name" is required', False),
         ("error.401.json", 401, "HTTP 401, code 10001: Unable to authenticate request", True),
