@@ -209,7 +209,9 @@ class Settings:
             raw = _raw(env, item.metadata)
             if raw is not None:
                 values[item.name] = _PARSERS[item.name](item.metadata["env"], raw)
-        database = values.get("database", DEFAULT_DATABASE)
+        # Relative paths resolve here, once, against the working directory of the command that read them,
+        # so every message, artifact and status line names the same absolute file.
+        database = values.setdefault("database", DEFAULT_DATABASE.absolute())
         for name, folder in _BESIDE_DATABASE.items():
             values.setdefault(name, database.parent / folder)
         settings = cls(**values)
@@ -308,7 +310,7 @@ def _base_url(name: str, raw: str) -> str:
 
 
 def _path(name: str, raw: str) -> Path:
-    return Path(raw).expanduser()
+    return Path(raw).expanduser().absolute()
 
 
 def number(kind: type[N]) -> Callable[[str, str], N]:

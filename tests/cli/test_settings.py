@@ -12,8 +12,8 @@ CONFIGURED = REQUIRED | {"REALTIMEKIT_APP_ID": "app-1"}
 def test_defaults_apply_when_only_required_settings_are_given() -> None:
     settings = Settings.from_env(CONFIGURED)
     assert settings.base_url == DEFAULT_BASE_URL
-    assert settings.database == Path("data/streamledger.duckdb")
-    assert settings.landing_dir == Path("data/landing")
+    assert settings.database == Path("data/streamledger.duckdb").absolute()
+    assert settings.landing_dir == Path("data/landing").absolute()
     assert (settings.budget_requests, settings.budget_window_seconds) == (1200, 300.0)
     assert settings.app_ids == ("app-1",)
 
@@ -38,7 +38,9 @@ def test_readers_of_the_warehouse_need_no_credentials() -> None:
 def test_a_mistyped_variable_is_named_with_the_closest_setting(caplog: pytest.LogCaptureFixture) -> None:
     env = REQUIRED | {"STREAMLEDGER_DATABSE": "/srv/w.duckdb", "STREAMLEDGER_QQQ": "1"}
     settings = Settings.from_env(env)
-    assert settings.database == Path("data/streamledger.duckdb")  # not read: it is not the setting's name
+    assert (
+        settings.database == Path("data/streamledger.duckdb").absolute()
+    )  # not read: it is not the setting's name
     assert caplog.messages == [
         "STREAMLEDGER_DATABSE is set but is not a streamledger setting; did you mean STREAMLEDGER_DATABASE?",
         "STREAMLEDGER_QQQ is set but is not a streamledger setting (see docs/settings.md)",
@@ -90,3 +92,18 @@ def test_token_never_shows_in_repr_or_str() -> None:
     assert "tok-123" not in repr(settings)
     assert "tok-123" not in str(settings)
     assert settings.api_token.reveal() == "tok-123"
+
+
+def test_paths_resolve_once_against_the_working_directory_and_the_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    settings = Settings.from_env(
+        {"STREAMLEDGER_DATABASE": "rel/w.duckdb", "STREAMLEDGER_EXPORT_DIR": "~/out"}
+    )
+    assert settings.database == tmp_path / "rel" / "w.duckdb"
+    assert settings.archive_dir == tmp_path / "rel" / "archive"
+    assert settings.export_dir == tmp_path / "home" / "out"
+    monkeypatch.chdir(tmp_path / "..")  # a later change of directory moves nothing
+    assert settings.database == tmp_path / "rel" / "w.duckdb"

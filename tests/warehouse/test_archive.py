@@ -353,7 +353,7 @@ def test_the_settings_read_retention_and_archive_folder(tmp_path: Path) -> None:
         "STREAMLEDGER_DATABASE": "x/w.duckdb",
     }
     settings = Settings.from_env(base)
-    assert (settings.raw_retention_days, settings.archive_dir) == (90, Path("x/archive"))
+    assert (settings.raw_retention_days, settings.archive_dir) == (90, Path("x/archive").absolute())
     settings = Settings.from_env(
         base | {"STREAMLEDGER_RAW_RETENTION_DAYS": "30", "STREAMLEDGER_ARCHIVE_DIR": str(tmp_path)}
     )

@@ -480,7 +480,7 @@ def test_the_flow_reads_its_paths_from_the_environment_with_local_defaults() -> 
         settings = Settings.from_env(env)  # what the flow reads: no credentials needed
         return settings.database, settings.export_dir
 
-    assert paths({}) == (Path("data/streamledger.duckdb"), Path("data/exports"))
+    assert paths({}) == (Path("data/streamledger.duckdb").absolute(), Path("data/exports").absolute())
     assert paths({"STREAMLEDGER_DATABASE": "/srv/w.duckdb"}) == (Path("/srv/w.duckdb"), Path("/srv/exports"))
     assert paths({"STREAMLEDGER_EXPORT_DIR": "/out"})[1] == Path("/out")
 
