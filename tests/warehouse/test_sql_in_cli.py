@@ -30,7 +30,7 @@ from streamledger.transforms.shapes import parse_instant
 from tests.helpers import finish, run_poll, settings_for, simulator_config
 
 ROOT = Path(__file__).parents[2]
-SQL_FOLDERS = (ROOT / "sql",)
+SQL_FOLDERS = (ROOT / "sql", ROOT / "simulator" / "sql")  # the simulator's own queries too
 DUCKDB_CLI = Path(sys.executable).parent / "duckdb"
 FILES = sorted(path for folder in SQL_FOLDERS for path in folder.rglob("*.sql"))
 
