@@ -30,8 +30,11 @@ lint: $(VENV)/.synced
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-docs: $(VENV)/.synced  ## write the generated pages of docs/ (settings, reports) from the code
+docs: $(VENV)/.synced  ## write the generated pages of docs/ (settings, reports, tables) from the code
 	$(BIN)/python -m tests.docs_pages
+
+wheel-check: $(VENV)/.synced  ## the wheel, installed outside the checkout, polls the simulator (what CI runs last)
+	.ci/wheel-check
 
 serve: $(VENV)/.synced  ## serve the scheduled deployments (a local Prefect server unless PREFECT_API_URL is set)
 	$(BIN)/streamledger serve

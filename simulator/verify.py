@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import polars as pl
 
 from streamledger.transforms.shapes import parse_instant
-from streamledger.warehouse import connect, query
+from streamledger.warehouse import connect
 
+# The simulator's own query: the product never runs it, so it is not under sql/ (nor in the wheel).
+SESSIONS_TO_COMPARE = Path(__file__).parent / "sql" / "sessions_to_compare.sql"
 PLACEHOLDER_SECONDS = 60.0
 _TIMES = ("created_at", "invoked_time", "started_time", "stopped_time")
 _LATER_TIMES = ("started_time", "stopped_time")
@@ -51,7 +54,7 @@ def compare(database: Path, truth: dict[str, dict[str, Any]], *, frozen_clock: b
     """
     con = connect(database, read_only=True)
     try:
-        rows = query(con, "queries/sessions_to_compare.sql")
+        rows = pl.DataFrame(con.sql(SESSIONS_TO_COMPARE.read_text()))
     finally:
         con.close()
     result = Comparison(seen=rows.height, truth=len(truth))

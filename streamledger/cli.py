@@ -102,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--check",
         action="store_true",
-        help="exit with status 2 when polling is stale or the last poll failed",
+        help="also run the warehouse's checks (sql/checks); exit with status 1 when one fails, else 2 when "
+        "polling is stale or the last poll failed",
     )
     _reader_arguments(status)
     status.set_defaults(run=_status)
@@ -231,7 +232,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from streamledger.health import read_status
+    from streamledger.health import read_checks, read_status
 
     database = settings.database
     if not database.exists():
@@ -275,7 +276,23 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     if quarantined:
         print(f"quarantined          {len(quarantined)} landing file(s) that could not be loaded, kept in")
         print(f"                     {landing / 'quarantine'}")
-    return 2 if args.check and (stale or row["last_outcome"] == "failed") else 0
+    if not args.check:
+        return 0
+    failed = 0
+    for check, failure in read_checks(database, wait_seconds=args.wait):
+        if failure is None:
+            print(f"check {check.name:<32} ok")
+            continue
+        failed += 1
+        rows = "row" if failure.violations == 1 else "rows"
+        print(f"check {check.name:<32} FAILED: {failure.violations} {rows} ({check.description})")
+        for violation in failure.rows:
+            print("      " + ", ".join(f"{name}={value}" for name, value in violation.items()))
+        if failure.violations > len(failure.rows):
+            print(f"      ... and {failure.violations - len(failure.rows)} more")
+    if failed:
+        return 1
+    return 2 if stale or row["last_outcome"] == "failed" else 0
 
 
 def _environment(args: argparse.Namespace) -> dict[str, str]:

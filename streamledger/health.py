@@ -1,4 +1,4 @@
-"""Health: is polling fresh, and what the warehouse says about the last hour (for `status` and the flow)."""
+"""Health: is polling fresh, what the warehouse says about the last hour, do its checks hold (`status`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from streamledger import landing
 from streamledger.errors import DatabaseBusy
 from streamledger.settings import Settings
-from streamledger.warehouse import connect, query
+from streamledger.warehouse import Check, CheckFailure, checks, connect, query, run_check
 
 # A health check never holds up the poller for long.
 STATUS_WAIT_SECONDS = 5.0
@@ -22,6 +22,17 @@ def read_status(
     con = connect(database, read_only=True, wait_seconds=wait_seconds)
     try:
         return query(con, "queries/status.sql", {"window_seconds": window_seconds}).row(0, named=True)
+    finally:
+        con.close()
+
+
+def read_checks(
+    database: Path, *, wait_seconds: float = STATUS_WAIT_SECONDS
+) -> list[tuple[Check, CheckFailure | None]]:
+    """Return every check of sql/checks with its failure (None: it holds), run on a read-only connection."""
+    con = connect(database, read_only=True, wait_seconds=wait_seconds)
+    try:
+        return [(check, run_check(con, check)) for check in checks()]
     finally:
         con.close()
 

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from streamledger.errors import DatabaseBusy, WarehouseError
 SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 DEFINITIONS_DIR = SQL_DIR / "definitions"
+CHECKS_DIR = SQL_DIR / "checks"
+CHECK_ROWS_KEPT = 5  # the violating rows a failed check keeps, to show
 LOCK_WAIT_SECONDS = 30.0
 # New files are written in a storage format the duckdb CLI on PyPI (1.5) can open, so that analysts can
 # use it; DuckDB 2 reads it natively.
@@ -258,6 +261,51 @@ def _not_this_schema(path: Path | str, recorded: str, ours: str) -> WarehouseErr
         f"database {path} was made by {made_by} (a pre-release schema, which cannot be upgraded): "
         f"delete {path} or re-create it (the next run then creates it anew)"
     )
+
+
+@dataclass(frozen=True)
+class Check:
+    """One invariant of the warehouse: a file of sql/checks whose query returns the rows that violate it."""
+
+    name: str  # the file's name without its number and .sql, e.g. raw_response_keys_unique
+    description: str  # the first line of its header: what it guarantees
+    file: str  # the file under sql/, e.g. checks/02_raw_response_keys_unique.sql
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    """A check that found violations: how many, and the first CHECK_ROWS_KEPT of them."""
+
+    name: str
+    description: str
+    violations: int
+    rows: tuple[dict[str, Any], ...]
+
+
+@functools.cache
+def checks() -> tuple[Check, ...]:
+    """Every check of sql/checks, in name order (read once per process)."""
+    found = []
+    for path in sorted(CHECKS_DIR.glob("[0-9][0-9]_*.sql")):
+        first = path.read_text().partition("\n")[0]
+        if not first.startswith("-- ") or not first[3:].strip():
+            raise WarehouseError(f"check {path}: its first line must be a comment saying what it guarantees")
+        found.append(Check(path.stem[3:], first[3:].strip(), f"checks/{path.name}"))
+    return tuple(found)
+
+
+def run_check(con: duckdb.DuckDBPyConnection, check: Check) -> CheckFailure | None:
+    """Run one check; return its failure, or None when it holds (its query returns no row)."""
+    found = query(con, check.file)
+    if found.is_empty():
+        return None
+    rows = tuple(found.head(CHECK_ROWS_KEPT).iter_rows(named=True))
+    return CheckFailure(check.name, check.description, found.height, rows)
+
+
+def run_checks(con: duckdb.DuckDBPyConnection) -> list[CheckFailure]:
+    """Run every check of sql/checks in name order; return those that failed (none: every invariant holds)."""
+    return [failure for check in checks() if (failure := run_check(con, check)) is not None]
 
 
 def rollback_quietly(con: duckdb.DuckDBPyConnection) -> None:

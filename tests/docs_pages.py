@@ -1,16 +1,19 @@
 """The generated pages of docs/: made from the code they describe, so that they cannot drift.
 
 `make docs` (python -m tests.docs_pages) writes them; tests/cli/test_docs.py fails when one is stale.
+docs/tables.md is made from the comments a new warehouse holds (sql/warehouse/catalog.sql).
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from streamledger import reports
+from streamledger import reports, warehouse
 from streamledger.settings import Settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -74,7 +77,56 @@ def reports_page() -> str:
     return "\n".join(lines)
 
 
-PAGES: dict[str, Callable[[], str]] = {"settings.md": settings_page, "reports.md": reports_page}
+def tables_page() -> str:
+    """Return docs/tables.md: every table, view and macro of a new warehouse, with the comments it holds."""
+    with tempfile.TemporaryDirectory() as folder, warehouse.opened(Path(folder) / "new.duckdb") as con:
+        columns = warehouse.query(con, "warehouse/catalog.sql").rows(named=True)
+        macros = warehouse.query(con, "warehouse/catalog_macros.sql").rows(named=True)
+    lines = [
+        GENERATED.format(source="the COMMENT ON statements of sql/definitions"),
+        "",
+        "# Tables, views and macros",
+        "",
+        "Every table, view and macro of the warehouse, with the comment it carries in the database itself:",
+        "`duckdb_tables()`, `duckdb_views()`, `duckdb_columns()` and `duckdb_functions()` show the same",
+        "text. How they fit together, the usage rule and examples: [warehouse.md](warehouse.md).",
+        "",
+    ]
+    for kind, relations in itertools.groupby(columns, key=lambda row: row["kind"]):
+        lines += [f"## {kind.capitalize()}s", ""]
+        for name, rows in itertools.groupby(relations, key=lambda row: row["name"]):
+            first, *rest = list(rows)
+            lines += [
+                f"### `{name}`",
+                "",
+                _cell(first["comment"]),
+                "",
+                "| column | type | meaning |",
+                "|---|---|---|",
+            ]
+            lines += [
+                f"| `{row['column_name']}` | {row['data_type']} | {_cell(row['column_comment'])} |"
+                for row in (first, *rest)
+            ]
+            lines.append("")
+    lines += ["## Macros", "", "| macro | gives | meaning |", "|---|---|---|"]
+    for macro in macros:
+        gives = "a table" if macro["kind"] == "table_macro" else "a value"
+        called = f"`{macro['name']}({', '.join(macro['parameters'])})`"
+        lines.append(f"| {called} | {gives} | {_cell(macro['comment'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str | None) -> str:
+    """A comment as one Markdown table cell (or paragraph): one line, pipes escaped."""
+    return " ".join((text or "").split()).replace("|", "\\|")
+
+
+PAGES: dict[str, Callable[[], str]] = {
+    "settings.md": settings_page,
+    "reports.md": reports_page,
+    "tables.md": tables_page,
+}
 
 
 def main() -> int:

@@ -1,5 +1,5 @@
-"""What tests share: a simulator and settings pointing at it, a poll without Prefect, a second process, and
-the recorded API bodies of tests/fixtures/api (parsed, as bytes, or served over real HTTP)."""
+"""What tests share: a simulator and settings for it, a checked poll without Prefect, a second process,
+and the recorded API bodies of tests/fixtures/api (parsed, as bytes, or served over real HTTP)."""
 
 from __future__ import annotations
 
@@ -58,21 +58,24 @@ def settings_for(sim: RunningSimulator, tmp_path: Path, **changes: object) -> Se
 STEPS_TAKEN: list[str] = []
 
 
-def run_poll(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> PollRun:
+def run_poll(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, check: bool = True
+) -> PollRun:
     """One poll without Prefect (see poll_or_landed) that the test needs loaded; return its ledger row."""
-    run = poll_or_landed(settings, transport=transport)
+    run = poll_or_landed(settings, transport=transport, check=check)
     assert run is not None, "the poll stayed landed: the database was held"
     return run
 
 
 def poll_or_landed(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, check: bool = True
 ) -> PollRun | None:
     """One poll without Prefect: what each of the snapshot flow's tasks calls, in the flow's order.
 
     Returns its ledger row, or None when the database was held and the poll stays landed. Calls go through
     the stage modules, so that the crash child can wrap them. Without Prefect a process starts in under a
     second instead of four. A test that must stand between the client and the network gives a transport.
+    After the load, every check of sql/checks must hold (see finish).
     """
     STEPS_TAKEN.append("recover")
     load.load_landed(settings)
@@ -80,20 +83,40 @@ def poll_or_landed(
     poll_plan = plan.read_plan(settings)
     STEPS_TAKEN.append("fetch")
     fetched = fetch.fetch_poll(settings, poll_plan, transport=transport)
-    return finish(settings, fetched)
+    return finish(settings, fetched, check=check)
 
 
-def finish(settings: Settings, fetched: FetchedPoll) -> PollRun | None:
-    """Land, normalize and load a fetched poll as the flow does; None when it stays landed (database held)."""
+def finish(settings: Settings, fetched: FetchedPoll, *, check: bool = True) -> PollRun | None:
+    """Land, normalize and load a fetched poll as the flow does; None when it stays landed (database held).
+
+    After a load, every check of sql/checks must hold (assert_checks_pass). Benchmarks, which time the
+    poll, and the crash child, whose kill points count statements, pass check=False; the crash test runs
+    the checks itself after every child.
+    """
     STEPS_TAKEN.append("land")
     landing.land(settings.landing_dir, fetched)
     STEPS_TAKEN.append("normalize")
     normalized, seconds = timed(normalize_responses, fetched.responses)
     STEPS_TAKEN.append("load")
     try:
-        return load.load_poll(settings, fetched, normalized, normalize_seconds=seconds)
+        run = load.load_poll(settings, fetched, normalized, normalize_seconds=seconds)
     except DatabaseBusy:
         return None
+    if check:
+        assert_checks_pass(settings.database)
+    return run
+
+
+def assert_checks_pass(database: Path) -> None:
+    """Assert that every check of sql/checks holds on the database (read on a read-only connection)."""
+    con = warehouse.connect(database, read_only=True)
+    try:
+        failures = warehouse.run_checks(con)
+    finally:
+        con.close()
+    assert failures == [], "\n".join(
+        f"check {f.name} failed ({f.description}): {f.violations} rows, e.g. {list(f.rows)}" for f in failures
+    )
 
 
 HISTORY_TABLES = (

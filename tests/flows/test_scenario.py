@@ -94,8 +94,10 @@ def test_twenty_five_minutes_of_polls_give_exact_final_history_usage_and_reconci
         ).fetchall()
         months = con.execute("select month from usage_monthly order by month").fetchall()
         reconciliation = con.sql("select * from reconciliation_daily order by day").pl().to_dicts()
+        failures = warehouse.run_checks(con)
     finally:
         con.close()
+    assert failures == []  # every invariant of sql/checks, after real flow runs
     ended = [
         s
         for s in truth.values()

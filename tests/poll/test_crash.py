@@ -221,6 +221,7 @@ class Crasher:
             assert snapshots.get(poll_id, (0,)) == (sessions,), poll_id
             assert issues.get(poll_id, (0,)) == (parse_issues,), poll_id
         assert duplicate_rows(con) == dict.fromkeys(KEYS, 0)
+        assert warehouse.run_checks(con) == []
         return runs
 
     def settle(self, polls: int) -> None:

@@ -1,7 +1,0 @@
--- One row per session with what verify.compare checks against the simulator's ground truth (the demo and
--- the tests use it). No parameters.
-select
-    session_id, livestream_id, app_id, created_at, invoked_time, started_time, stopped_time, ingest_seconds,
-    viewer_seconds, is_final
-from sessions
-order by session_id;
