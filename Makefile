@@ -22,7 +22,7 @@ TEST_WORKERS ?= 3
 COVERAGE_FLOOR ?= 86  # measured 88 % (branches included) on 2026-12-02
 
 test: $(VENV)/.synced lint  ## lint, type-check and run the fast tests with branch coverage (what CI runs)
-	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) --dist loadgroup \
+	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS) \
 		--cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 lint: $(VENV)/.synced
