@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 import duckdb
+import polars as pl
 
 from streamledger import landing
 from streamledger.errors import DatabaseBusy, WarehouseError
@@ -92,6 +93,8 @@ def ledger_row(
     recovered: bool,
 ) -> PollRun:
     """Return the poll's ledger row (one row of poll_runs)."""
+    mine = normalized.counts().filter(pl.col("poll_id") == poll.poll_id)
+    counts = mine.row(0, named=True) if mine.height else dict.fromkeys(mine.columns, 0)
     problems: list[str] = [poll.fatal] if poll.fatal else []
     problems += [e for e in poll.errors if e != poll.fatal]
     if len(problems) > MESSAGE_LINES:
@@ -102,17 +105,17 @@ def ledger_row(
         started_at=poll.started_at,
         finished_at=poll.finished_at,
         app_ids=poll.app_ids,
-        livestreams=normalized.livestreams["livestream_id"].n_unique(),
+        livestreams=counts["livestreams"],
         active_reads=poll.active_reads,
-        sessions=normalized.sessions["session_id"].n_unique(),
+        sessions=counts["sessions"],
         requests=poll.requests,
         responses=sum(1 for r in poll.responses if r["http_status"] is not None),
         retries=poll.retries,
         rate_limited=poll.rate_limited,
         transport_errors=poll.transport_errors,
         failed_calls=poll.failed_calls,
-        parse_issues=normalized.issues.height,
-        unknown_statuses=normalized.unknown_statuses,
+        parse_issues=counts["parse_issues"],
+        unknown_statuses=counts["unknown_statuses"],
         outcome=poll.outcome,
         message="\n".join(problems) or None,
         network_seconds=round(poll.network_seconds, 4),

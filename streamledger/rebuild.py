@@ -26,7 +26,7 @@ import polars as pl
 from streamledger.errors import WarehouseError
 from streamledger.load import DERIVED_FILES, stage
 from streamledger.transforms.normalize import RESPONSE_SCHEMA, normalize_responses
-from streamledger.warehouse import opened, query, rollback_quietly, run_file
+from streamledger.warehouse import opened, query, register, rollback_quietly, run_file
 
 CHUNK_RESPONSES = 20_000  # about 100 polls of 200 livestreams; tens of MB of bodies at a time
 Poll = tuple[str, int, str | None]  # poll_id, raw responses, archive file (None: raw_responses)
@@ -63,10 +63,13 @@ def rebuild(
             run_file(con, "load/00_clear_derived.sql")
             every = max(1, len(chunks) // 10)
             for number, chunk in enumerate(chunks, start=1):
-                responses = read_chunk(con, chunk)
-                stage(con, normalize_responses(responses.to_dicts()))
+                normalized = normalize_responses(read_chunk(con, chunk).to_dicts())
+                stage(con, normalized)
                 for name in DERIVED_FILES:
                     run_file(con, name)
+                # What the ledger counts of each poll follows the normalization it was replayed with.
+                register(con, "staged_poll_counts", normalized.counts())
+                run_file(con, "rebuild/recount_polls.sql")
                 if number % every == 0 or number == len(chunks):
                     step(f"replayed {number:,} of {len(chunks):,} chunks (to poll {chunk[-1][0]})")
             counts = {

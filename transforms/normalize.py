@@ -151,9 +151,37 @@ class NormalizedPoll:
     @property
     def unknown_statuses(self) -> int:
         """Count the observations whose status is outside the documented enum."""
-        return sum(
-            frame.filter(pl.col("status").is_not_null() & ~pl.col("status").is_in(DOCUMENTED_STATUSES)).height
-            for frame in (self.livestreams, self.sessions)
+        return int(self.counts()["unknown_statuses"].sum())
+
+    def counts(self) -> pl.DataFrame:
+        """Per poll of these frames (one row per poll with a response), what its ledger row counts: the
+        livestreams and sessions observed (distinct ids), the parse issues, and the observations whose status
+        is outside the documented enum. The load writes them; a rebuild recounts them from its replay."""
+        unknown = pl.col("status").is_not_null() & ~pl.col("status").is_in(DOCUMENTED_STATUSES)
+        per_poll = [
+            self.livestreams.group_by("poll_id").agg(
+                livestreams=pl.col("livestream_id").n_unique(), unknown_livestreams=unknown.sum()
+            ),
+            self.sessions.group_by("poll_id").agg(
+                sessions=pl.col("session_id").n_unique(), unknown_sessions=unknown.sum()
+            ),
+            self.issues.group_by("poll_id").agg(parse_issues=pl.len()),
+        ]
+        counts = self.responses.select("poll_id").unique()
+        for frame in per_poll:
+            counts = counts.join(frame, on="poll_id", how="left")
+        return (
+            counts.fill_null(0)
+            .select(
+                "poll_id",
+                pl.col("livestreams").cast(pl.Int64),
+                pl.col("sessions").cast(pl.Int64),
+                pl.col("parse_issues").cast(pl.Int64),
+                (pl.col("unknown_livestreams") + pl.col("unknown_sessions"))
+                .cast(pl.Int64)
+                .alias("unknown_statuses"),
+            )
+            .sort("poll_id")
         )
 
 

@@ -13,8 +13,10 @@ from streamledger.cli import main
 from streamledger.poll import PollPlan, PollRun
 from streamledger.rebuild import rebuild
 from streamledger.settings import Settings
+from streamledger.transforms import normalize
 from tests.helpers import (
     HISTORY_TABLES,
+    assert_checks_pass,
     assert_same_tables,
     run_poll,
     settings_for,
@@ -53,6 +55,40 @@ def test_rebuild_from_raw_responses_gives_exactly_the_incrementally_built_tables
     assert_same_tables(
         {t: incremental[t] for t in DERIVED}, {t: table_contents(settings.database)[t] for t in DERIVED}
     )
+
+
+def test_a_rebuild_recounts_each_polls_ledger_counts_with_the_normalization_it_replays_with(
+    sim: RunningSimulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    polls(sim, settings, 6)
+    ledger = "select poll_id, livestreams, sessions, parse_issues, unknown_statuses from poll_runs order by 1"
+    con = warehouse.connect(settings.database)
+    try:
+        loaded = con.execute(ledger).fetchall()
+        con.execute("update poll_runs set sessions = 0, parse_issues = 7, livestreams = 0")  # gone wrong
+    finally:
+        con.close()
+    rebuild(settings.database)
+    con = warehouse.connect(settings.database, read_only=True)
+    try:
+        assert con.execute(ledger).fetchall() == loaded  # recounted, exactly as the load counted
+    finally:
+        con.close()
+    assert all(unknown == 0 for *_, unknown in loaded)
+    # A normalization that no longer knows LIVE: the rebuild's ledger follows it, and the checks still hold.
+    monkeypatch.setattr(normalize, "DOCUMENTED_STATUSES", ("IDLE", "ERRORED", "INVOKED"))
+    rebuild(settings.database)
+    con = warehouse.connect(settings.database, read_only=True)
+    try:
+        recounted = con.execute(ledger).fetchall()
+        live = con.execute(
+            "select poll_id, count(*) from session_snapshots where status = 'LIVE' group by 1 order by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [row[:4] for row in recounted] == [row[:4] for row in loaded]
+    assert sum(row[4] for row in recounted) > sum(count for _, count in live) > 0  # livestreams LIVE too
+    assert_checks_pass(settings.database)
 
 
 def test_without_app_ids_every_app_of_the_account_is_discovered_and_polled(tmp_path: Path) -> None:

@@ -112,6 +112,7 @@ def polled(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
         "staged_apps": frames.apps,
         "staged_daywise": normalize_responses(daywise.responses).daywise,
         "staged_poll_run": load.ledger_row(snapshot, frames, 0.0, 0.0, False).frame(),
+        "staged_poll_counts": frames.counts(),
     }
     registered = {
         name
