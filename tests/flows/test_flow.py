@@ -201,15 +201,11 @@ def test_the_reconcile_flow_loads_cloudflares_daywise_totals(
 
 
 def test_the_daily_reconcile_flow_archives_after_reconciling(
-    prefect_api: None, sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_api: None, sim_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database, _ = aged_history(tmp_path / "history", polls=6, shifts=((3, 4),))
     archive_dir = tmp_path / "archive"
-    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", sim.config.token)
-    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", sim.config.account_id)
-    monkeypatch.setenv("REALTIMEKIT_APP_ID", "sim-app")
-    monkeypatch.setenv("CLOUDFLARE_BASE_URL", sim.base_url)
-    monkeypatch.setenv("STREAMLEDGER_DATABASE", str(database))
+    monkeypatch.setenv("STREAMLEDGER_DATABASE", str(database))  # instead of sim_env's fresh one
     monkeypatch.setenv("STREAMLEDGER_ARCHIVE_DIR", str(archive_dir))
     monkeypatch.setenv("STREAMLEDGER_RAW_RETENTION_DAYS", "1")
     old = "select * from raw_responses where fetched_at < current_date - interval 1 day order by poll_id, seq"
