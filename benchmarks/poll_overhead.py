@@ -198,7 +198,7 @@ def measure(n: int, runs: int, workdir: Path, memory: bool) -> tuple[list[dict[s
         facts: dict[str, Any] = {}
         if memory:  # before the replays, whose readings lie in the future
             _, rss, row = in_fresh_process(one_poll, settings)
-            facts |= {"poll_peak_rss_mb": round(rss, 1), "poll_sessions": row.sessions}
+            facts |= {"poll_peak_rss_mb": round(rss, 1), "poll_sessions": row["sessions"]}
         captured = fetch_poll(settings, read_plan(settings))
         facts |= {
             "sessions": sum(1 for r in captured.responses if r["endpoint"] == "active_session"),
