@@ -4,7 +4,9 @@
 -- One row per stale session (in usage_stale) per UTC hour with usage: the ingest and viewer seconds used in
 -- that hour. Rule: a session's cumulative figures form a curve on the API's clock: 0 at started_time; each
 -- reading at the time it was observed, clamped into [started_time, stopped_time]; the final figures at
--- stopped_time once the session is final. Placeholders (both figures exactly 60 within 90 s of the start)
+-- stopped_time once the session is final. Points at one instant (every reading after the stop is clamped to
+-- it) follow each other in the order they were observed, the same order for the running maximum and for
+-- the steps between points, so a tie can neither count a step twice nor drop one. Placeholders (both figures exactly 60 within 90 s of the start)
 -- are not readings. The curve is made monotone (running maximum; a dip is not negative usage) and, for a
 -- final session, capped at the final figures, so its hours sum to the final figures. Between two points
 -- usage is spread evenly over time: an unobserved stretch (between polls, or from the last reading to the
@@ -32,6 +34,8 @@ readings as (
     select
         s.session_id,
         least(greatest(ss.observed_at, s.started_time), coalesce(s.stopped_time, ss.observed_at)) as point_at,
+        ss.observed_at,
+        ss.poll_id,
         ss.ingest_seconds as ingest,
         ss.viewer_seconds as viewer
     from session_snapshots as ss
@@ -46,13 +50,17 @@ readings as (
 ),
 
 points as (
-    select session_id, started_time as point_at, 0 as ord, 0.0::double as ingest, 0.0::double as viewer
+    select
+        session_id, started_time as point_at, 0 as ord, started_time as observed_at, '' as poll_id,
+        0.0::double as ingest, 0.0::double as viewer
     from started
     union all
-    select session_id, point_at, 1 as ord, ingest, viewer
+    select session_id, point_at, 1 as ord, observed_at, poll_id, ingest, viewer
     from readings
     union all
-    select session_id, stopped_time as point_at, 2 as ord, final_ingest as ingest, final_viewer as viewer
+    select
+        session_id, stopped_time as point_at, 2 as ord, stopped_time as observed_at, '' as poll_id,
+        final_ingest as ingest, final_viewer as viewer
     from started
     where is_final and stopped_time is not null
 ),
@@ -62,13 +70,18 @@ monotone as (
         p.session_id,
         p.point_at,
         p.ord,
+        p.observed_at,
+        p.poll_id,
         case when s.is_final then least(max(p.ingest) over w, s.final_ingest) else max(p.ingest) over w end
             as ingest,
         case when s.is_final then least(max(p.viewer) over w, s.final_viewer) else max(p.viewer) over w end
             as viewer
     from points as p
     inner join started as s on s.session_id = p.session_id
-    window w as (partition by p.session_id order by p.point_at, p.ord rows unbounded preceding)
+    -- (session_id, poll_id) is unique among readings: a total order, the same in both windows.
+    window w as (
+        partition by p.session_id order by p.point_at, p.ord, p.observed_at, p.poll_id rows unbounded preceding
+    )
 ),
 
 segments as (
@@ -79,7 +92,7 @@ segments as (
         ingest - lag(ingest) over w as ingest_delta,
         viewer - lag(viewer) over w as viewer_delta
     from monotone
-    window w as (partition by session_id order by point_at, ord)
+    window w as (partition by session_id order by point_at, ord, observed_at, poll_id)
 ),
 
 segment_hours as (

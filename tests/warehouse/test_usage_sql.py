@@ -30,7 +30,8 @@ def add_session(
     final: tuple[float, float] | None,
     readings: list[tuple[datetime, float, float]],
 ) -> None:
-    ingest, viewer = final if final else (readings[-1][1], readings[-1][2])
+    newest = max(readings)
+    ingest, viewer = final if final else (newest[1], newest[2])
     con.execute(
         "insert into sessions (session_id, livestream_id, app_id, started_time, stopped_time, ingest_seconds,"
         " viewer_seconds, is_final, first_seen_at, last_seen_at, last_poll_id)"
@@ -130,3 +131,24 @@ def test_reconciliation_shows_the_difference_per_app_per_day(con: duckdb.DuckDBP
     ).fetchall()
     assert rows[0] == (date(2026, 10, 31), 1, 1, 10.0, pytest.approx(100 * 10 / 90), 0.0, True)
     assert rows[1][:4] == (date(2026, 11, 1), 2, None, -10.0)
+
+
+def test_readings_after_the_stop_tie_at_the_stop_and_still_sum_to_the_final_figures(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Every reading after the stop is clamped to stopped_time: the running maximum and the steps between
+    points must take those ties in one order, or a step is counted twice (found by the soak: 51 s of usage
+    for a session of 50 s, between the poll that finalized it and a later one)."""
+    stop = START + timedelta(seconds=53)
+    # Figures still rising after the stop (the API's report lag), then settled: 12 readings, all later.
+    rising = [(START + timedelta(minutes=n + 1), 38.0 + n, 700.25 + 20.5 * n) for n in range(12)]
+    settled = [(START + timedelta(minutes=13 + n), 49.0, 925.75) for n in range(3)]
+    # Stored newest first, as a recovered or re-read poll can leave them: the order must come from the data.
+    add_session(con, "s1", START, stop, (49.0, 925.75), (rising + settled)[::-1])
+    add_session(con, "s2", START, stop, None, rising[::-1])  # not final yet: its running maximum
+    rows = usage(con, "s1")
+    assert sum(i for _, i, _ in rows) == pytest.approx(49.0, abs=1e-9)
+    assert sum(v for _, _, v in rows) == pytest.approx(925.75, abs=1e-9)
+    open_rows = usage(con, "s2")
+    assert sum(i for _, i, _ in open_rows) == pytest.approx(rising[-1][1], abs=1e-9)
+    assert sum(v for _, _, v in open_rows) == pytest.approx(rising[-1][2], abs=1e-9)
