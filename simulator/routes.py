@@ -43,11 +43,19 @@ def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _unix_seconds_param(query: Mapping[str, str], name: str) -> float:
-    """A required Unix-seconds query parameter (integer or fractional)."""
+# Without start_time and end_time, daywise covers the 30 days up to now. The livestream endpoint's
+# schema makes both optional and states no default; 30 days is what its sibling, the app's daywise
+# analytics (get-org-analytics), documents: an inference, in docs/simulator.md.
+DAYWISE_DEFAULT_DAYS = 30
+
+
+def _unix_seconds_param(query: Mapping[str, str], name: str, default: float) -> float:
+    """An optional Unix-seconds query parameter (integer or fractional); `default` when it is absent."""
     raw = query.get(name)
-    if raw is None or raw.strip() == "":
-        raise _BadRequest(f'BAD_REQUEST: "{name}" is required')
+    if raw is None:
+        return default
+    if raw.strip() == "":
+        raise _BadRequest(f'BAD_REQUEST: "{name}" must be a number')
     try:
         value = float(raw)
     except ValueError:
@@ -165,8 +173,8 @@ def _analytics_daywise(
     found = _app_or_error(state, params["app"])
     if not isinstance(found, App):
         return found
-    start = _unix_seconds_param(query, "start_time")
-    end = _unix_seconds_param(query, "end_time")
+    end = _unix_seconds_param(query, "end_time", state.model.origin_ms / 1000.0 + t)
+    start = _unix_seconds_param(query, "start_time", end - DAYWISE_DEFAULT_DAYS * 86_400)
     first_day = datetime.fromtimestamp(start, UTC).date()
     last_day = datetime.fromtimestamp(end, UTC).date()
     form = state.config.daywise_date_form

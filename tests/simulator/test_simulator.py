@@ -778,17 +778,39 @@ def test_daywise_date_form_is_configurable(form: str, pattern: str) -> None:
         assert all(re.fullmatch(pattern, item["date"]) for item in items)
 
 
+def test_daywise_without_start_or_end_time_covers_the_30_days_up_to_now() -> None:
+    """Both are optional in the published schema; the default range is the one its app analytics state."""
+    with simulator(start_at=DAY_START) as (sim, client):
+        sim.advance_to(200.0)
+        now = parse_iso(sim.now_iso())
+        both = daywise(client, now - timedelta(days=30), now)
+        assert [item["date"][:10] for item in both] == ["2026-10-31", "2026-11-01"]
+        for params in (
+            {},
+            {"start_time": int((now - timedelta(days=30)).timestamp())},
+            {"end_time": now.timestamp()},
+        ):
+            response = client.get(DAYWISE, params=params)
+            assert response.status_code == 200, params
+            assert response.json()["data"] == both
+        # 30 days back from an end time: the day before DAY_START's is outside, DAY_START's day inside.
+        end = DAY_START + timedelta(days=30, hours=1)
+        late = client.get(DAYWISE, params={"end_time": end.timestamp()}).json()["data"]
+        assert [item["date"][:10] for item in late] == ["2026-11-01"]
+
+
 @pytest.mark.parametrize(
     "params",
     [
-        {"end_time": "1793577600"},
-        {"start_time": "1793577600"},
         {"start_time": "", "end_time": "1793577600"},
+        {"start_time": "1793577600", "end_time": ""},
         {"start_time": "2026-11-01", "end_time": "1793577600"},
         {"start_time": "1793577600", "end_time": "nan"},
     ],
 )
-def test_daywise_without_numeric_start_and_end_time_is_a_realtimekit_400(params: dict[str, str]) -> None:
+def test_daywise_with_a_start_or_end_time_that_is_not_a_number_is_a_realtimekit_400(
+    params: dict[str, str],
+) -> None:
     with simulator() as (sim, client):
         response = client.get(DAYWISE, params=params)
         body = response.json()
