@@ -14,7 +14,7 @@ class ConfigError(StreamledgerError):
 # Cloudflare's answer to a malformed Authorization header: HTTP 400 with 6003 "Invalid request headers"
 # (6103 in older answers), its cause chained as 6111 (realtimekit-api.md section 8.2). No other request
 # of the poll can succeed either.
-AUTH_HEADER_CODES = frozenset({6003, 6103, 6111})
+AUTH_HEADER_CODES = frozenset({"6003", "6103", "6111"})  # as text: a code may come as a number or a string
 
 
 class ApiError(StreamledgerError):
@@ -50,7 +50,7 @@ class ApiError(StreamledgerError):
         no other request can succeed."""
         if self.status in (401, 403):
             return True
-        return self.status == 400 and str(self.code) in {str(code) for code in AUTH_HEADER_CODES}
+        return self.status == 400 and str(self.code) in AUTH_HEADER_CODES
 
 
 class WarehouseError(StreamledgerError):

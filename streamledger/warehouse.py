@@ -276,8 +276,7 @@ class Check:
 class CheckFailure:
     """A check that found violations: how many, and the first CHECK_ROWS_KEPT of them."""
 
-    name: str
-    description: str
+    check: Check
     violations: int
     rows: tuple[dict[str, Any], ...]
 
@@ -300,7 +299,7 @@ def run_check(con: duckdb.DuckDBPyConnection, check: Check) -> CheckFailure | No
     if found.is_empty():
         return None
     rows = tuple(found.head(CHECK_ROWS_KEPT).iter_rows(named=True))
-    return CheckFailure(check.name, check.description, found.height, rows)
+    return CheckFailure(check, found.height, rows)
 
 
 def run_checks(con: duckdb.DuckDBPyConnection) -> list[CheckFailure]:

@@ -115,7 +115,8 @@ def assert_checks_pass(database: Path) -> None:
     finally:
         con.close()
     assert failures == [], "\n".join(
-        f"check {f.name} failed ({f.description}): {f.violations} rows, e.g. {list(f.rows)}" for f in failures
+        f"check {f.check.name} failed ({f.check.description}): {f.violations} rows, e.g. {list(f.rows)}"
+        for f in failures
     )
 
 
@@ -171,6 +172,14 @@ def held(database: Path, *, read_only: bool, seconds: float) -> Iterator[subproc
             holder.stdout.close()
 
 
+def run_polls(sim: RunningSimulator, settings: Settings, count: int) -> None:
+    """`count` polls 7 simulated seconds apart, each of which must be ok."""
+    for _ in range(count):
+        sim.advance(7)
+        row = run_poll(settings)
+        assert row.outcome == "ok", row.message
+
+
 def aged_history(folder: Path, *, polls: int, shifts: tuple[tuple[int, int], ...]) -> tuple[Path, str]:
     """A warehouse of `polls` polls whose first ones are moved days back, re-derived; and its token.
 
@@ -181,10 +190,7 @@ def aged_history(folder: Path, *, polls: int, shifts: tuple[tuple[int, int], ...
 
     with running_simulator(simulator_config()) as sim:
         settings = settings_for(sim, folder)
-        for _ in range(polls):
-            sim.advance(7)
-            row = run_poll(settings)
-            assert row.outcome == "ok", row.message
+        run_polls(sim, settings, polls)
         token = sim.config.token
     con = warehouse.connect(settings.database)
     try:

@@ -25,7 +25,7 @@ from tests.helpers import (
     HISTORY_TABLES,
     aged_history,
     assert_same_tables,
-    run_poll,
+    run_polls,
     table_contents,
 )
 
@@ -34,13 +34,6 @@ POLLS = 18
 # The first polls are moved 4 days back, the next ones 3 days, the rest stay today: two old UTC days (or
 # three, should the polls cross a midnight) that a retention of one day archives, and recent ones it keeps.
 SHIFTS = ((6, 4), (5, 3))
-
-
-def run_polls(sim: RunningSimulator, settings: Settings, count: int) -> None:
-    for _ in range(count):
-        sim.advance(7)
-        row = run_poll(settings)
-        assert row.outcome == "ok", row.message
 
 
 def raw(database: Path, where: str = "true") -> pl.DataFrame:
