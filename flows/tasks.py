@@ -34,6 +34,7 @@ SUMMARY_COLUMNS = (
     "rate_limited",
     "parse_issues",
     "allowance",
+    "listing",
     *PLAN_COUNTS,
     "network_seconds",
     "normalize_seconds",

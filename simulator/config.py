@@ -132,6 +132,11 @@ class SimulatorConfig:
     daywise_date_form: DaywiseDateForm = "mixed"
     # Livestream details: paging at the top level, inside data, or alternating by page (odd top, even inner).
     details_shape: DetailsShape = "top"
+    # How many livestreams of each app ever stream (the first N); the others stay IDLE with no session, as
+    # the livestreams of past events do. None: every livestream streams.
+    active_livestreams: int | None = None
+    # An API that ignores the list's status filter: every livestream is listed whatever `status` asks.
+    ignore_status_filter: bool = False
 
     def __post_init__(self) -> None:
         """Reject values that would make the simulator misbehave silently."""
@@ -144,6 +149,8 @@ class SimulatorConfig:
             raise ValueError("token must not be empty")
         if self.livestreams < 0:
             raise ValueError("livestreams must be >= 0")
+        if self.active_livestreams is not None and self.active_livestreams < 0:
+            raise ValueError("active_livestreams must be None or >= 0")
         if self.budget_requests < 1 or self.budget_window_seconds <= 0 or self.block_seconds < 0:
             raise ValueError("budget_requests >= 1, budget_window_seconds > 0, block_seconds >= 0")
         shares = {

@@ -115,6 +115,7 @@ class Livestream:
     disabled_as_string: bool
     inactive_form: str
     no_data_omits_key: bool
+    dormant: bool = False  # never streams (see SimulatorConfig.active_livestreams)
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,7 @@ def _draw_fleet(config: SimulatorConfig) -> tuple[tuple[App, ...], tuple[Livestr
                     disabled_as_string=disabled_as_string,
                     inactive_form=form,
                     no_data_omits_key=no_data_omits_key,
+                    dormant=config.active_livestreams is not None and i >= config.active_livestreams,
                 )
             )
     return tuple(apps), tuple(livestreams)
@@ -374,7 +376,7 @@ class SimulatorModel:
         """Draw sessions until one starts after t, so the timeline up to t is complete."""
         with self._lock:
             timeline = self._timelines[livestream.id]
-            if livestream.disabled:
+            if livestream.disabled or livestream.dormant:
                 return timeline
             invoked = self._invoked[livestream.id]
             limit_ms = t * 1000.0

@@ -135,27 +135,52 @@ class RealtimeKitClient:
         # Why this client sends nothing more: every later call fails at once without a request.
         self.halted: str | None = None
 
+    @property
+    def per_page(self) -> int:
+        """Items this client asks for per list page."""
+        return self._settings.per_page
+
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._http.aclose()
 
-    async def list_livestreams(self, app_id: str) -> Listing:
-        """Read every page of an app's livestreams, up to the page cap."""
-        return await self._list(LIST_LIVESTREAMS, app_id, f"/{_segment(app_id)}/livestreams", "livestreams")
+    async def list_livestreams(self, app_id: str, status: str | None = None) -> Listing:
+        """Read every page of an app's livestreams (those of one status, if given), up to the page cap."""
+        path = f"/{_segment(app_id)}/livestreams"
+        if status is None:
+            return await self._list(LIST_LIVESTREAMS, app_id, path, "livestreams")
+        return await self._list(LIST_LIVESTREAMS, app_id, path, f"{status} livestreams", {"status": status})
+
+    async def livestreams_page(self, app_id: str, page: int) -> Any:
+        """Return one page of an app's full livestream list, oldest first (new ones are added at the end)."""
+        return await self._get(
+            LIST_LIVESTREAMS,
+            app_id,
+            f"/{_segment(app_id)}/livestreams",
+            params={"page_no": page, "per_page": self._settings.per_page, "sort_order": "ASC"},
+            subject=f"page {page}",
+        )
 
     async def list_apps(self) -> Listing:
         """Read every page of the account's apps, up to the page cap."""
         return await self._list(LIST_APPS, None, "/apps", "apps")
 
-    async def _list(self, endpoint: str, app_id: str | None, path: str, noun: str) -> Listing:
+    async def _list(
+        self, endpoint: str, app_id: str | None, path: str, noun: str, filters: dict[str, str] | None = None
+    ) -> Listing:
         """Read a paged list; stop on an empty page, at the total, on a short unpaged page, or at the cap."""
         items: list[Any] = []
         per_page = self._settings.per_page
+        prefix = "".join(f"{name} {value} " for name, value in (filters or {}).items())
         for page in range(1, self._settings.max_pages + 1):
             body = await self._get(
-                endpoint, app_id, path, params={"page_no": page, "per_page": per_page}, subject=f"page {page}"
+                endpoint,
+                app_id,
+                path,
+                params={**(filters or {}), "page_no": page, "per_page": per_page},
+                subject=f"{prefix}page {page}",
             )
             page_items, paging = list_items(body)
             items.extend(page_items)

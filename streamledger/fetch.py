@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from streamledger.client import Listing, NotSent, RealtimeKitClient
+from streamledger.client import NotSent, RealtimeKitClient
 from streamledger.errors import ApiError
-from streamledger.plan import NEVER, Allowance, Listed, live_reads, poll_allowance, stopped_unseen, sweeps_due
+from streamledger.plan import (
+    LISTED_STATUSES,
+    NEVER,
+    Allowance,
+    Listed,
+    listed_status,
+    live_reads,
+    poll_allowance,
+    round_share,
+    stopped_unseen,
+    sweeps_due,
+)
 from streamledger.poll import FetchedPoll, PollPlan, new_poll_id
 from streamledger.ratelimit import RequestBudget, shared_budget
 from streamledger.settings import Settings
-from streamledger.transforms.shapes import active_session_parts, parse_instant, session_items
+from streamledger.transforms.shapes import active_session_parts, list_items, parse_instant, session_items
 
 
 def fetch_poll(
@@ -50,7 +63,14 @@ async def _fetch(
         poll.discovery_requests = client.requests
         if client.halted is None:
             allowance = Allowance(poll.allowance - poll.discovery_requests)
-            await _read_by_priority(client, poll, plan, allowance, listed)
+            # Finalization reads first; then the round's share, so that a poll short of budget still lists
+            # every livestream over time; then the live reads.
+            finals = allowance.take("final", list(plan.to_finalize))
+            before = client.requests
+            await _continue_rounds(client, poll, plan, allowance, listed, settings)
+            poll.discovery_requests += client.requests - before
+            if client.halted is None:
+                await _read_by_priority(client, poll, plan, allowance, listed, finals)
             if client.halted is None:
                 await _sweep(client, poll, plan, allowance, listed, settings)
             poll.plan = allowance.counts
@@ -117,27 +137,152 @@ async def _discover_apps(client: RealtimeKitClient, poll: FetchedPoll, settings:
 async def _list_livestreams(
     client: RealtimeKitClient, poll: FetchedPoll
 ) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Return every listed livestream by id, with its app id and listed attributes."""
-    listings = await asyncio.gather(
-        *(client.list_livestreams(app) for app in poll.app_ids), return_exceptions=True
-    )
-    _collect(poll, listings)
+    """Return the LIVE and INVOKED livestreams of every app by id, with their app id and listed attributes.
+
+    An app whose list answers status=LIVE with other statuses ignores the filter: that listing already holds
+    every livestream, so it stands as the app's full listing (a round of its own) and the poll says so.
+    """
+    poll.listing = "filtered"
     listed: dict[str, tuple[str, dict[str, Any]]] = {}
-    for app_id, listing in zip(poll.app_ids, listings, strict=True):
-        if isinstance(listing, Listing):
+
+    async def list_app(app_id: str) -> None:
+        for status in LISTED_STATUSES:
+            listing = await client.list_livestreams(app_id, status)
             if not listing.complete:
                 poll.errors.append(f"list_livestreams on app {app_id}: {listing.problem}")
-            for item in listing.items:
-                if isinstance(item, dict) and isinstance(item.get("id"), str):
-                    listed[item["id"]] = (app_id, item)
+            items = [
+                item for item in listing.items if isinstance(item, dict) and isinstance(item.get("id"), str)
+            ]
+            listed.update((item["id"], (app_id, item)) for item in items)
+            if any(listed_status(item) != status for item in items):
+                poll.listing = "fallback"
+                whole = _Pages(
+                    app_id, 1, client.per_page, listing.items, listing.pages, None, listing.complete
+                )
+                whole.total_count = len(listing.items) if listing.complete else None
+                poll.rounds.append(whole.row(poll, poll.started_at, filter_ignored=True))
+                return
+
+    _collect(poll, await asyncio.gather(*(list_app(app) for app in poll.app_ids), return_exceptions=True))
     return listed
 
 
-async def _read_by_priority(
-    client: RealtimeKitClient, poll: FetchedPoll, plan: PollPlan, allowance: Allowance, listed: Listed
+async def _continue_rounds(
+    client: RealtimeKitClient,
+    poll: FetchedPoll,
+    plan: PollPlan,
+    allowance: Allowance,
+    listed: dict[str, tuple[str, dict[str, Any]]],
+    settings: Settings,
 ) -> None:
-    """Finalization reads first, then active-session reads, then sessions that stopped unseen."""
-    finals = allowance.take("final", list(plan.to_finalize))
+    """Read each app's share of its full listing round, adding what it lists to `listed`."""
+    whole = {row["app_id"] for row in poll.rounds}  # their whole list was read already (filter ignored)
+
+    async def read_share(app_id: str) -> None:
+        state = plan.rounds.get(app_id)
+        share = round_share(state, settings)
+        if share is None:
+            return
+        first, pages = share
+        read = await _read_pages(client, poll, app_id, first, pages or settings.max_pages, allowance)
+        if read is None:
+            return
+        for item in read.items:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                listed[item["id"]] = (app_id, item)
+        started = poll.started_at if first == 1 or state is None else state.round_started_at
+        poll.rounds.append(read.row(poll, started, filter_ignored=False))
+
+    apps = [app for app in poll.app_ids if app not in whole]
+    _collect(poll, await asyncio.gather(*(read_share(app) for app in apps), return_exceptions=True))
+
+
+@dataclass
+class _Pages:
+    """The pages of one app's full list a poll read, in order from `first`."""
+
+    app_id: str
+    first: int
+    per_page: int
+    items: list[Any] = field(default_factory=list)
+    last: int = 0  # the last page read in order (0: none yet)
+    total_count: int | None = None
+    complete: bool = False
+
+    def add(self, number: int, body: Any) -> None:
+        """Add page `number` (the next in order) and note whether it ends the list."""
+        page_items, paging = list_items(body)
+        self.items.extend(page_items)
+        self.last = number
+        if paging is not None and paging.total_count is not None:
+            self.total_count = paging.total_count
+        if not page_items:
+            self.complete = True
+        elif paging is not None and paging.total_count is not None and paging.end_offset is not None:
+            self.complete = paging.is_last_page()
+        else:
+            self.complete = len(page_items) < self.per_page
+
+    def end(self) -> int | None:
+        """The list's last page as its size says (None: not known)."""
+        return None if self.total_count is None else max(1, math.ceil(self.total_count / self.per_page))
+
+    def row(self, poll: FetchedPoll, started: datetime, *, filter_ignored: bool) -> dict[str, Any]:
+        """This read as its listing_rounds row."""
+        return {
+            "poll_id": poll.poll_id,
+            "app_id": self.app_id,
+            "fetched_at": poll.started_at,
+            "round_started_at": started,
+            "first_page": self.first,
+            "last_page": self.last,
+            "total_count": self.total_count,
+            "complete": self.complete,
+            "filter_ignored": filter_ignored,
+        }
+
+
+async def _read_pages(
+    client: RealtimeKitClient, poll: FetchedPoll, app_id: str, first: int, pages: int, allowance: Allowance
+) -> _Pages | None:
+    """Read up to `pages` pages of an app's full list from page `first`, in order; None: none was read.
+
+    The first page tells the list's size; the rest of the share is then read at once. Reading stops at the
+    list's end, the share, the allowance, or the first failed page (what came before it counts).
+    """
+    read = _Pages(app_id, first, client.per_page)
+    stop = first + pages  # the first page not in the share
+    numbers = [first]
+    while numbers:
+        granted = allowance.take("list", numbers)
+        bodies = await asyncio.gather(
+            *(client.livestreams_page(app_id, number) for number in granted), return_exceptions=True
+        )
+        for number, body in zip(granted, bodies, strict=True):
+            if isinstance(body, BaseException):
+                _collect(poll, [body])
+                return read if read.last else None
+            read.add(number, body)
+            if read.complete:
+                return read
+        if len(granted) < len(numbers):
+            break
+        end = read.end()
+        following = read.last + 1
+        numbers = list(range(following, min(stop, end + 1))) if end and end >= following else [following]
+        numbers = [number for number in numbers if number < stop]
+    return read if read.last else None
+
+
+async def _read_by_priority(
+    client: RealtimeKitClient,
+    poll: FetchedPoll,
+    plan: PollPlan,
+    allowance: Allowance,
+    listed: Listed,
+    finals: list[tuple[str, str, str]],
+) -> None:
+    """The finalization reads granted, the active-session reads, then sessions that stopped unseen."""
     app_of = {ls: app for ls, (app, _) in plan.open_sessions.items()} | {
         ls: app for ls, (app, _) in listed.items()
     }
@@ -176,15 +321,13 @@ async def _sweep(
 ) -> None:
     """Read the session lists the plan finds due, page by page back to the previous sweep."""
 
-    async def sweep(livestream_id: str) -> None:
+    async def sweep(app_id: str, livestream_id: str) -> None:
         state = plan.livestreams.get(livestream_id)
         since = state.last_swept_at if state else None
         for page in range(1, settings.max_sweep_pages + 1):
             if page > 1 and not allowance.take_one("sweep"):
                 return
-            body = await client.livestream_sessions(
-                listed[livestream_id][0], livestream_id, page, settings.per_page
-            )
+            body = await client.livestream_sessions(app_id, livestream_id, page, settings.per_page)
             _, sessions, paging = session_items(body)
             more = not paging.is_last_page() if paging else len(sessions) >= settings.per_page
             created = [parse_instant(s.get("created_at")) or NEVER for s in sessions if isinstance(s, dict)]
@@ -193,8 +336,8 @@ async def _sweep(
                 return
 
     due = sweeps_due(plan, listed, datetime.now(UTC), settings.sweep_interval_seconds)
-    chosen = allowance.take("sweep", due)
-    _collect(poll, await asyncio.gather(*(sweep(ls) for ls in chosen), return_exceptions=True))
+    chosen = allowance.take("sweep", [(app, ls) for app, ls in due if app in poll.app_ids])
+    _collect(poll, await asyncio.gather(*(sweep(app, ls) for app, ls in chosen), return_exceptions=True))
 
 
 def _collect(poll: FetchedPoll, results: Iterable[Any]) -> None:

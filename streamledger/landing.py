@@ -71,6 +71,10 @@ def read_landed(path: Path) -> FetchedPoll:
             "finished_at": datetime.fromisoformat(header["finished_at"]),
             "app_ids": tuple(header["app_ids"]),
             "responses": responses,
+            "rounds": [
+                row | {name: datetime.fromisoformat(row[name]) for name in ("fetched_at", "round_started_at")}
+                for row in header.get("rounds", [])
+            ],
         }
     )
 

@@ -35,7 +35,8 @@ DERIVED_FILES = (
 )
 # Run in this order inside the poll's transaction; the ledger row is written last.
 LOAD_FILES = ("load/01_clear_poll.sql", "load/02_raw_responses.sql", *DERIVED_FILES)
-LEDGER_FILE = "load/13_poll_runs.sql"
+# Then the poll's bookkeeping, after the data it describes: its ledger row and its listing rounds.
+LEDGER_FILES = ("load/13_poll_runs.sql", "load/14_listing_rounds.sql")
 
 
 def load_poll(
@@ -61,8 +62,9 @@ def load_poll(
                 run_file(con, step, {"poll_id": poll.poll_id})
             run = ledger_row(poll, normalized, normalize_seconds, time.perf_counter() - clock, recovered)
             register(con, "staged_poll_run", run.frame())
-            step = LEDGER_FILE
-            run_file(con, step)
+            register(con, "staged_listing_rounds", poll.rounds_frame())
+            for step in LEDGER_FILES:
+                run_file(con, step)
             con.execute("commit")
         except duckdb.Error as exc:
             con.execute("rollback")
@@ -125,6 +127,7 @@ def ledger_row(
         allowance=poll.allowance,
         discovery_requests=poll.discovery_requests,
         **{name: poll.plan.get(name, 0) for name in PLAN_COUNTS},
+        listing=poll.listing,
     )
 
 

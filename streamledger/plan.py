@@ -1,6 +1,8 @@
 """The plan of a poll: what the warehouse knows before anything is sent, and how the allowance is spent.
 
-A poll reads in this order, within its allowance: finalization reads of stopped sessions, active-session
+A poll first lists each app's LIVE and INVOKED livestreams (the list's status filter), then reads in this
+order, within its allowance: finalization reads of stopped sessions, its share of the full listing round
+(every livestream, whatever its status, spread over the polls of a full-listing interval), active-session
 reads of live livestreams (least recently read first), finalization reads of sessions that stopped unseen,
 then sweeps of session lists. This module decides what to read; fetch.py reads it.
 """
@@ -20,7 +22,7 @@ import orjson
 
 from streamledger import landing
 from streamledger.errors import DatabaseBusy
-from streamledger.poll import EMPTY_PLAN, PLAN_COUNTS, FetchedPoll, LivestreamState, PollPlan
+from streamledger.poll import EMPTY_PLAN, PLAN_COUNTS, FetchedPoll, ListingRound, LivestreamState, PollPlan
 from streamledger.ratelimit import RequestBudget
 from streamledger.settings import Settings
 from streamledger.transforms.shapes import parse_instant
@@ -28,6 +30,8 @@ from streamledger.warehouse import opened, query
 
 # Livestreams in these states may have a running session; others are read only if we saw one running.
 READ_STATUSES = frozenset({"LIVE", "INVOKED"})
+# The statuses every poll lists by the list's status filter, in this order.
+LISTED_STATUSES = ("LIVE", "INVOKED")
 # Livestreams with a session seen in this many hours are swept now and then even without a sign of change.
 ACTIVE_HOURS = 24
 # Retries come out of the same budget: this share of a poll's share is kept free in the budget window for
@@ -39,7 +43,14 @@ RETRY_RESERVE_SHARE = 0.1
 # of the poll one window earlier are about to leave the window waits a moment for them, not a whole poll.
 SLOT_HORIZON_SHARE = 0.1
 # The columns of queries/plan_livestreams.sql that make a LivestreamState, in its order.
-STATE_COLUMNS = ("app_id", "last_active_read_at", "last_swept_at", "swept_updated_at", "recently_active")
+STATE_COLUMNS = (
+    "app_id",
+    "last_active_read_at",
+    "last_swept_at",
+    "swept_updated_at",
+    "recently_active",
+    "open_since_swept",
+)
 NEVER = datetime.min.replace(tzinfo=UTC)
 T = TypeVar("T")
 
@@ -58,6 +69,7 @@ def read_plan(settings: Settings) -> PollPlan:
             finalize = query(con, "queries/finalization_candidates.sql").rows()
             window = {"window_seconds": settings.budget_window_seconds}
             sends = query(con, "queries/recent_requests.sql", window)
+            rounds = query(con, "queries/listing_rounds.sql").rows()
     except DatabaseBusy:
         plan = cached_plan(settings.plan_cache)
     else:
@@ -73,6 +85,7 @@ def read_plan(settings: Settings) -> PollPlan:
             },
             to_finalize=tuple((app_id, ls, session_id) for app_id, ls, session_id in finalize),
             recent_sends=tuple(sends["sent_at"].to_list()),
+            rounds={app_id: ListingRound(*state) for app_id, *state in rounds},
         )
         _replace_file(settings.plan_cache, orjson.dumps(plan))
     landed = landing.sent_times(settings.landing_dir)
@@ -95,12 +108,23 @@ def cached_plan(path: Path) -> PollPlan:
                     _instant(state["last_swept_at"]),
                     _instant(state["swept_updated_at"]),
                     state["recently_active"],
+                    state.get("open_since_swept", False),
                 )
                 for ls, state in raw["livestreams"].items()
             },
             open_sessions={ls: (pair[0], pair[1]) for ls, pair in raw["open_sessions"].items()},
             to_finalize=tuple((a, ls, s) for a, ls, s in raw["to_finalize"]),
             recent_sends=tuple(raw["recent_sends"]),
+            rounds={
+                app_id: ListingRound(
+                    datetime.fromisoformat(state["round_started_at"]),
+                    state["last_page"],
+                    state["total_count"],
+                    state["complete"],
+                    state["polls_since_start"],
+                )
+                for app_id, state in raw.get("rounds", {}).items()
+            },
         )
     except (OSError, ValueError, KeyError, TypeError):
         return EMPTY_PLAN  # a damaged cache only costs the poll its priorities, never its budget
@@ -171,7 +195,7 @@ def live_reads(plan: PollPlan, listed: Listed) -> list[str]:
 
     Those listed as LIVE or INVOKED, and those with a session seen running last time, whatever they show.
     """
-    live_ids = {ls for ls, (_, item) in listed.items() if _status(item) in READ_STATUSES} | set(
+    live_ids = {ls for ls, (_, item) in listed.items() if listed_status(item) in READ_STATUSES} | set(
         plan.open_sessions
     )
 
@@ -202,18 +226,45 @@ def stopped_unseen(
     ]
 
 
-def sweeps_due(plan: PollPlan, listed: Listed, now: datetime, interval_seconds: float) -> list[str]:
-    """Return the livestreams whose session list to read, least recently swept first.
+def round_share(state: ListingRound | None, settings: Settings) -> tuple[int, int | None] | None:
+    """Return (first page, pages) of an app's full listing for this poll; None while its round is done.
 
-    New livestreams, those whose listed updated_at moved since their last sweep (a session started or
-    stopped), and recently active ones not swept for a sweep interval (a safety net for the API).
+    A round lists every page once, spread evenly over the polls of one full-listing interval, and a new one
+    starts when that many polls have run since the last began. Pages None: as many as the allowance covers
+    (the first round, whose size is not known yet). Polls are counted rather than seconds, so a round keeps
+    its pace per poll even when runs are skipped or come by hand.
     """
-    due: list[tuple[datetime, str]] = []
-    for livestream_id, (_, item) in listed.items():
+    polls = max(1, round(settings.full_listing_interval_seconds / settings.poll_interval_seconds))
+    if state is None or (state.complete and state.polls_since_start >= polls):
+        first, left = 1, polls
+    elif state.complete:
+        return None
+    else:
+        first, left = state.last_page + 1, max(1, polls - state.polls_since_start)
+    if state is None or state.total_count is None:
+        return first, None
+    pages_left = max(1, math.ceil(state.total_count / settings.per_page) - first + 1)
+    return first, math.ceil(pages_left / left)
+
+
+def sweeps_due(
+    plan: PollPlan, listed: Listed, now: datetime, interval_seconds: float
+) -> list[tuple[str, str]]:
+    """Return (app_id, livestream_id) of the session lists to read, least recently swept first.
+
+    Those listed this poll that are new, or whose listed updated_at moved since their last sweep (a session
+    started or stopped); and, listed or not, recently active ones not swept for a sweep interval (a safety
+    net for the API), unless the session they show was already open at their last sweep.
+    """
+    due: list[tuple[datetime, str, str]] = []
+    for livestream_id, (app_id, item) in listed.items():
         state = plan.livestreams.get(livestream_id)
         if state is None or _changed(state, item) or _sweep_due(state, now, interval_seconds):
-            due.append(((state.last_swept_at if state else None) or NEVER, livestream_id))
-    return [ls for _, ls in sorted(due)]
+            due.append(((state.last_swept_at if state else None) or NEVER, app_id, livestream_id))
+    for livestream_id, state in plan.livestreams.items():
+        if livestream_id not in listed and _sweep_due(state, now, interval_seconds):
+            due.append((state.last_swept_at or NEVER, state.app_id, livestream_id))
+    return [(app_id, ls) for _, app_id, ls in sorted(due, key=lambda row: (row[0], row[2]))]
 
 
 def _changed(state: LivestreamState, item: Mapping[str, Any]) -> bool:
@@ -222,10 +273,11 @@ def _changed(state: LivestreamState, item: Mapping[str, Any]) -> bool:
 
 
 def _sweep_due(state: LivestreamState, now: datetime, interval_seconds: float) -> bool:
-    if not state.recently_active:
+    if not state.recently_active or state.open_since_swept:
         return False
     return state.last_swept_at is None or (now - state.last_swept_at).total_seconds() >= interval_seconds
 
 
-def _status(item: Mapping[str, Any]) -> str:
+def listed_status(item: Mapping[str, Any]) -> str:
+    """The status a listed livestream shows, upper case without spaces ("" when it shows none)."""
     return str(item.get("status") or "").strip().upper()

@@ -19,9 +19,11 @@ PLAN_COUNTS = (
     "planned_final",
     "planned_live",
     "planned_sweep",
+    "planned_list",
     "deferred_final",
     "deferred_live",
     "deferred_sweep",
+    "deferred_list",
 )
 
 
@@ -34,6 +36,18 @@ class LivestreamState:
     last_swept_at: datetime | None
     swept_updated_at: datetime | None
     recently_active: bool
+    open_since_swept: bool = False
+
+
+@dataclass(frozen=True)
+class ListingRound:
+    """Where one app's full listing round stands when a poll is planned (the latest listing_rounds row)."""
+
+    round_started_at: datetime
+    last_page: int
+    total_count: int | None
+    complete: bool
+    polls_since_start: int  # snapshot polls since the round started, the one that started it included
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,7 @@ class PollPlan:
     open_sessions: Mapping[str, tuple[str, str]]  # livestream_id -> (app_id, session_id) seen running
     to_finalize: tuple[tuple[str, str, str], ...]  # (app_id, livestream_id, session_id), oldest first
     recent_sends: tuple[float, ...]  # epoch seconds of the requests sent in the last budget window
+    rounds: Mapping[str, ListingRound] = field(default_factory=dict)  # app_id -> its full listing round
 
 
 EMPTY_PLAN = PollPlan({}, {}, (), ())
@@ -59,6 +74,7 @@ class FetchedPoll:
     app_ids: tuple[str, ...]
     responses: list[dict[str, Any]]
     kind: str = "snapshot"  # snapshot | reconcile
+    listing: str | None = None  # filtered | fallback (the API ignored the status filter) | None: no listing
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
@@ -71,6 +87,11 @@ class FetchedPoll:
     errors: list[str] = field(default_factory=list)
     fatal: str | None = None
     network_seconds: float = 0.0
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # its listing_rounds rows, one per app
+
+    def rounds_frame(self) -> pl.DataFrame:
+        """Return its listing_rounds rows as a frame with the table's column types."""
+        return pl.DataFrame(self.rounds, schema=LISTING_ROUND_SCHEMA)
 
     @property
     def outcome(self) -> str:
@@ -119,9 +140,12 @@ class PollRun:
     planned_final: int
     planned_live: int
     planned_sweep: int
+    planned_list: int
     deferred_final: int
     deferred_live: int
     deferred_sweep: int
+    deferred_list: int
+    listing: str | None
 
     def frame(self) -> pl.DataFrame:
         """Return the row as a one-row frame with the poll_runs column types."""
@@ -134,6 +158,11 @@ class PollRun:
             f"poll {self.poll_id}: {self.outcome}, {self.livestreams} livestreams, {self.sessions} sessions, "
             f"{self.requests} requests ({self.retries} retried, {self.rate_limited} rate-limited), "
             f"{self.parse_issues} parse issues"
+            + (
+                "; the API ignored the status filter, so every page was listed"
+                if self.listing == "fallback"
+                else ""
+            )
         )
 
 
@@ -168,4 +197,17 @@ POLL_RUN_SCHEMA: dict[str, pl.DataType] = {
     "allowance": _COUNT,
     "discovery_requests": _COUNT,
     **dict.fromkeys(PLAN_COUNTS, _COUNT),
+    "listing": pl.String(),
+}
+
+LISTING_ROUND_SCHEMA: dict[str, pl.DataType] = {
+    "poll_id": pl.String(),
+    "app_id": pl.String(),
+    "fetched_at": pl.Datetime("us", "UTC"),
+    "round_started_at": pl.Datetime("us", "UTC"),
+    "first_page": _COUNT,
+    "last_page": _COUNT,
+    "total_count": _COUNT,
+    "complete": pl.Boolean(),
+    "filter_ignored": pl.Boolean(),
 }

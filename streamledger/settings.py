@@ -168,6 +168,13 @@ class Settings:
             "how often a recently active livestream's sessions are listed",
         ),
     )
+    full_listing_interval_seconds: float = field(
+        default=900.0,
+        metadata=variable(
+            "STREAMLEDGER_FULL_LISTING_INTERVAL_SECONDS",
+            "how often every livestream is listed, whatever its status (between, only LIVE and INVOKED ones)",
+        ),
+    )
     max_sweep_pages: int = field(
         default=5, metadata=variable("STREAMLEDGER_MAX_SWEEP_PAGES", "pages one sweep may read")
     )

@@ -49,6 +49,10 @@ def settings_for(sim: RunningSimulator, tmp_path: Path, **changes: object) -> Se
         database=tmp_path / "history.duckdb",
         landing_dir=tmp_path / "landing",
         max_retry_wait_seconds=5.0,
+        # The test fleets start and stop sessions on every livestream between two polls: a full listing
+        # every poll finds each such session at the next poll, as the default (a round spread over 15 polls)
+        # finds it within 15. tests/poll/test_discovery.py polls on the default cadence.
+        full_listing_interval_seconds=60.0,
     )
     return settings.with_overrides(**changes)
 
@@ -128,6 +132,7 @@ HISTORY_TABLES = (
     "session_snapshots",
     "parse_issues",
     "session_usage",
+    "listing_rounds",
 )
 
 

@@ -77,6 +77,29 @@ comment on column poll_runs.planned_sweep is 'Session-list reads (sweeps) sent.'
 comment on column poll_runs.deferred_final is 'Finalization reads left for the next poll (no budget).';
 comment on column poll_runs.deferred_live is 'Active-session reads left for the next poll (no budget).';
 comment on column poll_runs.deferred_sweep is 'Sweeps left for the next poll (no budget).';
+comment on column poll_runs.listing is
+    'How it listed livestreams: filtered (status=LIVE and status=INVOKED, plus its share of the full '
+    'listing round), fallback (the API ignored the status filter, so every page was listed); null when it '
+    'listed none (reconcile polls, polls before migration 002).';
+comment on column poll_runs.planned_list is 'Pages of the full listing round read (see listing_rounds).';
+comment on column poll_runs.deferred_list is
+    'Pages of the full listing round left for the next poll (no budget).';
+
+comment on table listing_rounds is
+    'One row per app per poll that read pages of the app''s full (unfiltered) livestream list. Filtered '
+    'polls spread each round over the polls of STREAMLEDGER_FULL_LISTING_INTERVAL_SECONDS; the planner '
+    'continues the latest round. Bookkeeping like poll_runs: a rebuild keeps it.';
+comment on column listing_rounds.poll_id is 'The poll that read the pages (poll_runs.poll_id).';
+comment on column listing_rounds.app_id is 'The app listed.';
+comment on column listing_rounds.fetched_at is 'When the poll started.';
+comment on column listing_rounds.round_started_at is 'When the round''s first page was read.';
+comment on column listing_rounds.first_page is 'The first page this poll read (page_no, from 1).';
+comment on column listing_rounds.last_page is
+    'The last page this poll read in order (a failed page ends the poll''s share of the round).';
+comment on column listing_rounds.total_count is 'Livestreams in the list, as its paging said; null: not said.';
+comment on column listing_rounds.complete is 'True when this poll read the round''s last page.';
+comment on column listing_rounds.filter_ignored is
+    'True when the list answered status=LIVE with other statuses: the poll listed every page instead.';
 
 comment on table livestreams is
     'One row per livestream: its latest observed attributes (a null never erases a known value), and when '

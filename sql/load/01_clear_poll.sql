@@ -8,3 +8,4 @@ select distinct session_id from session_snapshots where poll_id = getvariable('p
 on conflict do nothing;
 delete from session_snapshots where poll_id = getvariable('poll_id');
 delete from poll_runs where poll_id = getvariable('poll_id');
+delete from listing_rounds where poll_id = getvariable('poll_id');

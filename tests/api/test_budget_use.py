@@ -144,9 +144,11 @@ def test_a_poll_spends_its_share_against_a_simulator_with_the_same_budget_and_is
         fetched = [fetch.fetch_poll(settings, EMPTY_PLAN) for _ in range(6)]
         stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()
     assert [f.allowance for f in fetched] == [24, 24, 24, 24, 21, 0]
-    assert [f.plan["planned_live"] for f in fetched] == [23, 23, 23, 23, 20, 0]
-    assert [f.plan["deferred_live"] for f in fetched] == [7, 7, 7, 7, 10, 30]
-    assert [f.requests for f in fetched] == [24, 24, 24, 24, 21, 1]  # the list page is always read
+    # The LIVE and INVOKED listings are always read, then the full listing's page, then the live reads.
+    assert [f.plan["planned_list"] for f in fetched] == [1, 1, 1, 1, 1, 0]
+    assert [f.plan["planned_live"] for f in fetched] == [21, 21, 21, 21, 18, 0]
+    assert [f.plan["deferred_live"] for f in fetched] == [9, 9, 9, 9, 12, 30]
+    assert [f.requests for f in fetched] == [24, 24, 24, 24, 21, 2]
     assert all(f.outcome == "ok" and f.retries == 0 for f in fetched)
     assert stats["rate_limited"] == 0
-    assert stats["max_in_window"] == 118
+    assert stats["max_in_window"] == 119

@@ -69,7 +69,8 @@ def test_bad_credentials_fail_the_flow_run_with_a_one_line_message(
     state = snapshot(return_state=True)
     assert state.is_failed()
     assert (
-        state.message == "list_livestreams on app sim-app, page 1: HTTP 403, code 10000: Authentication error"
+        state.message
+        == "list_livestreams on app sim-app, status LIVE page 1: HTTP 403, code 10000: Authentication error"
     )
 
 
@@ -80,7 +81,7 @@ def test_the_cli_reports_bad_credentials_in_one_line(
     assert main(["snapshot"]) == 1
     err = capsys.readouterr().err
     assert err == (
-        "streamledger: error: list_livestreams on app sim-app, page 1: "
+        "streamledger: error: list_livestreams on app sim-app, status LIVE page 1: "
         "HTTP 403, code 10000: Authentication error\n"
     )
 

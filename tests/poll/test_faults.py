@@ -572,7 +572,9 @@ def test_a_block_longer_than_the_allowed_wait_ends_the_poll_at_once_without_send
     assert took < 3  # it waited out the whole 6 s block before the fix
     assert row.outcome == "partial"
     assert (stats["faults_storm"], row.requests, row.rate_limited) == (1, 1, 1)
-    assert re.fullmatch(r"list_livestreams on app sim-app, page 1: HTTP 429, code 971: .*", lines[0])
+    assert re.fullmatch(
+        r"list_livestreams on app sim-app, status LIVE page 1: HTTP 429, code 971: .*", lines[0]
+    )
     assert "(asked to wait 6 s, more than STREAMLEDGER_MAX_RETRY_WAIT_SECONDS=1)" in lines[0]
     assert re.fullmatch(
         r"\w+ on app sim-app, .+: no response: not sent: rate-limited: the API blocks requests for \d s more"
@@ -596,13 +598,14 @@ def test_a_revoked_token_fails_each_poll_with_one_401_line_and_no_retry_then_pol
     for row in revoked:
         assert (row.outcome, row.requests, row.retries) == ("failed", 1, 0)
         assert row.message == (
-            "list_livestreams on app sim-app, page 1: HTTP 401, code 10001: Unable to authenticate request"
+            "list_livestreams on app sim-app, status LIVE page 1: HTTP 401, code 10001: "
+            "Unable to authenticate request"
         )
     assert all(row.outcome == "ok" for row in run.rows if row not in revoked)
 
 
-class _RevokeAfterFirstAnswer(httpx.AsyncBaseTransport):
-    """A real transport that revokes the simulator's token once the first answer has arrived."""
+class _RevokeAfterTheListings(httpx.AsyncBaseTransport):
+    """A real transport that revokes the simulator's token once the two listings have been answered."""
 
     def __init__(self, sim: RunningSimulator) -> None:
         """Wrap the default transport."""
@@ -611,10 +614,10 @@ class _RevokeAfterFirstAnswer(httpx.AsyncBaseTransport):
         self._answered = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send the request; revoke the token after the first answer."""
+        """Send the request; revoke the token after the second answer (the reads come next, at once)."""
         response = await self._inner.handle_async_request(request)
         self._answered += 1
-        if self._answered == 1:
+        if self._answered == 2:
             self._sim.set_faults(revoked=True)
         return response
 
@@ -626,7 +629,7 @@ class _RevokeAfterFirstAnswer(httpx.AsyncBaseTransport):
 def test_a_token_revoked_during_a_poll_fails_it_without_retrying_any_call(tmp_path: Path) -> None:
     with fault_run(tmp_path) as runner:
         runner.polls(2)
-        (cut,) = runner.polls(1, transport=_RevokeAfterFirstAnswer(runner.sim))
+        (cut,) = runner.polls(1, transport=_RevokeAfterTheListings(runner.sim))
         run = runner.finish()
     assert_history_exact(run)
     assert cut.outcome == "failed"

@@ -57,13 +57,16 @@ def test_a_poll_records_one_row_per_response_and_its_ledger_row(
         con.close()
     assert responses == [(row.responses, row.responses)]
     assert ledger == [(row.requests, row.responses, "ok")]
-    # One list page of 12, the active reads, and a first sweep of every livestream's session list.
-    assert row.requests == 1 + row.active_reads + 12
-    assert (row.discovery_requests, row.planned_live, row.planned_sweep) == (
+    # The LIVE and INVOKED listings, one page of the full listing (12 livestreams), the active reads, and
+    # a first sweep of every livestream's session list.
+    assert row.requests == 2 + 1 + row.active_reads + 12
+    assert (row.discovery_requests, row.planned_list, row.planned_live, row.planned_sweep) == (
+        3,
         1,
         row.active_reads,
         12,
     )
+    assert row.listing == "filtered"
     assert snapshots == [(row.sessions,)]
     assert status == [(0,)]  # a healthy API answers every request with 200
 
@@ -150,7 +153,7 @@ def test_bad_credentials_fail_the_poll_with_a_one_line_message_and_keep_the_evid
     row = run_poll(settings)
     assert row.outcome == "failed"
     assert row.message == (
-        "list_livestreams on app sim-app, page 1: HTTP 403, code 10000: Authentication error"
+        "list_livestreams on app sim-app, status LIVE page 1: HTTP 403, code 10000: Authentication error"
     )
     assert row.requests == 1
     con = warehouse.connect(settings.database, read_only=True)

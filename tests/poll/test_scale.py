@@ -29,9 +29,10 @@ def test_a_poll_of_1000_live_livestreams_matches_the_ground_truth(tmp_path: Path
         row = run_poll(settings)
         truth = verify.fetch_truth(sim.root_url)
     assert row.outcome == "ok"
-    # 10 list pages, 1,000 active-session reads, and the first sweep of every livestream's session list.
-    assert (row.livestreams, row.planned_live, row.planned_sweep) == (1000, 1000, 1000)
-    assert row.requests == 10 + 1000 + 1000
+    # 10 pages of LIVE livestreams, 1 of INVOKED ones (none), the 10 pages of the full listing, 1,000
+    # active-session reads, and the first sweep of every livestream's session list.
+    assert (row.livestreams, row.planned_live, row.planned_sweep, row.planned_list) == (1000, 1000, 1000, 10)
+    assert row.requests == 10 + 1 + 10 + 1000 + 1000
     comparison = verify.compare(settings.database, truth, frozen_clock=True)
     assert comparison.mismatches == []
     assert comparison.missing == []

@@ -113,6 +113,7 @@ def polled(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
         "staged_daywise": normalize_responses(daywise.responses).daywise,
         "staged_poll_run": load.ledger_row(snapshot, frames, 0.0, 0.0, False).frame(),
         "staged_poll_counts": frames.counts(),
+        "staged_listing_rounds": snapshot.rounds_frame(),
     }
     registered = {
         name
@@ -235,7 +236,9 @@ def test_a_poll_loaded_by_the_cli_from_the_load_files_in_order_keeps_every_check
     ]
     before.append("set variable poll_id = (select poll_id from staged_poll_run)")
     before += [f".read {ROOT / 'sql' / name}" for name in load.LOAD_FILES]
-    run_cli(database, ROOT / "sql" / load.LEDGER_FILE, before, cwd=polled.folder, read_only=False)
+    *loads, last = load.LEDGER_FILES
+    before += [f".read {ROOT / 'sql' / name}" for name in loads]
+    run_cli(database, ROOT / "sql" / last, before, cwd=polled.folder, read_only=False)
     con = warehouse.connect(database, read_only=True)
     try:
         assert warehouse.run_checks(con) == []
