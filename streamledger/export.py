@@ -272,6 +272,11 @@ def _coverage(row: dict[str, Any]) -> dict[str, Any]:
         "reconciliation": {
             "days_with_cloudflare_figures": row["days_with_cloudflare_figures"],
             "days_with_difference": row["days_with_difference"],
+            "verdicts": {
+                "agrees": row["app_days_agreeing"],
+                "differs": row["app_days_differing"],
+                "not final": row["app_days_not_final"],
+            },
             "ingest_difference_seconds": row["ingest_difference_seconds"],
             "viewer_difference_seconds": row["viewer_difference_seconds"],
         },

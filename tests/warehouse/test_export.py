@@ -376,6 +376,7 @@ def test_coverage_of_a_month_with_late_polling_and_an_open_session_is_not_comple
     assert coverage["reconciliation"] == {
         "days_with_cloudflare_figures": 2,
         "days_with_difference": 1,
+        "verdicts": {"agrees": 1, "differs": 0, "not final": 1},  # Oct 31 has an open session
         "ingest_difference_seconds": 0.0,
         "viewer_difference_seconds": 10.0,
     }
