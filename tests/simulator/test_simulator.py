@@ -771,6 +771,13 @@ def test_daywise_attributes_sessions_to_their_started_day_and_settled_days_equal
 OVERALL = f"{KIT}/analytics/livestreams/overall"
 
 
+def rounded_as(rounding: str, figures: list[float]) -> int:
+    """The integer total of these figures as each rounding makes it (round: half up)."""
+    exact = math.fsum(figures)
+    floors = sum(math.floor(figure) for figure in figures)
+    return {"floor": math.floor(exact), "round": math.floor(exact + 0.5), "sum_of_floors": floors}[rounding]
+
+
 @pytest.mark.parametrize("rounding", ["floor", "round", "sum_of_floors"])
 def test_analytics_totals_are_integers_rounded_as_the_knob_says(rounding: str) -> None:
     """Daywise and overall send integer totals of fractional figures; each rounding keeps its bound."""
@@ -782,10 +789,8 @@ def test_analytics_totals_are_integers_rounded_as_the_knob_says(rounding: str) -
             members = [
                 s for s in truth(sim) if (s["started_time"] or s["invoked_time"])[:10] == item["date"][:10]
             ]
-            exact = math.fsum(s["reported_viewer_seconds"] for s in members)
-            floors = sum(math.floor(s["reported_viewer_seconds"]) for s in members)
-            expected = {"floor": math.floor(exact), "round": math.floor(exact + 0.5), "sum_of_floors": floors}
-            assert item["total_viewer_seconds"] == expected[rounding]
+            viewer = rounded_as(rounding, [s["reported_viewer_seconds"] for s in members])
+            assert item["total_viewer_seconds"] == viewer
             assert item["total_ingest_seconds"] == sum(s["reported_ingest_seconds"] for s in members)
         # Overall over a window of instants, [start_time, end_time): between the first and last settled start.
         start, end = parse_iso(started[0]), parse_iso(started[-1])
@@ -796,18 +801,12 @@ def test_analytics_totals_are_integers_rounded_as_the_knob_says(rounding: str) -
         assert set(body) == {"success", "data"}
         assert set(body["data"]) == {"count", "total_ingest_seconds", "total_viewer_seconds"}
         assert all(type(value) is int for value in body["data"].values())
-        exact = math.fsum(s["reported_viewer_seconds"] for s in inside)
-        floors = sum(math.floor(s["reported_viewer_seconds"]) for s in inside)
         assert body["data"]["count"] == len(inside) >= 2
         assert body["data"]["total_ingest_seconds"] == sum(s["reported_ingest_seconds"] for s in inside)
         viewer = body["data"]["total_viewer_seconds"]
-        assert (
-            viewer
-            == {"floor": math.floor(exact), "round": math.floor(exact + 0.5), "sum_of_floors": floors}[
-                rounding
-            ]
-        )
+        assert viewer == rounded_as(rounding, [s["reported_viewer_seconds"] for s in inside])
         # The bounds the reconciliation's tolerance is made of: within one second of the sum, or of count.
+        exact = math.fsum(s["reported_viewer_seconds"] for s in inside)
         assert -0.5 <= exact - viewer < (1 if rounding != "sum_of_floors" else len(inside))
 
 
