@@ -51,6 +51,7 @@ from streamledger.transforms.normalize import (
     DAYWISE_SCHEMA,
     ISSUE_SCHEMA,
     LIVESTREAM_SCHEMA,
+    OVERALL_SCHEMA,
     RESPONSE_SCHEMA,
     SESSION_SCHEMA,
 )
@@ -889,6 +890,7 @@ def next_poll(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, pl.DataFra
         "staged_issues": pl.DataFrame(schema=ISSUE_SCHEMA),
         "staged_apps": pl.DataFrame(schema=APP_SCHEMA),
         "staged_daywise": pl.DataFrame(schema=DAYWISE_SCHEMA),
+        "staged_overall": pl.DataFrame(schema=OVERALL_SCHEMA),
         "staged_poll_run": pl.DataFrame([run_row], schema=POLL_RUN_SCHEMA),
     }
     return poll_id, frames

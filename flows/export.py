@@ -26,12 +26,15 @@ def previous_month(today: date) -> str:
 
 
 def already_complete(directory: Path) -> bool:
-    """Whether the export in `directory` has a manifest that says its month is complete."""
+    """Whether the export in `directory` has a manifest that says its month is complete and its cross-check
+    with Cloudflare final: until then the scheduled run (days 1 to 7) exports the month again, after the
+    daily reconcile has read Cloudflare's totals again."""
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return bool(manifest.get("coverage", {}).get("complete"))
+    cross_check = manifest.get("cloudflare_cross_check", {}).get("verdict")
+    return bool(manifest.get("coverage", {}).get("complete")) and cross_check != "not final"
 
 
 @task(cache_policy=NO_CACHE)
@@ -56,6 +59,15 @@ def publish(result: ExportResult) -> None:
     )
     if not coverage["complete"]:
         get_run_logger().warning("export of %s is %s", manifest["month"], state)
+    cross_check = manifest["cloudflare_cross_check"]
+    if cross_check["verdict"] != "agrees":
+        reasons = "; ".join(f"{app['app_id']}: {app['verdict_reason']}" for app in cross_check["apps"])
+        get_run_logger().warning(
+            "Cloudflare's totals of %s: %s (%s)",
+            manifest["month"],
+            cross_check["verdict"],
+            reasons or cross_check["note"],
+        )
 
 
 @flow(name="monthly-export", description="Export a UTC month's finance statement and session log.")
@@ -69,7 +81,9 @@ def monthly_export(month: str | None = None) -> dict[str, Any] | State[Any]:
         month = month or previous_month(datetime.now(UTC).date())
         month_period(month)  # a bad parameter fails the run before any task starts
         if scheduled and already_complete(out_dir / month):
-            return Completed(message=f"{month} is already exported and complete; nothing to do")
+            return Completed(
+                message=f"{month} is already exported, complete and cross-checked; nothing to do"
+            )
         result = write_export(database, month, out_dir)
         publish(result)
         return result.manifest

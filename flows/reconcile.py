@@ -1,4 +1,5 @@
-"""The reconcile flow: once a day, Cloudflare's daywise totals beside the warehouse's, then the archive."""
+"""The reconcile flow: once a day, Cloudflare's daywise and monthly totals beside the warehouse's, then the
+archive."""
 
 from __future__ import annotations
 
@@ -51,9 +52,13 @@ def archive_old_responses(settings: Settings) -> int:
     return len(archived)
 
 
-@flow(name="reconcile", description="Read Cloudflare's daywise livestream analytics into analytics_daily.")
+@flow(
+    name="reconcile",
+    description="Read Cloudflare's livestream analytics: daywise into analytics_daily, the recent months' "
+    "overall totals into analytics_overall.",
+)
 def reconcile() -> PollRun | State[Any]:
-    """Fetch, land, normalize and load the recent days' analytics, then archive old raw responses."""
+    """Fetch, land, normalize and load the recent days' and months' analytics, then archive old responses."""
     private_files()
     try:
         settings = Settings.from_env(api=True)

@@ -38,7 +38,7 @@ def serve_snapshots(settings: Settings) -> None:
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
-        description="Cloudflare's daywise livestream totals for the recent days, for reconciliation.",
+        description="Cloudflare's daywise totals of the recent days and overall totals of the recent months.",
     )
     monthly = monthly_export.to_deployment(
         name="monthly-1st-to-7th-03-00-utc",

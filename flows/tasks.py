@@ -67,8 +67,9 @@ def fetch(settings: Settings, poll_plan: PollPlan) -> FetchedPoll:
 
 @task(cache_policy=NO_CACHE)
 def fetch_analytics(settings: Settings) -> FetchedPoll:
-    """Read Cloudflare's daywise livestream totals for the recent days."""
-    return fetching.fetch_daywise(settings, settings.reconcile_days)
+    """Read Cloudflare's daywise livestream totals for the recent days, and its overall totals of the
+    recent calendar months (for the monthly export's cross-check)."""
+    return fetching.fetch_analytics(settings, settings.reconcile_days, settings.reconcile_months)
 
 
 @task(cache_policy=NO_CACHE)

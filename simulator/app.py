@@ -4,9 +4,11 @@ Analytics daywise (GET .../analytics/livestreams/daywise?start_time=&end_time=, 
 each session created by the request time to the UTC day of its started_time, or, while it has none (still
 INVOKED, or ERRORED before going LIVE), to the UTC day of its invoked_time with 0 figures. An item per UTC
 day from the day of start_time to the day of end_time (inclusive) that has sessions, ascending: count is
-the number of those sessions, totals the sums of their reported figures at request time, so a settled
-day equals the sum of the true final figures. GET /_simulator/daywise is the same aggregation over true
-figures for every day.
+the number of those sessions, totals the sums of their reported figures at request time rounded to
+integers as analytics_rounding says, so a settled day equals the true final figures' sum so rounded.
+Analytics overall (.../analytics/livestreams/overall) is one such total over the sessions whose instant
+of attribution lies in [start_time, end_time). GET /_simulator/daywise is the same aggregation over true
+figures for every day, exact (and rounded, in rounded_total_ingest_seconds and rounded_total_viewer_seconds).
 
 Faults (knobs in SimulatorConfig; GET /_simulator/faults shows them, POST changes them while running), in
 the order a request meets them: a revoked token (401 before anything else), a 429 storm (the budget forced
@@ -29,6 +31,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from simulator.bodies import (
+    analytics_totals,
     daywise_item,
     livestream_json,
     realtimekit_error,
@@ -214,8 +217,11 @@ async def _truth_daywise(request: Request) -> Response:
         model = state.model
         if model.app(app_id) is None:
             return _control_json({"error": f"no app {app_id}"}, 404)
+        rounding = state.config.analytics_rounding
         days = [
-            daywise_item(totals, "date") | {"settled": totals.settled}
+            daywise_item(totals, "date", None)
+            | {"settled": totals.settled}
+            | {f"rounded_{k}": v for k, v in analytics_totals(totals, rounding).items() if k != "count"}
             for totals in model.daywise(app_id, t, reported=False)
         ]
         return _control_json({"now": model.iso_at(t), "app_id": app_id, "data": days})

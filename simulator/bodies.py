@@ -1,7 +1,8 @@
-"""The JSON bodies the simulated API answers with: envelopes, errors, livestreams, sessions, daywise items."""
+"""The JSON bodies the simulated API answers with: envelopes, errors, livestreams, sessions, analytics."""
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -9,9 +10,10 @@ from typing import Any
 import orjson
 
 from simulator.config import (
+    AnalyticsRounding,
     ShapeForm,
 )
-from simulator.model import DayTotals, Figures, Livestream, Session, SimulatorModel
+from simulator.model import DayTotals, Figures, Livestream, Session, SimulatorModel, Totals
 from simulator.state import (
     Json,
 )
@@ -157,11 +159,24 @@ def daywise_date(day: date, form: str) -> str:
     return day.isoformat() if form == "date" else f"{day.isoformat()}T00:00:00.000Z"
 
 
-def daywise_item(totals: DayTotals, form: str) -> Json:
-    """One daywise item with figures as numbers (ingest int, viewer float)."""
-    return {
-        "date": daywise_date(totals.day, form),
-        "count": totals.count,
-        "total_ingest_seconds": totals.ingest_seconds,
-        "total_viewer_seconds": float(totals.viewer_seconds),
-    }
+def rounded_seconds(exact: float, floored: int, rounding: AnalyticsRounding) -> int:
+    """An analytics total as an integer: floor or round half up of the exact sum, or the sum of floors."""
+    if rounding == "sum_of_floors":
+        return floored
+    return math.floor(exact + 0.5) if rounding == "round" else math.floor(exact)
+
+
+def analytics_totals(totals: Totals, rounding: AnalyticsRounding | None) -> Json:
+    """count and the two totals, as integers rounded as the API rounds them, or exact (None: the truth)."""
+    if rounding is None:
+        ingest: float = totals.ingest_seconds
+        viewer: float = float(totals.viewer_seconds)
+    else:
+        ingest = rounded_seconds(totals.ingest_seconds, totals.ingest_seconds_floored, rounding)
+        viewer = rounded_seconds(totals.viewer_seconds, totals.viewer_seconds_floored, rounding)
+    return {"count": totals.count, "total_ingest_seconds": ingest, "total_viewer_seconds": viewer}
+
+
+def daywise_item(totals: DayTotals, form: str, rounding: AnalyticsRounding | None) -> Json:
+    """One daywise item: integer totals as the API sends them, or exact ones (rounding None: the truth)."""
+    return {"date": daywise_date(totals.day, form)} | analytics_totals(totals, rounding)

@@ -12,9 +12,11 @@ InactiveForm = Literal["mixed", "404", "null_session", "no_data", "success_false
 ListShape = Literal["mixed", "array", "object"]
 DaywiseDateForm = Literal["mixed", "date", "iso"]
 DetailsShape = Literal["mixed", "top", "inner"]
+AnalyticsRounding = Literal["floor", "round", "sum_of_floors"]
 RouteName = Literal[
     "list_apps",
     "analytics_daywise",
+    "analytics_overall",
     "list_livestreams",
     "session_by_id",
     "active_session",
@@ -29,10 +31,12 @@ INACTIVE_FORMS: tuple[InactiveForm, ...] = ("mixed", "404", "null_session", "no_
 LIST_SHAPES: tuple[ListShape, ...] = ("mixed", "array", "object")
 DAYWISE_DATE_FORMS: tuple[DaywiseDateForm, ...] = ("mixed", "date", "iso")
 DETAILS_SHAPES: tuple[DetailsShape, ...] = ("mixed", "top", "inner")
+ANALYTICS_ROUNDINGS: tuple[AnalyticsRounding, ...] = ("floor", "round", "sum_of_floors")
 SHAPE_FORMS: tuple[ShapeForm, ...] = ("missing_data", "data_list", "data_string", "extra_fields", "nulls")
 ROUTE_NAMES: tuple[RouteName, ...] = (
     "list_apps",
     "analytics_daywise",
+    "analytics_overall",
     "list_livestreams",
     "session_by_id",
     "active_session",
@@ -130,6 +134,12 @@ class SimulatorConfig:
     dip_share: float = 0.0
     # date of the analytics daywise items: "2026-11-01", "2026-11-01T00:00:00.000Z", or alternating by day.
     daywise_date_form: DaywiseDateForm = "mixed"
+    # How the analytics endpoints (daywise, overall) make their integer totals of fractional figures: floor
+    # of the exact sum, round half up of it, or the sum of each session's floored figures. The published
+    # schema types them integer and says no more; sum_of_floors is the default because it is the widest of
+    # the three (up to one second short per session), so tests at the default meet the reconciliation's
+    # tolerance at its hardest, and because the schema types the per-session figures integer too.
+    analytics_rounding: AnalyticsRounding = "sum_of_floors"
     # Livestream details: paging at the top level, inside data, or alternating by page (odd top, even inner).
     details_shape: DetailsShape = "top"
     # How many livestreams of each app ever stream (the first N); the others stay IDLE with no session, as
@@ -192,6 +202,8 @@ class SimulatorConfig:
             raise ValueError(f"daywise_date_form must be one of {DAYWISE_DATE_FORMS}")
         if self.details_shape not in DETAILS_SHAPES:
             raise ValueError(f"details_shape must be one of {DETAILS_SHAPES}")
+        if self.analytics_rounding not in ANALYTICS_ROUNDINGS:
+            raise ValueError(f"analytics_rounding must be one of {ANALYTICS_ROUNDINGS}")
         if self.start_at is not None and self.start_at.utcoffset() is None:
             raise ValueError("start_at must be timezone-aware")
         if not 1 <= self.default_per_page <= self.max_per_page:

@@ -13,7 +13,8 @@ request time t; a session without a started_time by t (still INVOKED, or ERRORED
 belongs to the UTC day of its invoked_time, with 0 figures. A day's count is the number of its sessions
 created (invoked) by t, and its totals are the sums of their figures at t (reported figures for the API,
 true figures for the ground truth). A session invoked just before midnight that starts after it therefore
-moves to the next day when it starts.
+moves to the next day when it starts. Analytics overall sums the same way the sessions whose attribution
+instant lies in [start_time, end_time). Both send integer totals, rounded as analytics_rounding says.
 """
 
 from __future__ import annotations
@@ -77,13 +78,32 @@ class Figures:
 
 
 @dataclass(frozen=True)
-class DayTotals:
-    """One UTC day of analytics daywise: its sessions' count and summed figures at one instant."""
+class Totals:
+    """Sessions' count and summed figures at one instant: exact, and with each figure floored first."""
 
-    day: date
     count: int
     ingest_seconds: int
     viewer_seconds: float
+    ingest_seconds_floored: int
+    viewer_seconds_floored: int
+
+    @classmethod
+    def of(cls, figures: list[Figures]) -> Totals:
+        """The totals of these figures; viewer seconds by math.fsum, an exact sum whatever the order."""
+        return cls(
+            count=len(figures),
+            ingest_seconds=sum(f.ingest_seconds for f in figures),
+            viewer_seconds=math.fsum(f.viewer_seconds for f in figures),
+            ingest_seconds_floored=sum(math.floor(f.ingest_seconds) for f in figures),
+            viewer_seconds_floored=sum(math.floor(f.viewer_seconds) for f in figures),
+        )
+
+
+@dataclass(frozen=True)
+class DayTotals(Totals):
+    """One UTC day of analytics daywise: its sessions' count and summed figures at one instant."""
+
+    day: date
     # The day is over and every session attributed to it has settled: its totals are final.
     settled: bool
 
@@ -469,18 +489,24 @@ class SimulatorModel:
         days: list[DayTotals] = []
         for day in sorted(groups):
             sessions = groups[day]
-            figures = [self.reported_figures(s, t) if reported else s.true_figures(t) for s in sessions]
-            day_end_ms = epoch_ms(datetime.combine(day + timedelta(days=1), time(), UTC))
-            days.append(
-                DayTotals(
-                    day=day,
-                    count=len(sessions),
-                    ingest_seconds=sum(f.ingest_seconds for f in figures),
-                    viewer_seconds=math.fsum(f.viewer_seconds for f in figures),
-                    settled=now_ms >= day_end_ms and all(self.settled(s, t) for s in sessions),
-                )
+            totals = Totals.of(
+                [self.reported_figures(s, t) if reported else s.true_figures(t) for s in sessions]
             )
+            day_end_ms = epoch_ms(datetime.combine(day + timedelta(days=1), time(), UTC))
+            settled = now_ms >= day_end_ms and all(self.settled(s, t) for s in sessions)
+            days.append(DayTotals(**vars(totals), day=day, settled=settled))
         return days
+
+    def overall(self, app_id: str, t: float, start: float, end: float) -> Totals:
+        """Analytics overall of one app at t: the reported figures of its sessions (attributed as daywise
+        attributes them) whose attribution instant, in Unix seconds, lies in [start, end)."""
+        figures = [
+            self.reported_figures(session, t)
+            for livestream in self.livestreams_of(app_id)
+            for session in self.sessions_created(livestream, t)
+            if start * 1000.0 <= self.origin_ms + session.attribution_ms(t) < end * 1000.0
+        ]
+        return Totals.of(figures)
 
     def _extend_all(self, t: float) -> None:
         """Extend every timeline to t, skipping the work when already done."""

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from simulator.bodies import (
+    analytics_totals,
     daywise_item,
     livestream_json,
     realtimekit_error,
@@ -43,9 +44,9 @@ def _int_param(query: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-# Without start_time and end_time, daywise covers the 30 days up to now. The livestream endpoint's
-# schema makes both optional and states no default; 30 days is what its sibling, the app's daywise
-# analytics (get-org-analytics), documents: an inference, in docs/simulator.md.
+# Without start_time and end_time, daywise (and overall) cover the 30 days up to now. The livestream
+# endpoints' schema makes both optional and states no default; 30 days is what their sibling, the app's
+# daywise analytics (get-org-analytics), documents: an inference, in docs/simulator.md.
 DAYWISE_DEFAULT_DAYS = 30
 
 
@@ -177,10 +178,26 @@ def _analytics_daywise(
     start = _unix_seconds_param(query, "start_time", end - DAYWISE_DEFAULT_DAYS * 86_400)
     first_day = datetime.fromtimestamp(start, UTC).date()
     last_day = datetime.fromtimestamp(end, UTC).date()
-    form = state.config.daywise_date_form
+    form, rounding = state.config.daywise_date_form, state.config.analytics_rounding
     days = state.model.daywise(found.id, t, reported=True)
-    data = [daywise_item(totals, form) for totals in days if first_day <= totals.day <= last_day]
+    data = [daywise_item(totals, form, rounding) for totals in days if first_day <= totals.day <= last_day]
     return 200, {"success": True, "data": data}
+
+
+def _analytics_overall(
+    state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
+) -> tuple[int, Json]:
+    """GET .../analytics/livestreams/overall: reported totals of the sessions attributed to [start, end).
+
+    Without start_time and end_time it covers what daywise covers without them, the 30 days up to now.
+    """
+    found = _app_or_error(state, params["app"])
+    if not isinstance(found, App):
+        return found
+    end = _unix_seconds_param(query, "end_time", state.model.origin_ms / 1000.0 + t)
+    start = _unix_seconds_param(query, "start_time", end - DAYWISE_DEFAULT_DAYS * 86_400)
+    totals = state.model.overall(found.id, t, start, end)
+    return 200, {"success": True, "data": analytics_totals(totals, state.config.analytics_rounding)}
 
 
 def _active_session(
@@ -232,6 +249,11 @@ _ROUTES: tuple[tuple[RouteName, re.Pattern[str], Handler], ...] = (
         "analytics_daywise",
         re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/analytics/livestreams/daywise/?$"),
         _analytics_daywise,
+    ),
+    (
+        "analytics_overall",
+        re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/analytics/livestreams/overall/?$"),
+        _analytics_overall,
     ),
     ("list_livestreams", re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/?$"), _list_livestreams),
     (

@@ -17,6 +17,7 @@ import uvicorn
 
 from simulator.app import build_app
 from simulator.config import (
+    ANALYTICS_ROUNDINGS,
     CLOCK_KINDS,
     DAYWISE_DATE_FORMS,
     DETAILS_SHAPES,
@@ -313,6 +314,13 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.daywise_date_form,
         help="analytics daywise date as YYYY-MM-DD, ISO midnight, or alternating by day",
     )
+    parser.add_argument(
+        "--analytics-rounding",
+        dest="sim_analytics_rounding",
+        choices=ANALYTICS_ROUNDINGS,
+        default=d.analytics_rounding,
+        help="how the analytics' integer totals round the fractional figures",
+    )
     pair = "LOW,HIGH"
     parser.add_argument(
         "--gap-seconds", dest="sim_gap_seconds", type=_seconds_range, default=d.gap_seconds, metavar=pair
@@ -379,6 +387,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         list_shape=args.sim_list_shape,
         details_shape=args.sim_details_shape,
         daywise_date_form=args.sim_daywise_date_form,
+        analytics_rounding=args.sim_analytics_rounding,
         gap_seconds=args.sim_gap_seconds,
         invoked_seconds=args.sim_invoked_seconds,
         live_seconds=args.sim_live_seconds,

@@ -61,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     snapshot.set_defaults(run=_snapshot)
 
-    reconcile = commands.add_parser("reconcile", help="read Cloudflare's daywise analytics (one flow run)")
+    reconcile = commands.add_parser(
+        "reconcile", help="read Cloudflare's daywise and monthly analytics (one flow run)"
+    )
     reconcile.set_defaults(run=_reconcile)
 
     rebuild = commands.add_parser(

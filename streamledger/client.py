@@ -33,6 +33,7 @@ from streamledger.transforms.shapes import (
     is_not_found,
     list_items,
     list_shape_problem,
+    overall_shape_problem,
     session_items_shape_problem,
 )
 
@@ -42,6 +43,7 @@ ACTIVE_SESSION = "active_session"
 SESSION_BY_ID = "session_by_id"
 LIVESTREAM_SESSIONS = "livestream_sessions"
 ANALYTICS_DAYWISE = "analytics_daywise"
+ANALYTICS_OVERALL = "analytics_overall"
 RETRY_STATUSES = frozenset({408, 409, 429})
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
@@ -217,6 +219,16 @@ class RealtimeKitClient:
             f"/{_segment(app_id)}/analytics/livestreams/daywise",
             params={"start_time": int(start.timestamp()), "end_time": int(end.timestamp())},
             subject=f"days {start:%Y-%m-%d} to {end:%Y-%m-%d}",
+        )
+
+    async def overall(self, app_id: str, start: datetime, end: datetime) -> Any:
+        """Return an app's livestream analytics totals between two instants (sent as Unix seconds)."""
+        return await self._get(
+            ANALYTICS_OVERALL,
+            app_id,
+            f"/{_segment(app_id)}/analytics/livestreams/overall",
+            params={"start_time": int(start.timestamp()), "end_time": int(end.timestamp())},
+            subject=f"totals {start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ}",
         )
 
     async def active_session(self, app_id: str, livestream_id: str) -> Any:
@@ -405,6 +417,7 @@ _SHAPE_PROBLEMS: dict[str, Callable[[Any], str | None]] = {
     LIST_LIVESTREAMS: list_shape_problem,
     LIVESTREAM_SESSIONS: session_items_shape_problem,
     ACTIVE_SESSION: active_session_shape_problem,
+    ANALYTICS_OVERALL: overall_shape_problem,
 }
 
 

@@ -102,6 +102,7 @@ def export_month(
                 for fmt in chosen:
                     encoded[name, fmt] = workers.submit(_encode, tables[name], fmt)
             coverage_row = _coverage_row(con, values, exported_at)
+            cross_check = _cross_check(con, values, coverage_row)
             con.execute("rollback")
         outputs = [
             (f"{name}.{fmt}", fmt, tables[name].height, encoded[name, fmt].result())
@@ -148,6 +149,7 @@ def export_month(
         "files": entries,
         "totals": _totals(tables["finance-statement"]),
         "coverage": _coverage(coverage_row),
+        "cloudflare_cross_check": cross_check,
     }
     manifest_path = directory / MANIFEST
     text = json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -207,6 +209,82 @@ def _coverage_row(
     except duckdb.Error as exc:
         raise ReportError(f"export coverage: {' '.join(str(exc).split())[:300]}") from None
     return frame.row(0, named=True)
+
+
+# Where the cross-check's Cloudflare figures come from, for the reader of the manifest.
+CROSS_CHECK_SOURCE = (
+    "GET /accounts/{account_id}/realtime/kit/{app_id}/analytics/livestreams/overall for the month's window, "
+    "read by the daily reconcile flow into analytics_overall (the export reads only the warehouse)"
+)
+
+
+def _cross_check(
+    con: duckdb.DuckDBPyConnection, values: dict[str, object], period: dict[str, Any]
+) -> dict[str, Any]:
+    """Return the manifest's cross-check: per app, Cloudflare's overall totals of the month beside the
+    warehouse's, the tolerance and the verdict (sql/queries/export_cross_check.sql); never invented zeros."""
+    try:
+        bind_variables(con, values)
+        rows = query(con, "queries/export_cross_check.sql").rows(named=True)
+    except duckdb.Error as exc:
+        raise ReportError(f"export cross-check: {' '.join(str(exc).split())[:300]}") from None
+    apps = [
+        {
+            "app_id": row["app_id"],
+            "read_at": _instant(row["cloudflare_fetched_at"]),
+            "cloudflare": None
+            if row["cloudflare_fetched_at"] is None
+            else {
+                "sessions": row["cloudflare_sessions"],
+                "ingest_seconds": _number(row["cloudflare_ingest_seconds"]),
+                "viewer_seconds": _number(row["cloudflare_viewer_seconds"]),
+            },
+            "warehouse": {
+                "sessions": row["warehouse_sessions"] or 0,
+                "sessions_not_final": row["warehouse_sessions_not_final"],
+                "ingest_seconds": _number(row["warehouse_ingest_seconds"] or 0),
+                "viewer_seconds": _number(row["warehouse_viewer_seconds"] or 0),
+            },
+            "ingest_difference_seconds": _number(row["ingest_difference_seconds"]),
+            "viewer_difference_seconds": _number(row["viewer_difference_seconds"]),
+            "tolerance_seconds": row["tolerance_seconds"],
+            "verdict": row["verdict"],
+            "verdict_reason": row["verdict_reason"],
+        }
+        for row in rows
+    ]
+    verdicts = {app["verdict"] for app in apps}
+    verdict = "differs" if "differs" in verdicts else "not final" if "not final" in verdicts else "agrees"
+    unread = [app["app_id"] for app in apps if app["cloudflare"] is None]
+    note = None
+    if not apps:
+        note = "No read of Cloudflare's overall totals for this month, and no session in it."
+    elif unread:
+        note = (
+            f"No read of Cloudflare's overall totals for this month for {', '.join(unread)}: run "
+            "`streamledger reconcile` (the daily reconcile reads this month and the one before)."
+        )
+    return {
+        "source": CROSS_CHECK_SOURCE,
+        "window": {"start": _instant(period["period_start"]), "end": _instant(period["period_end"])},
+        "rule": (
+            "A session counts when it started (or was invoked, if it never started) in [start, end), with "
+            "its latest figures. Cloudflare's totals are integers: an app agrees when the session counts are "
+            "equal and both differences are within tolerance_seconds = its sessions + 1; it is not final "
+            "until Cloudflare's totals were read after the month was over and after its last session was "
+            "final."
+        ),
+        "verdict": verdict if apps else "not final",
+        "apps": apps,
+        "note": note,
+    }
+
+
+def _number(value: float | None) -> int | float | None:
+    """A figure for the manifest: whole numbers as integers (Cloudflare's totals are), others as they are."""
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def _totals(statement: pl.DataFrame) -> dict[str, Any]:
@@ -272,6 +350,11 @@ def _coverage(row: dict[str, Any]) -> dict[str, Any]:
         "reconciliation": {
             "days_with_cloudflare_figures": row["days_with_cloudflare_figures"],
             "days_with_difference": row["days_with_difference"],
+            "verdicts": {
+                "agrees": row["app_days_agreeing"],
+                "differs": row["app_days_differing"],
+                "not final": row["app_days_not_final"],
+            },
             "ingest_difference_seconds": row["ingest_difference_seconds"],
             "viewer_difference_seconds": row["viewer_difference_seconds"],
         },

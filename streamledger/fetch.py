@@ -46,7 +46,31 @@ def fetch_daywise(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> FetchedPoll:
     """Read Cloudflare's daywise livestream totals of every app for the `days` UTC days up to `until`."""
-    return asyncio.run(_fetch_daywise(settings, days, until, transport))
+    return asyncio.run(_fetch_analytics(settings, days, 0, until, transport))
+
+
+def fetch_analytics(
+    settings: Settings,
+    days: int,
+    months: int,
+    *,
+    until: datetime | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FetchedPoll:
+    """Read Cloudflare's daywise totals for the `days` UTC days up to `until`, and its overall totals of each
+    of the `months` calendar months up to it (the month of `until` and those before), for every app."""
+    return asyncio.run(_fetch_analytics(settings, days, months, until, transport))
+
+
+def month_windows(until: datetime, months: int) -> list[tuple[datetime, datetime]]:
+    """[start, start of the next month) of the UTC month of `until` and of the months - 1 before it."""
+    first = until.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    windows: list[tuple[datetime, datetime]] = []
+    for _ in range(months):
+        following = (first + timedelta(days=32)).replace(day=1)
+        windows.append((first, following))
+        first = (first - timedelta(days=1)).replace(day=1)
+    return windows
 
 
 async def _fetch(
@@ -78,8 +102,12 @@ async def _fetch(
     return poll
 
 
-async def _fetch_daywise(
-    settings: Settings, days: int, until: datetime | None, transport: httpx.AsyncBaseTransport | None
+async def _fetch_analytics(
+    settings: Settings,
+    days: int,
+    months: int,
+    until: datetime | None,
+    transport: httpx.AsyncBaseTransport | None,
 ) -> FetchedPoll:
     poll = _new_poll(settings, "reconcile")
     end = until or poll.started_at
@@ -87,6 +115,12 @@ async def _fetch_daywise(
     async with RealtimeKitClient(settings, poll_id=poll.poll_id, transport=transport) as client:
         poll.app_ids = await _discover_apps(client, poll, settings)
         reads = [client.daywise(app_id, first_day, end) for app_id in poll.app_ids]
+        # A month's whole window, also while it runs: the export's cross-check asks for exactly that window.
+        reads += [
+            client.overall(app_id, start, following)
+            for app_id in poll.app_ids
+            for start, following in month_windows(end, months)
+        ]
         _collect(poll, await asyncio.gather(*reads, return_exceptions=True))
         poll.discovery_requests = client.requests
         _finish(poll, client)

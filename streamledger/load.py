@@ -32,11 +32,12 @@ DERIVED_FILES = (
     "load/10_finalize.sql",
     "load/11_usage_stale.sql",
     "load/12_session_usage.sql",
+    "load/14_analytics_overall.sql",
 )
 # Run in this order inside the poll's transaction; the ledger row is written last.
 LOAD_FILES = ("load/01_clear_poll.sql", "load/02_raw_responses.sql", *DERIVED_FILES)
 # Then the poll's bookkeeping, after the data it describes: its ledger row and its listing rounds.
-LEDGER_FILES = ("load/13_poll_runs.sql", "load/14_listing_rounds.sql")
+LEDGER_FILES = ("load/13_poll_runs.sql", "load/15_listing_rounds.sql")
 
 
 def load_poll(
@@ -85,6 +86,7 @@ def stage(con: duckdb.DuckDBPyConnection, normalized: NormalizedPoll) -> None:
     register(con, "staged_issues", normalized.issues)
     register(con, "staged_apps", normalized.apps)
     register(con, "staged_daywise", normalized.daywise)
+    register(con, "staged_overall", normalized.overall)
 
 
 def ledger_row(

@@ -182,6 +182,13 @@ class Settings:
         default=7,
         metadata=variable("STREAMLEDGER_RECONCILE_DAYS", "recent UTC days the daily reconcile reads"),
     )
+    reconcile_months: int = field(
+        default=2,
+        metadata=variable(
+            "STREAMLEDGER_RECONCILE_MONTHS",
+            "UTC months (this one and those before) whose overall totals the daily reconcile reads",
+        ),
+    )
     lock_wait_seconds: float = field(
         default=15.0,
         metadata=variable(

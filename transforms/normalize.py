@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import polars as pl
@@ -27,6 +28,7 @@ RAW_VALUE_CHARS = 200  # how much of a body, object or array an issue keeps (the
 SESSION_FIGURES = ("ingest_seconds", "viewer_seconds")
 MISSING_FIGURE = "missing from a started session"
 DAYWISE_WITHOUT_DATE = "daywise item without a date: not loaded"
+OVERALL_WITHOUT_WINDOW = "overall totals without a start_time and end_time in the request: not loaded"
 
 
 class Kind(Enum):
@@ -38,6 +40,7 @@ class Kind(Enum):
     BOOLEAN = "boolean"
     DATE = "date"
     COUNT = "count"
+    UNIX_SECONDS = "unix_seconds"
 
 
 RESPONSE_SCHEMA: dict[str, pl.DataType] = {
@@ -98,6 +101,14 @@ DAYWISE_FIELDS: dict[str, Kind] = {
     "total_ingest_seconds": Kind.SECONDS,
     "total_viewer_seconds": Kind.SECONDS,
 }
+# The window is the request's (start_time, end_time query parameters, Unix seconds): the answer has none.
+OVERALL_FIELDS: dict[str, Kind] = {
+    "start_time": Kind.UNIX_SECONDS,
+    "end_time": Kind.UNIX_SECONDS,
+    "count": Kind.COUNT,
+    "total_ingest_seconds": Kind.SECONDS,
+    "total_viewer_seconds": Kind.SECONDS,
+}
 _DTYPES = {
     Kind.TEXT: pl.String(),
     Kind.TIMESTAMP: UTC_INSTANT,
@@ -105,6 +116,7 @@ _DTYPES = {
     Kind.BOOLEAN: pl.Boolean(),
     Kind.DATE: pl.Date(),
     Kind.COUNT: pl.Int64(),
+    Kind.UNIX_SECONDS: UTC_INSTANT,
 }
 # Session observations also carry when they were read on the API's clock (its Date header).
 _SESSION_EXTRA: dict[str, pl.DataType] = {"observed_at": UTC_INSTANT}
@@ -114,6 +126,7 @@ SESSION_SCHEMA: dict[str, pl.DataType] = (
 )
 APP_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {k: _DTYPES[v] for k, v in APP_FIELDS.items()}
 DAYWISE_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {k: _DTYPES[v] for k, v in DAYWISE_FIELDS.items()}
+OVERALL_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {k: _DTYPES[v] for k, v in OVERALL_FIELDS.items()}
 ISSUE_SCHEMA: dict[str, pl.DataType] = _CONTEXT | {
     "livestream_id": pl.String(),
     "session_id": pl.String(),
@@ -135,6 +148,7 @@ _LIVESTREAM_SOURCES = _sources(LIVESTREAM_FIELDS, {"id": "livestream_id"})
 _SESSION_SOURCES = _sources(SESSION_FIELDS, {"id": "session_id"})
 _APP_SOURCES = _sources(APP_FIELDS, {})
 _DAYWISE_SOURCES = _sources(DAYWISE_FIELDS, {})
+_OVERALL_SOURCES = _sources(OVERALL_FIELDS, {})
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,7 @@ class NormalizedPoll:
     issues: pl.DataFrame
     apps: pl.DataFrame
     daywise: pl.DataFrame
+    overall: pl.DataFrame
 
     @property
     def unknown_statuses(self) -> int:
@@ -224,6 +239,7 @@ def normalize_responses(responses: Sequence[Mapping[str, Any]]) -> NormalizedPol
     missing_figures = _missing_figures(flat.sessions, sessions)
     apps, app_issues = _typed(flat.apps, APP_FIELDS, "app")
     daywise, daywise_issues = _typed(flat.daywise, DAYWISE_FIELDS, "daywise")
+    overall, overall_issues = _typed(flat.overall, OVERALL_FIELDS, "overall")
     issues = pl.concat(
         [
             pl.DataFrame(flat.issues, schema=ISSUE_SCHEMA),
@@ -232,6 +248,7 @@ def normalize_responses(responses: Sequence[Mapping[str, Any]]) -> NormalizedPol
             missing_figures,
             app_issues,
             daywise_issues,
+            overall_issues,
         ],
         how="vertical",
     ).sort("seq", "field")
@@ -242,6 +259,7 @@ def normalize_responses(responses: Sequence[Mapping[str, Any]]) -> NormalizedPol
         issues=issues,
         apps=apps,
         daywise=daywise,
+        overall=overall,
     )
 
 
@@ -253,6 +271,7 @@ class _Flattener:
         self.sessions: list[dict[str, Any]] = []
         self.apps: list[dict[str, Any]] = []
         self.daywise: list[dict[str, Any]] = []
+        self.overall: list[dict[str, Any]] = []
         self.issues: list[dict[str, Any]] = []
 
     def add(self, response: Mapping[str, Any]) -> None:
@@ -299,6 +318,19 @@ class _Flattener:
                     )
                     if item.get("date") is None:  # nullable in the spec; the load has no day to put it on
                         self._issue(context, response, None, "daywise.date", None, DAYWISE_WITHOUT_DATE)
+        elif endpoint == "analytics_overall":
+            totals = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(totals, dict):
+                raw = None if totals is None else _json_text(totals)[:RAW_VALUE_CHARS]
+                self._issue(context, response, None, "overall", raw, "expected an object of totals")
+            else:
+                query = parse_qs(urlsplit(response["request_path"]).query)
+                window = {key: query.get(key, [None])[-1] for key in ("start_time", "end_time")}
+                self.overall.append(
+                    self._raw_fields(context, response, totals | window, _OVERALL_SOURCES, "overall")
+                )
+                if None in window.values():  # we always send both; the load has no window to key it on
+                    self._issue(context, response, None, "overall.window", None, OVERALL_WITHOUT_WINDOW)
 
     def _livestream(self, context: dict[str, Any], response: Mapping[str, Any], item: Any) -> None:
         if not self._is_record(context, response, item, "livestream"):
@@ -594,6 +626,10 @@ def _parse(raw: pl.Expr, kind: Kind) -> tuple[pl.Expr, pl.Expr | None]:
         # "2026-11-01" or an ISO instant at midnight ("2026-11-01T00:00:00.000Z"): the day is the first 10.
         day = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
         return day, pl.when(raw.is_not_null() & day.is_null()).then(pl.lit("not a date (YYYY-MM-DD)"))
+    if kind is Kind.UNIX_SECONDS:
+        number = text.cast(pl.Int64, strict=False)
+        instant = pl.from_epoch(number, time_unit="s").dt.replace_time_zone("UTC").cast(UTC_INSTANT)
+        return instant, pl.when(raw.is_not_null() & number.is_null()).then(pl.lit("not whole Unix seconds"))
     if kind is Kind.COUNT:
         number = text.cast(pl.Float64, strict=False)
         valid = number.is_finite() & (number >= 0) & (number == number.floor())

@@ -98,6 +98,15 @@ def active_session_shape_problem(body: Any) -> str | None:
     return f"unexpected shape: data.session is {_kind(session)}"
 
 
+def overall_shape_problem(body: Any) -> str | None:
+    """Return why an analytics-overall body holds no totals object (None: it holds one).
+
+    Read as empty, a missing `data` would pass for totals of zero: the call fails instead.
+    """
+    data = body.get("data") if isinstance(body, dict) else None
+    return None if isinstance(data, dict) else _unexpected(body, "data")
+
+
 def error_detail(body: Any) -> tuple[int | str | None, str | None]:
     """Return (code, message) from the v4 `errors[]` or the RealtimeKit `error{}` envelope."""
     if not isinstance(body, dict):

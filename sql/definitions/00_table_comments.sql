@@ -11,8 +11,8 @@ comment on column raw_responses.seq is 'Order of receipt within the poll, from 1
 comment on column raw_responses.fetched_at is
     'When the response (or the failure) was received, on our clock.';
 comment on column raw_responses.endpoint is
-    'Which call: list_apps, list_livestreams, active_session, session_by_id, livestream_sessions or '
-    'analytics_daywise.';
+    'Which call: list_apps, list_livestreams, active_session, session_by_id, livestream_sessions, '
+    'analytics_daywise or analytics_overall.';
 comment on column raw_responses.app_id is
     'The app the call was for; null for account-level calls (list_apps).';
 comment on column raw_responses.livestream_id is 'The livestream the call was for; null for list calls.';
@@ -36,7 +36,7 @@ comment on column raw_responses.server_date is
     'when absent.';
 
 comment on table poll_runs is
-    'One row per poll: kind snapshot (the sessions) or reconcile (Cloudflare''s daywise analytics). The '
+    'One row per poll: kind snapshot (the sessions) or reconcile (Cloudflare''s analytics). The '
     'poll''s ledger row, written in the same transaction as its data: a poll is loaded exactly when its row '
     'is here.';
 comment on column poll_runs.poll_id is
@@ -68,7 +68,7 @@ comment on column poll_runs.load_seconds is
     'Seconds spent loading, up to the ledger row (the commit not included).';
 comment on column poll_runs.recovered is 'True when loaded from a landing file that an interrupted run left.';
 comment on column poll_runs.kind is
-    'snapshot (a poll of the sessions) or reconcile (a read of daywise analytics).';
+    'snapshot (a poll of the sessions) or reconcile (a read of daywise and overall analytics).';
 comment on column poll_runs.allowance is 'Requests the poll could spend: its share of the budget window.';
 comment on column poll_runs.discovery_requests is 'Requests spent on the apps and livestreams lists.';
 comment on column poll_runs.planned_final is 'Finalization reads (session by id) sent.';
@@ -210,6 +210,27 @@ comment on column analytics_daily.total_ingest_seconds is 'Ingest seconds that d
 comment on column analytics_daily.total_viewer_seconds is 'Viewer seconds that day, by Cloudflare.';
 comment on column analytics_daily.fetched_at is 'When these totals were read.';
 comment on column analytics_daily.poll_id is 'The reconcile poll that read them.';
+
+comment on table analytics_overall is
+    'One row per app per window read: Cloudflare''s own livestream totals of [start_time, end_time) (GET '
+    '/analytics/livestreams/overall), the latest read of that window. The daily reconcile reads each of the '
+    'recent calendar months; the monthly export compares its month''s with the warehouse.';
+comment on column analytics_overall.app_id is 'The app.';
+comment on column analytics_overall.start_time is
+    'The start of the window, as the request''s start_time (Unix seconds) asked for it.';
+comment on column analytics_overall.end_time is
+    'The end of the window, as the request''s end_time asked for it (read as excluded: a month''s window '
+    'ends at the first instant of the next month).';
+comment on column analytics_overall.count is
+    'Sessions in the window, by Cloudflare''s count (the schema says "count of total livestreams"; the '
+    'daywise count of the same example counts sessions).';
+comment on column analytics_overall.total_ingest_seconds is
+    'Ingest seconds in the window, by Cloudflare (an integer, as it sends them).';
+comment on column analytics_overall.total_viewer_seconds is
+    'Viewer seconds in the window, by Cloudflare (an integer, as it sends them).';
+comment on column analytics_overall.fetched_at is
+    'When these totals were read (our clock); a read before end_time holds a window still running.';
+comment on column analytics_overall.poll_id is 'The reconcile poll that read them.';
 
 comment on table usage_stale is
     'Sessions whose usage must be computed again: filled and emptied inside one load transaction (empty '

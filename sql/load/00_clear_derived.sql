@@ -5,5 +5,6 @@ delete from sessions;
 delete from livestreams;
 delete from apps;
 delete from analytics_daily;
+delete from analytics_overall;
 delete from session_usage;
 delete from session_usage_start;

@@ -46,14 +46,19 @@ issues as (
     where i.fetched_at >= params.period_start and i.fetched_at < params.period_end
 ),
 
--- Days of the API's daywise figures (UTC days); a day differs as in the data-quality report.
+-- Days of the API's daywise figures (UTC days); a day differs as in the data-quality report (beyond the
+-- tolerance that Cloudflare's integer totals allow), and each app's day has its verdict.
 reconciliation as (
     select
         count(distinct day) as days_with_cloudflare_figures,
         count(distinct day) filter (
-            where abs(ingest_difference_seconds) > 0.001 or abs(viewer_difference_seconds) > 0.001
+            where abs(ingest_difference_seconds) > tolerance_seconds
+            or abs(viewer_difference_seconds) > tolerance_seconds
             or coalesce(warehouse_sessions, 0) <> coalesce(cloudflare_sessions, 0)
         ) as days_with_difference,
+        count(*) filter (where verdict = 'agrees') as app_days_agreeing,
+        count(*) filter (where verdict = 'differs') as app_days_differing,
+        count(*) filter (where verdict = 'not final') as app_days_not_final,
         coalesce(sum(ingest_difference_seconds), 0) as ingest_difference_seconds,
         coalesce(sum(viewer_difference_seconds), 0) as viewer_difference_seconds
     from reconciliation_daily
@@ -85,6 +90,9 @@ final as (
         i.parse_issues,
         r.days_with_cloudflare_figures,
         r.days_with_difference,
+        r.app_days_agreeing,
+        r.app_days_differing,
+        r.app_days_not_final,
         round(r.ingest_difference_seconds, 3) as ingest_difference_seconds,
         round(r.viewer_difference_seconds, 3) as viewer_difference_seconds
     from params as p, sessions_in_period as s, issues as i, reconciliation as r

@@ -6,4 +6,5 @@ select
     (select count(*) from session_snapshots) as session_snapshots,
     (select count(*) from parse_issues) as parse_issues,
     (select count(*) from apps) as apps,
-    (select count(*) from analytics_daily) as analytics_daily;
+    (select count(*) from analytics_daily) as analytics_daily,
+    (select count(*) from analytics_overall) as analytics_overall;

@@ -91,13 +91,15 @@ reconciliation as (
         r.cloudflare_fetched_at as last_at,
         'sessions ' || coalesce(r.warehouse_sessions, 0) || ' here vs ' || coalesce(r.cloudflare_sessions, 0)
         || ' at Cloudflare; ingest ' || round(r.ingest_difference_seconds, 3) || ' s, viewer '
-        || round(r.viewer_difference_seconds, 3) || ' s'
-        || case when r.all_final then '' else ' (sessions not all final yet)' end as detail
+        || round(r.viewer_difference_seconds, 3) || ' s (tolerance ' || r.tolerance_seconds || ' s); '
+        || r.verdict || ': ' || r.verdict_reason as detail
     from reconciliation_daily as r
     where r.day >= report_from_date() and r.day <= report_to_date()
       and r.cloudflare_fetched_at is not null
+      -- Cloudflare's totals are integers: a difference within the tolerance is its rounding, not a finding.
       and (
-          abs(r.ingest_difference_seconds) > 0.001 or abs(r.viewer_difference_seconds) > 0.001
+          abs(r.ingest_difference_seconds) > r.tolerance_seconds
+          or abs(r.viewer_difference_seconds) > r.tolerance_seconds
           or coalesce(r.warehouse_sessions, 0) <> coalesce(r.cloudflare_sessions, 0)
       )
 ),

@@ -35,9 +35,11 @@ from streamledger.poll import EMPTY_PLAN
 from streamledger.ratelimit import RequestBudget
 from streamledger.settings import Secret, Settings
 from streamledger.transforms.normalize import (
+    DAYWISE_SCHEMA,
     ISSUE_SCHEMA,
     LIVESTREAM_SCHEMA,
     MISSING_FIGURE,
+    OVERALL_SCHEMA,
     SESSION_FIGURES,
     SESSION_SCHEMA,
     NormalizedPoll,
@@ -122,6 +124,8 @@ def assert_declared_schemas(result: NormalizedPoll) -> None:
     assert result.livestreams.schema == pl.Schema(LIVESTREAM_SCHEMA)
     assert result.sessions.schema == pl.Schema(SESSION_SCHEMA)
     assert result.issues.schema == pl.Schema(ISSUE_SCHEMA)
+    assert result.daywise.schema == pl.Schema(DAYWISE_SCHEMA)
+    assert result.overall.schema == pl.Schema(OVERALL_SCHEMA)
 
 
 def issue_rows(result: NormalizedPoll) -> list[tuple[Any, ...]]:
@@ -534,6 +538,7 @@ def test_session_by_id_falls_back_on_the_ids_it_was_read_for_and_drops_what_has_
             "list_livestreams",
             "list_apps",
             "analytics_daywise",
+            "analytics_overall",
         ]
     ),
     outcome=st.sampled_from(["data", "none"]),

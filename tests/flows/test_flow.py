@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -185,6 +186,9 @@ def test_the_reconcile_flow_loads_cloudflares_daywise_totals(
     prefect_api: None, sim_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STREAMLEDGER_RECONCILE_DAYS", "90")  # the simulator's clock is in 2026-10
+    today = datetime.now(UTC).date()
+    back_to_october = (today.year - 2026) * 12 + today.month - 10 + 1  # this month and those back to 2026-10
+    monkeypatch.setenv("STREAMLEDGER_RECONCILE_MONTHS", str(back_to_october))
     assert snapshot(return_state=True).is_completed()
     state = reconcile(return_state=True)
     assert state.is_completed(), state.message
@@ -195,9 +199,18 @@ def test_the_reconcile_flow_loads_cloudflares_daywise_totals(
     try:
         days = con.execute("select count(*) from analytics_daily").fetchall()
         kinds = con.execute("select kind, count(*) from poll_runs group by kind order by kind").fetchall()
+        months = con.execute(
+            "select start_time, end_time - start_time, count from analytics_overall order by start_time"
+        ).fetchall()
     finally:
         con.close()
     assert days[0][0] >= 1
+    # The month of now and those before it back to October, each its whole window.
+    assert len(months) == back_to_october
+    assert all(start.day == 1 and start.hour == 0 for start, _, _ in months)
+    assert all(28 <= span.days <= 31 for _, span, _ in months)
+    (october,) = [count for start, _, count in months if (start.year, start.month) == (2026, 10)]
+    assert october >= 1
     assert kinds == [("reconcile", 1), ("snapshot", 1)]
 
 

@@ -44,6 +44,7 @@ KEYS = {
     "livestreams": "livestream_id",
     "apps": "app_id",
     "analytics_daily": "app_id, date",
+    "analytics_overall": "app_id, start_time, end_time",
     "session_usage": "session_id, hour",
     "parse_issues": "*",
 }

@@ -737,16 +737,17 @@ def test_daywise_attributes_sessions_to_their_started_day_and_settled_days_equal
         assert stats(sim)["requests_total"] == requests_before + 1
         assert sorted(item["date"] for item in items) == ["2026-10-31", "2026-11-01T00:00:00.000Z"]
         assert [item["date"][:10] for item in items] == ["2026-10-31", "2026-11-01"]
-        for item in items:
-            assert isinstance(item["count"], int)
-            assert isinstance(item["total_ingest_seconds"], int)
-            assert isinstance(item["total_viewer_seconds"], float)
+        for item in items:  # integers, as the published schema and its examples have them
+            assert all(type(item[k]) is int for k in figures)
         served = {item["date"][:10]: item for item in items}
         days = truth_daywise(sim)
         assert (days["2026-10-31"]["settled"], days["2026-11-01"]["settled"]) == (True, False)
-        assert [served["2026-10-31"][k] for k in figures] == [days["2026-10-31"][k] for k in figures]
+        rounded = ("count", "rounded_total_ingest_seconds", "rounded_total_viewer_seconds")
+        assert [served["2026-10-31"][k] for k in figures] == [days["2026-10-31"][k] for k in rounded]
         assert served["2026-11-01"]["count"] == days["2026-11-01"]["count"]
-        assert served["2026-11-01"]["total_viewer_seconds"] != days["2026-11-01"]["total_viewer_seconds"]
+        assert (
+            served["2026-11-01"]["total_viewer_seconds"] != days["2026-11-01"]["rounded_total_viewer_seconds"]
+        )
 
         sessions = truth(sim)
         by_day: dict[str, list[dict[str, Any]]] = {}
@@ -765,6 +766,68 @@ def test_daywise_attributes_sessions_to_their_started_day_and_settled_days_equal
         only_second = daywise(client, midnight, midnight)
         assert [item["date"] for item in only_second] == ["2026-11-01T00:00:00.000Z"]
         assert daywise(client, since - timedelta(days=5), since - timedelta(days=1)) == []
+
+
+OVERALL = f"{KIT}/analytics/livestreams/overall"
+
+
+def rounded_as(rounding: str, figures: list[float]) -> int:
+    """The integer total of these figures as each rounding makes it (round: half up)."""
+    exact = math.fsum(figures)
+    floors = sum(math.floor(figure) for figure in figures)
+    return {"floor": math.floor(exact), "round": math.floor(exact + 0.5), "sum_of_floors": floors}[rounding]
+
+
+@pytest.mark.parametrize("rounding", ["floor", "round", "sum_of_floors"])
+def test_analytics_totals_are_integers_rounded_as_the_knob_says(rounding: str) -> None:
+    """Daywise and overall send integer totals of fractional figures; each rounding keeps its bound."""
+    with simulator(start_at=DAY_START, analytics_rounding=rounding) as (sim, client):
+        sim.advance_to(900.0)
+        started = sorted(s["started_time"] for s in truth(sim) if s["settled"] and s["started_time"])
+        since = datetime(2026, 10, 31, tzinfo=UTC)
+        for item in daywise(client, since, parse_iso(sim.now_iso())):
+            members = [
+                s for s in truth(sim) if (s["started_time"] or s["invoked_time"])[:10] == item["date"][:10]
+            ]
+            viewer = rounded_as(rounding, [s["reported_viewer_seconds"] for s in members])
+            assert item["total_viewer_seconds"] == viewer
+            assert item["total_ingest_seconds"] == sum(s["reported_ingest_seconds"] for s in members)
+        # Overall over a window of instants, [start_time, end_time): between the first and last settled start.
+        start, end = parse_iso(started[0]), parse_iso(started[-1])
+        inside = [s for s in truth(sim) if start <= parse_iso(s["started_time"] or s["invoked_time"]) < end]
+        body = client.get(
+            OVERALL, params={"start_time": start.timestamp(), "end_time": end.timestamp()}
+        ).json()
+        assert set(body) == {"success", "data"}
+        assert set(body["data"]) == {"count", "total_ingest_seconds", "total_viewer_seconds"}
+        assert all(type(value) is int for value in body["data"].values())
+        assert body["data"]["count"] == len(inside) >= 2
+        assert body["data"]["total_ingest_seconds"] == sum(s["reported_ingest_seconds"] for s in inside)
+        viewer = body["data"]["total_viewer_seconds"]
+        assert viewer == rounded_as(rounding, [s["reported_viewer_seconds"] for s in inside])
+        # The bounds the reconciliation's tolerance is made of: within one second of the sum, or of count.
+        exact = math.fsum(s["reported_viewer_seconds"] for s in inside)
+        assert -0.5 <= exact - viewer < (1 if rounding != "sum_of_floors" else len(inside))
+
+
+def test_overall_without_start_or_end_time_covers_the_30_days_up_to_now() -> None:
+    """Both are optional in the published schema: the same default window as daywise."""
+    with simulator(start_at=DAY_START) as (sim, client):
+        sim.advance_to(200.0)
+        now = parse_iso(sim.now_iso())
+        explicit = client.get(
+            OVERALL,
+            params={"start_time": (now - timedelta(days=30)).timestamp(), "end_time": now.timestamp()},
+        ).json()["data"]
+        assert explicit["count"] == sum(
+            item["count"] for item in daywise(client, now - timedelta(days=30), now)
+        )
+        for params in ({}, {"end_time": now.timestamp()}):
+            assert client.get(OVERALL, params=params).json()["data"] == explicit, params
+        late = client.get(OVERALL, params={"end_time": (DAY_START + timedelta(days=31)).timestamp()}).json()
+        assert late["data"] == {"count": 0, "total_ingest_seconds": 0, "total_viewer_seconds": 0}
+        bad = client.get(OVERALL, params={"start_time": "yesterday"})
+        assert (bad.status_code, bad.json()["error"]["code"]) == (400, 400)
 
 
 @pytest.mark.parametrize(
@@ -894,6 +957,8 @@ def test_cli_options_cover_the_timing_lag_short_dip_and_shape_knobs() -> None:
                 "0.1",
                 "--daywise-date-form",
                 "iso",
+                "--analytics-rounding",
+                "round",
                 "--details-shape",
                 "inner",
                 "--gap-seconds",
@@ -911,6 +976,7 @@ def test_cli_options_cover_the_timing_lag_short_dip_and_shape_knobs() -> None:
     )
     assert (config.report_lag_seconds, config.short_share, config.dip_share) == (12.5, 0.25, 0.1)
     assert (config.daywise_date_form, config.details_shape) == ("iso", "inner")
+    assert config.analytics_rounding == "round"
     assert (config.gap_seconds, config.invoked_seconds, config.live_seconds) == ((3, 9), (0.5, 2), (10, 20))
     assert (config.short_live_seconds, config.placeholder_seconds, config.linger_seconds) == ((1, 4), 4, 0)
     with pytest.raises(SystemExit):

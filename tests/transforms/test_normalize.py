@@ -11,6 +11,7 @@ from polars.testing import assert_frame_equal
 from streamledger.transforms.normalize import (
     ISSUE_SCHEMA,
     LIVESTREAM_SCHEMA,
+    OVERALL_WITHOUT_WINDOW,
     SESSION_SCHEMA,
     normalize_responses,
     responses_frame,
@@ -237,3 +238,51 @@ def test_a_started_session_without_its_figures_is_an_issue_and_one_not_started_i
     assert poll.issues.select("seq", "session_id", "field", "raw_value", "reason").rows() == [
         (1, SESSION_ID, "session.ingest_seconds", None, "missing from a started session")
     ]
+
+
+OVERALL_PATH = (
+    "https://api.cloudflare.com/client/v4/accounts/acc/realtime/kit/app/analytics/livestreams/overall"
+    "?start_time=1793491200&end_time=1796083200"
+)
+# The published example of GET .../analytics/livestreams/overall (realtimekit-openapi.json, Example 1).
+OVERALL_EXAMPLE = {
+    "data": {"count": 4, "total_ingest_seconds": 531, "total_viewer_seconds": 116},
+    "success": True,
+}
+
+
+def overall(body: Any, path: str = OVERALL_PATH) -> dict[str, Any]:
+    return response(body, "analytics_overall") | {"request_path": path}
+
+
+def test_overall_totals_are_one_typed_row_with_the_window_the_request_asked_for() -> None:
+    poll = normalize_responses([overall(OVERALL_EXAMPLE)])
+    assert poll.overall.select(
+        "app_id", "start_time", "end_time", "count", "total_ingest_seconds", "total_viewer_seconds"
+    ).rows() == [
+        ("app", datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), 4, 531.0, 116.0)
+    ]
+    assert poll.issues.is_empty()
+
+
+def test_unreadable_overall_totals_are_parse_issues_with_their_reason_never_zeros() -> None:
+    body = {
+        "data": {"count": 4.5, "total_ingest_seconds": "lots", "total_viewer_seconds": -3},
+        "success": True,
+    }
+    poll = normalize_responses([overall(body), overall(OVERALL_EXAMPLE, OVERALL_PATH.split("?")[0])])
+    assert poll.overall.select("count", "total_ingest_seconds", "total_viewer_seconds").rows() == [
+        (None, None, None),
+        (4, 531.0, 116.0),
+    ]
+    assert poll.overall["start_time"].to_list()[1] is None  # the second asked for no window
+    assert poll.issues.select("field", "raw_value", "reason").rows() == [
+        ("overall.count", "4.5", "not a non-negative integer"),
+        ("overall.total_ingest_seconds", "lots", "not a number"),
+        ("overall.total_viewer_seconds", "-3", "negative seconds"),
+        ("overall.window", None, OVERALL_WITHOUT_WINDOW),
+    ]
+    not_an_object = normalize_responses([overall({"data": [OVERALL_EXAMPLE["data"]], "success": True})])
+    assert not_an_object.overall.is_empty()
+    not_an_object_issues = not_an_object.issues.select("field", "reason").rows()
+    assert not_an_object_issues == [("overall", "expected an object of totals")]

@@ -376,6 +376,7 @@ def test_coverage_of_a_month_with_late_polling_and_an_open_session_is_not_comple
     assert coverage["reconciliation"] == {
         "days_with_cloudflare_figures": 2,
         "days_with_difference": 1,
+        "verdicts": {"agrees": 1, "differs": 0, "not final": 1},  # Oct 31 has an open session
         "ingest_difference_seconds": 0.0,
         "viewer_difference_seconds": 10.0,
     }
@@ -493,3 +494,88 @@ def test_the_scheduled_export_skips_a_month_whose_export_is_already_complete(tmp
     assert already_complete(tmp_path) is True
     (tmp_path / "manifest.json").write_text("{not json")
     assert already_complete(tmp_path) is False
+
+
+DEC_1 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def add_overall(
+    database: Path, ingest: float, viewer: float, *, count: int = 1, fetched_at: datetime
+) -> None:
+    """A read of Cloudflare's overall totals of November for app1 (the window the reconcile asks for)."""
+    con = warehouse.connect(database)
+    try:
+        con.execute(
+            "insert into analytics_overall values ('app1', $1, $2, $3, $4, $5, $6, 'r2')"
+            " on conflict do update set count = excluded.count,"
+            " total_ingest_seconds = excluded.total_ingest_seconds,"
+            " total_viewer_seconds = excluded.total_viewer_seconds, fetched_at = excluded.fetched_at",
+            [NOV_1, DEC_1, count, ingest, viewer, fetched_at],
+        )
+        # Another window of the same app is not the month's: the cross-check ignores it.
+        con.execute(
+            "insert into analytics_overall values ('app1', $1, $2, 7, 1, 1, $3, 'r2') on conflict do nothing",
+            [NOV_1, NOV_1 + timedelta(days=14), fetched_at],
+        )
+    finally:
+        con.close()
+
+
+def test_without_a_read_of_cloudflares_month_totals_the_manifest_says_so_and_invents_no_zeros(
+    database: Path, tmp_path: Path
+) -> None:
+    manifest = export(database, "2026-11", tmp_path).manifest
+    check = manifest["cloudflare_cross_check"]
+    assert check["window"] == {"start": "2026-11-01T00:00:00Z", "end": "2026-12-01T00:00:00Z"}
+    assert check["verdict"] == "not final"
+    (app,) = check["apps"]
+    assert (app["app_id"], app["read_at"], app["cloudflare"]) == ("app1", None, None)
+    assert app["warehouse"] == {
+        "sessions": 1,
+        "sessions_not_final": 0,
+        "ingest_seconds": 600,
+        "viewer_seconds": 1200,
+    }
+    assert (app["verdict"], app["verdict_reason"]) == (
+        "not final",
+        "Cloudflare's overall totals of the month were not read",
+    )
+    assert check["note"].startswith("No read of Cloudflare's overall totals for this month for app1")
+    # The scheduled export tries the month again (after the next daily reconcile) until it is cross-checked.
+    assert already_complete(tmp_path / "2026-11") is False
+
+
+@pytest.mark.parametrize(
+    ("viewer", "count", "verdict", "reason"),
+    [
+        (1199, 1, "agrees", None),  # the sum of floors, or floor of the sum, of 1200.0: within 1 + 1
+        (1202, 1, "agrees", None),  # the most rounding can explain
+        (1197, 1, "differs", "viewer seconds differ by more than the tolerance"),
+        (1200, 2, "differs", "session counts differ"),
+    ],
+)
+def test_the_manifest_cross_checks_cloudflares_month_totals_per_app(
+    database: Path, tmp_path: Path, viewer: int, count: int, verdict: str, reason: str | None
+) -> None:
+    read_at = DEC_1 + timedelta(minutes=15)
+    add_overall(database, 600, viewer, count=count, fetched_at=read_at)
+    check = export(database, "2026-11", tmp_path).manifest["cloudflare_cross_check"]
+    (app,) = check["apps"]
+    assert app["read_at"] == "2026-12-01T00:15:00Z"
+    assert app["cloudflare"] == {"sessions": count, "ingest_seconds": 600, "viewer_seconds": viewer}
+    assert (app["tolerance_seconds"], app["viewer_difference_seconds"]) == (count + 1, 1200 - viewer)
+    assert (app["verdict"], app["verdict_reason"]) == (verdict, reason)
+    assert (check["verdict"], check["note"]) == (verdict, None)
+
+
+def test_cloudflares_totals_read_before_the_month_was_over_are_not_final(
+    database: Path, tmp_path: Path
+) -> None:
+    add_overall(database, 600, 1200, fetched_at=datetime(2026, 11, 30, 0, 15, tzinfo=UTC))
+    check = export(database, "2026-11", tmp_path).manifest["cloudflare_cross_check"]
+    assert (check["apps"][0]["verdict"], check["apps"][0]["verdict_reason"]) == (
+        "not final",
+        "Cloudflare's totals were read before the month was over",
+    )
+    add_overall(database, 600, 1200, fetched_at=DEC_1 + timedelta(minutes=15))  # the next daily reconcile
+    assert export(database, "2026-11", tmp_path).manifest["cloudflare_cross_check"]["verdict"] == "agrees"

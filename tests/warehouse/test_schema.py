@@ -59,10 +59,26 @@ def describe_schema(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
-# Macros changed on purpose after the pre-release migrations, each with why.
+# Views and macros changed on purpose after the pre-release migrations: name -> (kind, date), why above.
 CHANGED_SINCE_PRE_RELEASE = {
     # Points tied at one instant take one order in both of its windows (a step was counted twice).
-    "stale_session_usage": "2026-12-02",
+    "stale_session_usage": ("macro", "2026-12-02"),
+    # Cloudflare's totals are integers (issue 12): the tolerance their rounding allows and a verdict, beside
+    # the differences, which stay; every earlier column keeps its name and place.
+    "reconciliation_daily": ("view", "2026-12-03"),
+}
+# Tables added by migrations after the baseline: name -> the migration that made it.
+ADDED_SINCE_PRE_RELEASE = {
+    # Each app's progress through its full livestream listing, a round spread over polls (issue 12).
+    "listing_rounds": "002_listing_rounds.sql",
+    # Cloudflare's overall totals of a window, the monthly export's cross-check (issue 12).
+    "analytics_overall": "003_analytics_overall.sql",
+}
+# Columns added to baseline tables by later migrations: (table, column) -> the migration that added it.
+COLUMNS_ADDED_SINCE_PRE_RELEASE = {
+    ("poll_runs", "listing"): "002_listing_rounds.sql",
+    ("poll_runs", "planned_list"): "002_listing_rounds.sql",
+    ("poll_runs", "deferred_list"): "002_listing_rounds.sql",
 }
 
 
@@ -81,23 +97,29 @@ def described(path: Path) -> dict[str, Any]:
         con.close()
 
 
-def without(description: dict[str, Any], table: str) -> dict[str, Any]:
-    """The description without one table."""
+def without(description: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The description without these tables, views and macros."""
     return {
-        "columns": [row for row in description["columns"] if row[0] != table],
-        "tables": {name: sql for name, sql in description["tables"].items() if name != table},
-        "constraints": [row for row in description["constraints"] if row[0] != table],
-        "views": description["views"],
-        "macros": description["macros"],
+        "columns": [row for row in description["columns"] if row[0] not in names],
+        "tables": {name: sql for name, sql in description["tables"].items() if name not in names},
+        "constraints": [row for row in description["constraints"] if row[0] not in names],
+        "views": {name: sql for name, sql in description["views"].items() if name not in names},
+        "macros": [row for row in description["macros"] if row[0] not in names],
     }
 
 
-def views_and_macros(description: dict[str, Any]) -> dict[str, Any]:
-    """The description's views, their columns, and the macros."""
-    return {
-        "columns": [row for row in description["columns"] if row[1] == "VIEW"],
-        "views": description["views"],
-        "macros": description["macros"],
+def baseline_columns(description: dict[str, Any]) -> dict[str, Any]:
+    """The description without the columns later migrations added to baseline tables, and the DDL of those
+    tables as the baseline made it (test_migration_002_... holds what was added)."""
+    added = {table for table, _ in COLUMNS_ADDED_SINCE_PRE_RELEASE}
+    baseline = pre_release()["tables"]
+    return description | {
+        "columns": [
+            row for row in description["columns"] if (row[0], row[3]) not in COLUMNS_ADDED_SINCE_PRE_RELEASE
+        ],
+        "tables": {
+            name: baseline[name] if name in added else sql for name, sql in description["tables"].items()
+        },
     }
 
 
@@ -113,8 +135,8 @@ def test_migration_002_adds_the_listing_columns_and_listing_rounds(tmp_path: Pat
         ("planned_list", "INTEGER", "0"),
         ("deferred_list", "INTEGER", "0"),
     ]
-    rounds = [row[3] for row in after["columns"] if row[0] == "listing_rounds"]
-    assert rounds == [
+    assert {(row[0], row[3]) for row in added} == set(COLUMNS_ADDED_SINCE_PRE_RELEASE)
+    assert columns_of(after, "listing_rounds") == [
         "poll_id",
         "app_id",
         "fetched_at",
@@ -126,12 +148,13 @@ def test_migration_002_adds_the_listing_columns_and_listing_rounds(tmp_path: Pat
         "filter_ignored",
     ]
     assert ["listing_rounds", "PRIMARY KEY", ["poll_id", "app_id"]] in after["constraints"]
-    # Everything else is what the baseline made.
-    old = pre_release()
-    kept = [row for row in after["columns"] if row[0] != "listing_rounds" and row not in added]
-    assert [row for row in kept if row[1] == "BASE TABLE" and row[0] != "schema_definitions"] == [
-        row for row in old["columns"] if row[1] == "BASE TABLE"
-    ]
+    poll_runs = after["tables"]["poll_runs"]
+    assert "listing VARCHAR, planned_list INTEGER DEFAULT(0), deferred_list INTEGER DEFAULT(0))" in poll_runs
+
+
+def columns_of(description: dict[str, Any], name: str) -> list[str]:
+    """The column names of one table or view, in order."""
+    return [row[3] for row in description["columns"] if row[0] == name]
 
 
 def test_the_baseline_makes_exactly_the_tables_the_pre_release_migrations_ended_with(tmp_path: Path) -> None:
@@ -157,7 +180,7 @@ def test_the_baseline_makes_exactly_the_tables_the_pre_release_migrations_ended_
 def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     names = sorted(path.name for path in warehouse.MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))
-    assert names == ["001_baseline.sql", "002_listing_rounds.sql"]
+    assert names == ["001_baseline.sql", "002_listing_rounds.sql", "003_analytics_overall.sql"]
     assert warehouse.migrate(con) == names
     assert warehouse.migrate(con) == []
     recorded = con.execute("select version, name from schema_migrations order by version").fetchall()
@@ -169,20 +192,26 @@ def test_the_definitions_are_the_views_and_macros_the_pre_release_migrations_end
 ) -> None:
     path = tmp_path / "w.duckdb"
     con = warehouse.connect(path)
-    assert warehouse.migrate(con, path) == ["001_baseline.sql", "002_listing_rounds.sql"]
+    assert warehouse.migrate(con, path) == ["001_baseline.sql", *ADDED_SINCE_PRE_RELEASE.values()]
     con.close()
     # The views' and macros' definitions as DuckDB parsed them: the same statements, whatever the layout,
-    # but for those changed on purpose since, which must differ. (Tables: the baseline test, and one test
-    # per later migration.)
-    ours, theirs = views_and_macros(described(path)), views_and_macros(pre_release())
-    for name in CHANGED_SINCE_PRE_RELEASE:
-        (mine,) = [row for row in ours["macros"] if row[0] == name]
-        (old,) = [row for row in theirs["macros"] if row[0] == name]
+    # but for those changed on purpose since, which must differ, and the tables added since.
+    everything = described(path)
+    ours, theirs = without(everything, "schema_definitions", *ADDED_SINCE_PRE_RELEASE), pre_release()
+    ours = baseline_columns(ours)
+    assert set(ADDED_SINCE_PRE_RELEASE) <= set(everything["tables"]) - set(theirs["tables"])
+    for name, (kind, _) in CHANGED_SINCE_PRE_RELEASE.items():
+        if kind == "macro":
+            (mine,) = [row for row in ours["macros"] if row[0] == name]
+            (old,) = [row for row in theirs["macros"] if row[0] == name]
+        else:
+            mine, old = ours["views"][name], theirs["views"][name]
+            # A changed view keeps every column it had, in its place (new ones come after): readers' queries
+            # and `select *` exports still read the same columns.
+            before = columns_of(theirs, name)
+            assert columns_of(ours, name)[: len(before)] == before
         assert mine != old, f"{name} is listed as changed but is not"
-    unchanged = [row for row in ours["macros"] if row[0] not in CHANGED_SINCE_PRE_RELEASE]
-    assert ours | {"macros": unchanged} == theirs | {
-        "macros": [row for row in theirs["macros"] if row[0] not in CHANGED_SINCE_PRE_RELEASE]
-    }
+    assert without(ours, *CHANGED_SINCE_PRE_RELEASE) == without(theirs, *CHANGED_SINCE_PRE_RELEASE)
 
 
 def test_the_baseline_holds_tables_only_and_every_definition_is_one_create_or_replace() -> None:
@@ -230,7 +259,7 @@ def test_every_table_view_column_and_macro_has_a_comment(tmp_path: Path) -> None
     )
     assert missing == []
     relations = {(row["kind"], row["name"]) for row in catalog}
-    assert counts == [(15, 5, len(catalog))]  # the catalog holds every column of every table and view
+    assert counts == [(16, 5, len(catalog))]  # the catalog holds every column of every table and view
     assert sum(kind == "view" for kind, _ in relations) == 5
     assert len(macros) == 8
 

@@ -87,7 +87,8 @@ class Warehouse:
 
 @pytest.fixture(scope="module")
 def polled(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    """Eight polls and a reconcile loaded, then one more poll of each kind fetched and kept as Parquet."""
+    """Eight polls and a reconcile (daywise and overall) loaded, then one more poll of each kind fetched and
+    kept as Parquet."""
     root = tmp_path_factory.mktemp("cli")
     folder = root / "files"
     (folder / "staged").mkdir(parents=True)
@@ -97,12 +98,12 @@ def polled(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
             sim.advance(30)
             run_poll(settings)
         until = parse_instant(sim.now_iso())
-        assert finish(settings, fetch.fetch_daywise(settings, 3, until=until)) is not None
+        assert finish(settings, fetch.fetch_analytics(settings, 3, 2, until=until)) is not None
         sim.advance(30)
         # Not loaded: its frames are what the load files read (with app discovery, so staged_apps has rows).
         discovering = settings.with_overrides(app_ids=())
         snapshot = fetch.fetch_poll(discovering, plan.read_plan(discovering))
-        daywise = fetch.fetch_daywise(settings, 3, until=until)
+        analytics = fetch.fetch_analytics(settings, 3, 2, until=until)
     frames = normalize_responses(snapshot.responses)
     staged = {
         "staged_responses": frames.responses,
@@ -110,7 +111,8 @@ def polled(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
         "staged_sessions": frames.sessions,
         "staged_issues": frames.issues,
         "staged_apps": frames.apps,
-        "staged_daywise": normalize_responses(daywise.responses).daywise,
+        "staged_daywise": normalize_responses(analytics.responses).daywise,
+        "staged_overall": normalize_responses(analytics.responses).overall,
         "staged_poll_run": load.ledger_row(snapshot, frames, 0.0, 0.0, False).frame(),
         "staged_poll_counts": frames.counts(),
         "staged_listing_rounds": snapshot.rounds_frame(),
