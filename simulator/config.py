@@ -15,6 +15,7 @@ DetailsShape = Literal["mixed", "top", "inner"]
 RouteName = Literal[
     "list_apps",
     "analytics_daywise",
+    "analytics_overall",
     "list_livestreams",
     "session_by_id",
     "active_session",
@@ -33,6 +34,7 @@ SHAPE_FORMS: tuple[ShapeForm, ...] = ("missing_data", "data_list", "data_string"
 ROUTE_NAMES: tuple[RouteName, ...] = (
     "list_apps",
     "analytics_daywise",
+    "analytics_overall",
     "list_livestreams",
     "session_by_id",
     "active_session",
