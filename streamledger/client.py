@@ -12,7 +12,7 @@ import functools
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
@@ -141,22 +141,29 @@ class RealtimeKitClient:
     async def __aexit__(self, *exc: object) -> None:
         await self._http.aclose()
 
-    async def list_livestreams(self, app_id: str) -> Listing:
-        """Read every page of an app's livestreams, up to the page cap."""
-        return await self._list(LIST_LIVESTREAMS, app_id, f"/{_segment(app_id)}/livestreams", "livestreams")
+    async def list_livestreams(self, app_id: str, params: Mapping[str, str | int] | None = None) -> Listing:
+        """Read every page of an app's livestreams, up to the page cap (`params`: filters such as status)."""
+        path = f"/{_segment(app_id)}/livestreams"
+        return await self._list(LIST_LIVESTREAMS, app_id, path, "livestreams", params)
 
     async def list_apps(self) -> Listing:
         """Read every page of the account's apps, up to the page cap."""
         return await self._list(LIST_APPS, None, "/apps", "apps")
 
-    async def _list(self, endpoint: str, app_id: str | None, path: str, noun: str) -> Listing:
+    async def _list(
+        self,
+        endpoint: str,
+        app_id: str | None,
+        path: str,
+        noun: str,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Listing:
         """Read a paged list; stop on an empty page, at the total, on a short unpaged page, or at the cap."""
         items: list[Any] = []
         per_page = self._settings.per_page
         for page in range(1, self._settings.max_pages + 1):
-            body = await self._get(
-                endpoint, app_id, path, params={"page_no": page, "per_page": per_page}, subject=f"page {page}"
-            )
+            query = {**(params or {}), "page_no": page, "per_page": per_page}
+            body = await self._get(endpoint, app_id, path, params=query, subject=f"page {page}")
             page_items, paging = list_items(body)
             items.extend(page_items)
             if not page_items:
@@ -193,6 +200,14 @@ class RealtimeKitClient:
             params={"start_time": int(start.timestamp()), "end_time": int(end.timestamp())},
             subject=f"days {start:%Y-%m-%d} to {end:%Y-%m-%d}",
         )
+
+    async def read_app_path(
+        self, endpoint: str, app_id: str, path: str, params: Mapping[str, str | int] | None = None
+    ) -> Any:
+        """Return the body of one GET of a path under an app (`path` follows the app id: '/analytics/...')."""
+        query = dict(params) if params else None
+        subject = " ".join(f"{name}={value}" for name, value in (params or {}).items()) or None
+        return await self._get(endpoint, app_id, f"/{_segment(app_id)}{path}", params=query, subject=subject)
 
     async def active_session(self, app_id: str, livestream_id: str) -> Any:
         """Return the active-session body, or None when the livestream has no active session."""
