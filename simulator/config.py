@@ -15,7 +15,6 @@ DetailsShape = Literal["mixed", "top", "inner"]
 RouteName = Literal[
     "list_apps",
     "analytics_daywise",
-    "analytics_overall",
     "list_livestreams",
     "session_by_id",
     "active_session",
@@ -34,7 +33,6 @@ SHAPE_FORMS: tuple[ShapeForm, ...] = ("missing_data", "data_list", "data_string"
 ROUTE_NAMES: tuple[RouteName, ...] = (
     "list_apps",
     "analytics_daywise",
-    "analytics_overall",
     "list_livestreams",
     "session_by_id",
     "active_session",

@@ -183,26 +183,6 @@ def _analytics_daywise(
     return 200, {"success": True, "data": data}
 
 
-def _analytics_overall(
-    state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
-) -> tuple[int, Json]:
-    """GET .../analytics/livestreams/overall: daywise's days in the range, summed; integers, as published."""
-    found = _app_or_error(state, params["app"])
-    if not isinstance(found, App):
-        return found
-    end = _unix_seconds_param(query, "end_time", state.model.origin_ms / 1000.0 + t)
-    start = _unix_seconds_param(query, "start_time", end - DAYWISE_DEFAULT_DAYS * 86_400)
-    first_day = datetime.fromtimestamp(start, UTC).date()
-    last_day = datetime.fromtimestamp(end, UTC).date()
-    days = [d for d in state.model.daywise(found.id, t, reported=True) if first_day <= d.day <= last_day]
-    data = {
-        "count": sum(d.count for d in days),
-        "total_ingest_seconds": sum(d.ingest_seconds for d in days),
-        "total_viewer_seconds": round(math.fsum(d.viewer_seconds for d in days)),
-    }
-    return 200, {"success": True, "data": data}
-
-
 def _active_session(
     state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
 ) -> tuple[int, Json]:
@@ -252,11 +232,6 @@ _ROUTES: tuple[tuple[RouteName, re.Pattern[str], Handler], ...] = (
         "analytics_daywise",
         re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/analytics/livestreams/daywise/?$"),
         _analytics_daywise,
-    ),
-    (
-        "analytics_overall",
-        re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/analytics/livestreams/overall/?$"),
-        _analytics_overall,
     ),
     ("list_livestreams", re.compile(rf"^{_KIT}/(?P<app>{_SEGMENT})/livestreams/?$"), _list_livestreams),
     (

@@ -799,30 +799,6 @@ def test_daywise_without_start_or_end_time_covers_the_30_days_up_to_now() -> Non
         assert [item["date"][:10] for item in late] == ["2026-11-01"]
 
 
-def test_overall_analytics_sums_the_daywise_days_of_its_range_as_integers() -> None:
-    """get-livestream-analytics-complete: one object, its totals typed integer by the published schema."""
-    with simulator(start_at=DAY_START) as (sim, client):
-        sim.advance_to(240.0)
-        now = parse_iso(sim.now_iso())
-        overall_path = DAYWISE.replace("/daywise", "/overall")
-        for params in (
-            {},
-            {"start_time": int((now - timedelta(days=3)).timestamp()), "end_time": now.timestamp()},
-        ):
-            days = client.get(DAYWISE, params=params).json()["data"]
-            response = client.get(overall_path, params=params)
-            assert response.status_code == 200
-            body = response.json()
-            assert set(body) == {"success", "data"}
-            assert body["data"] == {
-                "count": sum(day["count"] for day in days),
-                "total_ingest_seconds": sum(day["total_ingest_seconds"] for day in days),
-                "total_viewer_seconds": round(math.fsum(day["total_viewer_seconds"] for day in days)),
-            }
-            assert body["data"]["count"] > 0
-            assert all(isinstance(value, int) for value in body["data"].values())
-
-
 @pytest.mark.parametrize(
     "params",
     [
