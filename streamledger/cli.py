@@ -22,6 +22,7 @@ from streamledger.progress import Progress
 from streamledger.reports import FORMATS, READ_WAIT_SECONDS
 from streamledger.settings import Settings, checked_retention_days
 
+DOCTOR_TIMEOUT_SECONDS = 10.0
 # Prefect reads these at import time: quiet, no telemetry, and room for a cold temporary server.
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -97,6 +98,27 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the deployments on their schedules (without PREFECT_API_URL, a local Prefect server)",
     )
     serve.set_defaults(run=_serve)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the configured API: a few bounded reads, and what each shows of docs/api-assumptions.md",
+        description="Read a few endpoints with the configured token (at most 12 requests, none retried) "
+        "and print, for each, its status, its shape and the assumptions it confirms or contradicts. Writes "
+        "nothing to the warehouse. Exit status 1 when a read failed.",
+    )
+    doctor.add_argument("--api", action="store_true", required=True, help="check the RealtimeKit API")
+    doctor.add_argument("--json", action="store_true", help="print the result as JSON")
+    doctor.add_argument(
+        "--save", type=Path, metavar="DIR", help="also write the redacted bodies and the result to DIR"
+    )
+    doctor.add_argument(
+        "--timeout",
+        type=float,
+        default=DOCTOR_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"timeout of each request (default {DOCTOR_TIMEOUT_SECONDS:g})",
+    )
+    doctor.set_defaults(run=_doctor)
 
     status = commands.add_parser(
         "status", help="the last successful poll, the last hour's polls, open sessions, the request budget"
@@ -231,6 +253,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
         serve_snapshots(settings)
     return 0
+
+
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from streamledger.doctor import run_doctor
+
+    return run_doctor(settings, timeout_seconds=args.timeout, as_json=args.json, save=args.save)
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:

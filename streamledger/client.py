@@ -12,7 +12,7 @@ import functools
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
@@ -230,6 +230,14 @@ class RealtimeKitClient:
             params={"start_time": int(start.timestamp()), "end_time": int(end.timestamp())},
             subject=f"totals {start:%Y-%m-%dT%H:%M:%SZ} to {end:%Y-%m-%dT%H:%M:%SZ}",
         )
+
+    async def read_app_path(
+        self, endpoint: str, app_id: str, path: str, params: Mapping[str, str | int] | None = None
+    ) -> Any:
+        """Return the body of one GET of a path under an app (`path` follows the app id: '/analytics/...')."""
+        query = dict(params) if params else None
+        subject = " ".join(f"{name}={value}" for name, value in (params or {}).items()) or None
+        return await self._get(endpoint, app_id, f"/{_segment(app_id)}{path}", params=query, subject=subject)
 
     async def active_session(self, app_id: str, livestream_id: str) -> Any:
         """Return the active-session body, or None when the livestream has no active session."""

@@ -250,6 +250,34 @@ def test_listing_follows_paging_in_both_shapes_until_the_total() -> None:
     ]
 
 
+def test_a_listing_by_status_sends_it_on_every_page_beside_the_paging() -> None:
+    script = Script(page(["a", "b"], 3, 1), page(["c"], 3, 3))
+    listing, _ = run(script, lambda c: c.list_livestreams("app", "LIVE"))
+    assert [i["id"] for i in listing.items] == ["a", "b", "c"]
+    assert [dict(r.url.params) for r in script.requests] == [
+        {"status": "LIVE", "page_no": str(n), "per_page": "2"} for n in (1, 2)
+    ]
+
+
+def test_a_path_under_an_app_is_read_with_its_parameters_and_recorded_under_its_endpoint_name() -> None:
+    script = Script(ok({"success": True, "data": {"count": 4}}), ok({"success": True, "data": {}}))
+
+    async def both(client: RealtimeKitClient) -> list[Any]:
+        path = "/analytics/livestreams/overall"
+        return [
+            await client.read_app_path("analytics_overall", "a/b", path, {"start_time": 1, "end_time": 2}),
+            await client.read_app_path("analytics_overall", "a/b", path),
+        ]
+
+    bodies, client = run(script, both)
+    assert bodies == [{"success": True, "data": {"count": 4}}, {"success": True, "data": {}}]
+    assert [r.url.raw_path.decode().partition("?")[0] for r in script.requests] == [
+        "/client/v4/accounts/acc/realtime/kit/a%2Fb/analytics/livestreams/overall"
+    ] * 2
+    assert [dict(r.url.params) for r in script.requests] == [{"start_time": "1", "end_time": "2"}, {}]
+    assert [r["endpoint"] for r in client.responses] == ["analytics_overall"] * 2
+
+
 def test_listing_stops_on_an_empty_page() -> None:
     script = Script(
         ok({"success": True, "data": [{"id": "a"}, {"id": "b"}]}), ok({"success": True, "data": []})
