@@ -24,7 +24,15 @@ from benchmarks.common import (
 )
 
 # In the order they run; the long ones last.
-SUITES = ("poll_overhead", "poll_wall", "prefect_overhead", "storage", "budget_use", "history_scale")
+SUITES = (
+    "poll_overhead",
+    "poll_wall",
+    "prefect_overhead",
+    "storage",
+    "budget_use",
+    "history_scale",
+    "discovery",
+)
 TABLE_START, TABLE_END = "<!-- figures:start -->", "<!-- figures:end -->"
 
 

@@ -163,6 +163,7 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
             database=workdir / "storage.duckdb",
             landing_dir=workdir / "landing",
             budget_requests=UNLIMITED,
+            burst_requests=UNLIMITED,
         )
         print(f"{size}, simulator in its own process", flush=True)
         ran = run_polls(root, settings, polls)

@@ -12,6 +12,7 @@ InactiveForm = Literal["mixed", "404", "null_session", "no_data", "success_false
 ListShape = Literal["mixed", "array", "object"]
 DaywiseDateForm = Literal["mixed", "date", "iso"]
 DetailsShape = Literal["mixed", "top", "inner"]
+SessionsOrder = Literal["newest_first", "oldest_first"]
 AnalyticsRounding = Literal["floor", "round", "sum_of_floors"]
 RouteName = Literal[
     "list_apps",
@@ -147,6 +148,8 @@ class SimulatorConfig:
     active_livestreams: int | None = None
     # An API that ignores the list's status filter: every livestream is listed whatever `status` asks.
     ignore_status_filter: bool = False
+    # The order of a livestream's sessions in its details (undocumented): newest first, or oldest first.
+    sessions_order: SessionsOrder = "newest_first"
 
     def __post_init__(self) -> None:
         """Reject values that would make the simulator misbehave silently."""
@@ -200,6 +203,8 @@ class SimulatorConfig:
             raise ValueError(f"list_shape must be one of {LIST_SHAPES}")
         if self.daywise_date_form not in DAYWISE_DATE_FORMS:
             raise ValueError(f"daywise_date_form must be one of {DAYWISE_DATE_FORMS}")
+        if self.sessions_order not in ("newest_first", "oldest_first"):
+            raise ValueError("sessions_order must be newest_first or oldest_first")
         if self.details_shape not in DETAILS_SHAPES:
             raise ValueError(f"details_shape must be one of {DETAILS_SHAPES}")
         if self.analytics_rounding not in ANALYTICS_ROUNDINGS:

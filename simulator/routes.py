@@ -145,13 +145,15 @@ def _livestream_or_error(state: SimulatorState, params: dict[str, str]) -> Lives
 def _livestream_details(
     state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
 ) -> tuple[int, Json]:
-    """GET .../livestreams/{id}: the livestream and its sessions so far, newest first."""
+    """GET .../livestreams/{id}: the livestream and its sessions so far, newest first (or oldest first)."""
     found = _livestream_or_error(state, params)
     if not isinstance(found, Livestream):
         return found
     page_no, per_page = _paging(state.config, query)
     model = state.model
-    sessions = list(reversed(model.sessions_created(found, t)))
+    sessions = list(model.sessions_created(found, t))
+    if state.config.sessions_order == "newest_first":
+        sessions.reverse()
     rows, paging = _page(sessions, page_no, per_page)
     data: Json = {
         "livestream": livestream_json(model, found, t),

@@ -117,7 +117,11 @@ class RealtimeKitClient:
         self._poll_id = poll_id
         self._secrets = (token,)
         self._budget = budget or shared_budget(
-            settings.base_url, token, settings.budget_requests, settings.budget_window_seconds
+            settings.base_url,
+            settings.budget,
+            settings.budget_requests,
+            settings.budget_window_seconds,
+            (settings.burst_requests, settings.burst_window_seconds),
         )
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._sleep = sleep

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -129,7 +130,15 @@ async def _fetch_analytics(
 
 def _new_poll(settings: Settings, kind: str) -> FetchedPoll:
     started_at = datetime.now(UTC)
-    return FetchedPoll(new_poll_id(started_at), started_at, started_at, settings.app_ids, [], kind=kind)
+    return FetchedPoll(
+        new_poll_id(started_at),
+        started_at,
+        started_at,
+        settings.app_ids,
+        [],
+        kind=kind,
+        budget=settings.budget,
+    )
 
 
 def _finish(poll: FetchedPoll, client: RealtimeKitClient) -> None:
@@ -145,9 +154,10 @@ def _finish(poll: FetchedPoll, client: RealtimeKitClient) -> None:
 def _budget(settings: Settings, earlier_sends: Iterable[float]) -> RequestBudget:
     budget = shared_budget(
         settings.base_url,
-        settings.api_token.reveal(),
+        settings.budget,
         settings.budget_requests,
         settings.budget_window_seconds,
+        (settings.burst_requests, settings.burst_window_seconds),
     )
     budget.seed(earlier_sends)
     return budget
@@ -355,18 +365,35 @@ async def _sweep(
 ) -> None:
     """Read the session lists the plan finds due, page by page back to the previous sweep."""
 
+    async def read(app_id: str, livestream_id: str, page: int) -> tuple[list[datetime], bool, int | None]:
+        """One page of the session list: its sessions' times, whether more follow, the last page number."""
+        body = await client.livestream_sessions(app_id, livestream_id, page, settings.per_page)
+        _, sessions, paging = session_items(body)
+        more = not paging.is_last_page() if paging else len(sessions) >= settings.per_page
+        times = [_session_time(s) for s in sessions if isinstance(s, dict)]
+        return times, more, paging.last_page(settings.per_page) if paging else None
+
     async def sweep(app_id: str, livestream_id: str) -> None:
+        # The order of a livestream's sessions is not documented: page 1 tells it, and the walk goes from
+        # the newest end back to the newest session already known (both on the API's clock); in no clear
+        # order, on to the end or the page cap.
         state = plan.livestreams.get(livestream_id)
-        since = state.last_swept_at if state else None
-        for page in range(1, settings.max_sweep_pages + 1):
-            if page > 1 and not allowance.take_one("sweep"):
+        since = state.newest_session_at if state else None
+        times, more, last = await read(app_id, livestream_id, 1)
+        order = _order(times)
+        if not more or not times or (order == NEWEST_FIRST and since is not None and min(times) <= since):
+            return
+        backwards = order == OLDEST_FIRST and last is not None
+        pages = (
+            range(last, 1, -1) if backwards and last is not None else range(2, settings.max_sweep_pages + 1)
+        )
+        for page in list(pages)[: settings.max_sweep_pages - 1]:
+            if not allowance.take_one("sweep"):
                 return
-            body = await client.livestream_sessions(app_id, livestream_id, page, settings.per_page)
-            _, sessions, paging = session_items(body)
-            more = not paging.is_last_page() if paging else len(sessions) >= settings.per_page
-            created = [parse_instant(s.get("created_at")) or NEVER for s in sessions if isinstance(s, dict)]
-            # Pages are newest first: stop once a page reaches back past the previous sweep.
-            if not more or not created or (since is not None and min(created) <= since):
+            times, more, _ = await read(app_id, livestream_id, page)
+            if not times or (not backwards and not more):
+                return
+            if order is not None and since is not None and min(times) <= since:
                 return
 
     due = sweeps_due(plan, listed, datetime.now(UTC), settings.sweep_interval_seconds)
@@ -396,6 +423,26 @@ def _fail(poll: FetchedPoll, error: ApiError) -> None:
     poll.errors.append(str(error))
     if error.is_auth_error and poll.fatal is None:
         poll.fatal = str(error)
+
+
+NEWEST_FIRST, OLDEST_FIRST = "newest first", "oldest first"
+
+
+def _session_time(session: dict[str, Any]) -> datetime:
+    """When a listed session started (or was created, if it shows no start); NEVER if it shows neither."""
+    return parse_instant(session.get("started_time")) or parse_instant(session.get("created_at")) or NEVER
+
+
+def _order(times: list[datetime]) -> str | None:
+    """NEWEST_FIRST or OLDEST_FIRST when a page's sessions are sorted by time; None when it cannot tell."""
+    pairs = list(itertools.pairwise(times))
+    if not pairs or times[0] == times[-1]:
+        return None
+    if all(a >= b for a, b in pairs):
+        return NEWEST_FIRST
+    if all(a <= b for a, b in pairs):
+        return OLDEST_FIRST
+    return None
 
 
 def _shown_session_id(answer: Any) -> str | None:

@@ -99,12 +99,14 @@ def tidy(landing_dir: Path) -> None:
         remove_leftovers(landing_dir)
 
 
-def sent_times(landing_dir: Path) -> list[float]:
-    """Return when each request of the polls still landed (not in the warehouse yet) was sent, in epoch s."""
+def sent_times(landing_dir: Path, budget: str) -> list[float]:
+    """Return when each request on `budget` of the polls still landed (not loaded yet) was sent (epoch s)."""
     times: list[float] = []
     for path in pending(landing_dir):
         try:
-            times += [response["fetched_at"].timestamp() for response in read_landed(path).responses]
+            poll = read_landed(path)
+            if poll.budget in (None, budget):
+                times += [response["fetched_at"].timestamp() for response in poll.responses]
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             continue  # loaded and removed meanwhile, or damaged (recovery quarantines it)
     return times

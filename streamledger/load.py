@@ -130,6 +130,7 @@ def ledger_row(
         discovery_requests=poll.discovery_requests,
         **{name: poll.plan.get(name, 0) for name in PLAN_COUNTS},
         listing=poll.listing,
+        budget=poll.budget,
     )
 
 

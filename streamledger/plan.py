@@ -50,6 +50,7 @@ STATE_COLUMNS = (
     "swept_updated_at",
     "recently_active",
     "open_since_swept",
+    "newest_session_at",
 )
 NEVER = datetime.min.replace(tzinfo=UTC)
 T = TypeVar("T")
@@ -67,7 +68,7 @@ def read_plan(settings: Settings) -> PollPlan:
             states = query(con, "queries/plan_livestreams.sql", {"active_hours": ACTIVE_HOURS})
             open_rows = query(con, "queries/open_sessions.sql").rows()
             finalize = query(con, "queries/finalization_candidates.sql").rows()
-            window = {"window_seconds": settings.budget_window_seconds}
+            window = {"window_seconds": settings.budget_window_seconds, "budget": settings.budget}
             sends = query(con, "queries/recent_requests.sql", window)
             rounds = query(con, "queries/listing_rounds.sql").rows()
     except DatabaseBusy:
@@ -88,7 +89,7 @@ def read_plan(settings: Settings) -> PollPlan:
             rounds={app_id: ListingRound(*state) for app_id, *state in rounds},
         )
         _replace_file(settings.plan_cache, orjson.dumps(plan))
-    landed = landing.sent_times(settings.landing_dir)
+    landed = landing.sent_times(settings.landing_dir, settings.budget)
     if not landed:
         return plan
     return replace(plan, recent_sends=tuple(sorted([*plan.recent_sends, *landed])))
@@ -109,6 +110,7 @@ def cached_plan(path: Path) -> PollPlan:
                     _instant(state["swept_updated_at"]),
                     state["recently_active"],
                     state.get("open_since_swept", False),
+                    _instant(state.get("newest_session_at")),
                 )
                 for ls, state in raw["livestreams"].items()
             },

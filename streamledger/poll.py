@@ -37,6 +37,7 @@ class LivestreamState:
     swept_updated_at: datetime | None
     recently_active: bool
     open_since_swept: bool = False
+    newest_session_at: datetime | None = None  # its newest known session's start, on the API's clock
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class FetchedPoll:
     responses: list[dict[str, Any]]
     kind: str = "snapshot"  # snapshot | reconcile
     listing: str | None = None  # filtered | fallback (the API ignored the status filter) | None: no listing
+    budget: str | None = None  # the request budget it drew on (Settings.budget)
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
@@ -146,6 +148,7 @@ class PollRun:
     deferred_sweep: int
     deferred_list: int
     listing: str | None
+    budget: str | None
 
     def frame(self) -> pl.DataFrame:
         """Return the row as a one-row frame with the poll_runs column types."""
@@ -198,6 +201,7 @@ POLL_RUN_SCHEMA: dict[str, pl.DataType] = {
     "discovery_requests": _COUNT,
     **dict.fromkeys(PLAN_COUNTS, _COUNT),
     "listing": pl.String(),
+    "budget": pl.String(),
 }
 
 LISTING_ROUND_SCHEMA: dict[str, pl.DataType] = {

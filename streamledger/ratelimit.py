@@ -48,11 +48,19 @@ def parse_ratelimit(value: str | None) -> RatelimitHeader | None:
 
 
 class RequestBudget:
-    """Never more than `limit` request sends in any `window` seconds, across every client of a process."""
+    """Never more than `limit` request sends in any `window` seconds, nor `burst[0]` in any `burst[1]`
+    seconds, across every client of a process."""
 
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        clock: Callable[[], float] = time.time,
+        burst: tuple[int, float] | None = None,
+    ) -> None:
         self.limit = limit
         self.window = window + WINDOW_MARGIN_SECONDS
+        self.burst = (burst[0], burst[1] + WINDOW_MARGIN_SECONDS) if burst is not None else None
         self._clock = clock
         self._lock = threading.Lock()
         self._sends: deque[float] = deque()
@@ -71,6 +79,8 @@ class RequestBudget:
                 at = max(at, self._sends[-1] + self._spacing)
                 if len(self._sends) >= self.limit:
                     at = max(at, self._sends[-self.limit] + self.window)
+                if self.burst is not None and len(self._sends) >= self.burst[0]:
+                    at = max(at, self._sends[-self.burst[0]] + self.burst[1])
             if at - now <= max_wait:
                 self._sends.append(at)
             return at - now
@@ -133,12 +143,14 @@ class RequestBudget:
         return len(self._sends) - bisect.bisect_right(self._sends, cutoff)
 
 
-_BUDGETS: dict[tuple[str, int, float], RequestBudget] = {}
+_BUDGETS: dict[tuple[str, int, float, tuple[int, float] | None], RequestBudget] = {}
 _BUDGETS_LOCK = threading.Lock()
 
 
-def shared_budget(base_url: str, token: str, limit: int, window: float) -> RequestBudget:
-    """Return the one budget of this process for a token at an API (keyed by a hash, never the token)."""
-    key = (hashlib.sha256(f"{base_url}\n{token}".encode()).hexdigest(), limit, window)
+def shared_budget(
+    base_url: str, budget: str, limit: int, window: float, burst: tuple[int, float] | None = None
+) -> RequestBudget:
+    """Return the one budget of this process for a named budget at an API (tokens of one user share it)."""
+    key = (hashlib.sha256(f"{base_url}\n{budget}".encode()).hexdigest(), limit, window, burst)
     with _BUDGETS_LOCK:
-        return _BUDGETS.setdefault(key, RequestBudget(limit, window))
+        return _BUDGETS.setdefault(key, RequestBudget(limit, window, burst=burst))

@@ -7,6 +7,7 @@ warning for a mistyped variable and the settings page of the docs are all made f
 from __future__ import annotations
 
 import difflib
+import hashlib
 import logging
 import math
 import os
@@ -134,6 +135,24 @@ class Settings:
             "STREAMLEDGER_BUDGET_WINDOW_SECONDS", "the budget window (Cloudflare: 1,200 per 300 s)"
         ),
     )
+    budget_name: str = field(
+        default="",
+        metadata=variable(
+            "STREAMLEDGER_BUDGET_NAME",
+            "the budget the token draws on: tokens of one Cloudflare user share one (empty: the token's own)",
+        ),
+    )
+    burst_requests: int = field(
+        default=250,
+        metadata=variable(
+            "STREAMLEDGER_BURST_REQUESTS",
+            "most requests in any burst window, whatever the budget (Cloudflare: 250 per 10 s)",
+        ),
+    )
+    burst_window_seconds: float = field(
+        default=10.0,
+        metadata=variable("STREAMLEDGER_BURST_WINDOW_SECONDS", "the burst window"),
+    )
     poll_interval_seconds: float = field(
         default=60.0,
         metadata=variable(
@@ -244,6 +263,13 @@ class Settings:
         if not self.account_id:
             raise ConfigError("CLOUDFLARE_ACCOUNT_ID is not set (required to poll; see docs/settings.md)")
         return replace(self, api_token=token)
+
+    @property
+    def budget(self) -> str:
+        """The budget the token draws on: its name, or the token's own (a hash of it, never the token)."""
+        if self.budget_name:
+            return self.budget_name
+        return "token " + hashlib.sha256(self.api_token.reveal().encode()).hexdigest()[:16]
 
     @property
     def plan_cache(self) -> Path:

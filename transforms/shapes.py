@@ -25,6 +25,12 @@ class Paging:
             return False
         return self.end_offset >= self.total_count
 
+    def last_page(self, per_page: int) -> int | None:
+        """The number of the list's last page at `per_page` items a page (None: the total is not known)."""
+        if self.total_count is None or per_page < 1:
+            return None
+        return max(1, -(-self.total_count // per_page))
+
 
 def list_items(body: Any) -> tuple[list[Any], Paging | None]:
     """Return (items, paging) from either the array-with-top-level-paging or the object form."""

@@ -81,6 +81,9 @@ comment on column poll_runs.listing is
     'How it listed livestreams: filtered (status=LIVE and status=INVOKED, plus its share of the full '
     'listing round), fallback (the API ignored the status filter, so every page was listed); null when it '
     'listed none (reconcile polls, polls before migration 002).';
+comment on column poll_runs.budget is
+    'The request budget the poll drew on (STREAMLEDGER_BUDGET_NAME, or "token" and a hash of the token): '
+    'a new poll counts the recent requests of its own budget. Null before migration 002.';
 comment on column poll_runs.planned_list is 'Pages of the full listing round read (see listing_rounds).';
 comment on column poll_runs.deferred_list is
     'Pages of the full listing round left for the next poll (no budget).';

@@ -6,13 +6,13 @@ from bisect import bisect_right
 
 import httpx
 
-from simulator import running_simulator
-from streamledger import fetch
+from simulator import RunningSimulator, running_simulator
+from streamledger import fetch, plan
 from streamledger.plan import poll_allowance
 from streamledger.poll import EMPTY_PLAN
 from streamledger.ratelimit import WINDOW_MARGIN_SECONDS, RatelimitHeader, RequestBudget
 from streamledger.settings import Secret, Settings
-from tests.helpers import simulator_config
+from tests.helpers import run_poll, simulator_config
 
 SETTINGS = Settings(api_token=Secret("t"), account_id="acc", app_ids=("app",))  # 1,200 per 300 s, 60 s polls
 WINDOW = 300 + WINDOW_MARGIN_SECONDS
@@ -152,3 +152,15 @@ def test_a_poll_spends_its_share_against_a_simulator_with_the_same_budget_and_is
     assert all(f.outcome == "ok" and f.retries == 0 for f in fetched)
     assert stats["rate_limited"] == 0
     assert stats["max_in_window"] == 119
+
+
+def test_a_poll_counts_the_recent_requests_of_its_own_budget_only(
+    sim: RunningSimulator, settings: Settings
+) -> None:
+    sim.advance(60)
+    first = run_poll(settings.with_overrides(budget_name="user-1"))
+    assert first.budget == "user-1"
+    same = plan.read_plan(settings.with_overrides(budget_name="user-1", api_token=Secret("another-token")))
+    other = plan.read_plan(settings.with_overrides(budget_name="user-2"))
+    assert len(same.recent_sends) == first.requests
+    assert other.recent_sends == ()

@@ -1,6 +1,13 @@
 from bisect import bisect_right
 
-from streamledger.ratelimit import WINDOW_MARGIN_SECONDS, RatelimitHeader, RequestBudget, parse_ratelimit
+from streamledger.ratelimit import (
+    WINDOW_MARGIN_SECONDS,
+    RatelimitHeader,
+    RequestBudget,
+    parse_ratelimit,
+    shared_budget,
+)
+from streamledger.settings import Secret, Settings
 
 
 class FakeClock:
@@ -69,3 +76,33 @@ def test_ratelimit_header_parsing_takes_the_tightest_item() -> None:
     assert parse_ratelimit('"default";r=50;t=30, "burst";r=3;t=1') == RatelimitHeader(3, 1.0)
     assert parse_ratelimit("nonsense") is None
     assert parse_ratelimit(None) is None
+
+
+def test_the_burst_cap_holds_however_high_the_budget() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(limit=1_000_000, window=300, clock=clock, burst=(250, 10))
+    sends = [clock.now + budget.reserve() for _ in range(1_000)]
+    # All at once asked: 250 go now, the next 250 once the first leave the (margined) 11 s burst window.
+    assert sends[249] == clock.now
+    assert sends[250] == clock.now + 10 + WINDOW_MARGIN_SECONDS
+    assert max(sum(1 for s in sends if start <= s < start + 10) for start in sends) == 250
+    assert sends[-1] == clock.now + 3 * (10 + WINDOW_MARGIN_SECONDS)
+
+
+def test_tokens_that_name_one_budget_share_it_and_others_do_not() -> None:
+    base = Settings(api_token=Secret("token-a"), budget_name="user-1")
+    same_user = base.with_overrides(api_token=Secret("token-b"))
+    other_user = base.with_overrides(api_token=Secret("token-c"), budget_name="user-2")
+    unnamed = base.with_overrides(budget_name="")
+
+    def budget_of(settings: Settings) -> RequestBudget:
+        burst = (settings.burst_requests, settings.burst_window_seconds)
+        return shared_budget(settings.base_url, settings.budget, 1200, 300, burst)
+
+    assert budget_of(base) is budget_of(same_user)
+    assert budget_of(base) is not budget_of(other_user)
+    assert budget_of(unnamed) is not budget_of(base)
+    # A token's own budget is named by a hash of it: the name is stored with each poll, the token never.
+    assert unnamed.budget.startswith("token ")
+    assert "token-a" not in unnamed.budget
+    assert unnamed.budget == base.with_overrides(budget_name="", burst_requests=1).budget

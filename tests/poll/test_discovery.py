@@ -171,3 +171,33 @@ def test_a_session_that_starts_and_stops_between_two_listings_is_found_by_the_ro
         "select distinct session_id from session_snapshots where endpoint = 'active_session'",
     )
     assert stopped_early - {sid for (sid,) in shown}
+
+
+@pytest.mark.parametrize("order", ["newest_first", "oldest_first"])
+def test_a_sweep_reads_a_livestreams_newest_sessions_whichever_order_the_api_lists_them_in(
+    tmp_path: Path, order: str
+) -> None:
+    # About 45 sessions a livestream, 5 a page, 3 pages a sweep: only the pages at the newest end fit.
+    config = simulator_config(
+        livestreams=2, gap_seconds=(5.0, 10.0), live_seconds=(10.0, 20.0), sessions_order=order
+    )
+    with running_simulator(config) as sim:
+        settings = settings_for(sim, tmp_path, per_page=5, max_sweep_pages=3)
+        sim.advance(15 * MINUTE)
+        run_poll(settings)
+        truth = verify.fetch_truth(sim.root_url)
+        sim.advance(MINUTE)
+        run_poll(settings)
+        later = verify.fetch_truth(sim.root_url)
+    found = {sid for (sid,) in sql(settings.database, "select session_id from sessions")}
+    for livestream_id in {s["livestream_id"] for s in truth.values()}:
+        mine = sorted(
+            (s for s in truth.values() if s["livestream_id"] == livestream_id),
+            key=lambda s: s["started_time"] or "",
+        )
+        assert len(mine) > 15
+        assert {s["id"] for s in mine[-6:]} <= found  # the last page and the one before it
+        # The next poll's sweep reaches back to the previous one, so nothing started since is missed.
+        since = {s["id"] for s in later.values() if s["livestream_id"] == livestream_id} - set(truth)
+        assert since
+        assert since <= found

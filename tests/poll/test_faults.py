@@ -73,8 +73,12 @@ def simulated_time(sim: RunningSimulator) -> Iterator[None]:
     def clock() -> float:
         return sim.model.origin_ms / 1000 + sim.now()
 
-    def budget(base_url: str, token: str, limit: int, window: float) -> RequestBudget:
-        return budgets.setdefault((base_url, limit, window), RequestBudget(limit, window, clock=clock))
+    def budget(
+        base_url: str, name: str, limit: int, window: float, burst: tuple[int, float] | None = None
+    ) -> RequestBudget:
+        return budgets.setdefault(
+            (base_url, limit, window), RequestBudget(limit, window, clock=clock, burst=burst)
+        )
 
     async def sleep(seconds: float) -> None:
         if seconds > 0:  # concurrent sleepers each move the clock to their own wake-up time, never beyond

@@ -25,7 +25,7 @@ def test_a_poll_of_1000_live_livestreams_matches_the_ground_truth(tmp_path: Path
     )
     with running_simulator(config) as sim:
         sim.advance(60)
-        settings = settings_for(sim, tmp_path, budget_requests=100_000)
+        settings = settings_for(sim, tmp_path, budget_requests=100_000, burst_requests=100_000)
         row = run_poll(settings)
         truth = verify.fetch_truth(sim.root_url)
     assert row.outcome == "ok"

@@ -79,6 +79,7 @@ COLUMNS_ADDED_SINCE_PRE_RELEASE = {
     ("poll_runs", "listing"): "002_listing_rounds.sql",
     ("poll_runs", "planned_list"): "002_listing_rounds.sql",
     ("poll_runs", "deferred_list"): "002_listing_rounds.sql",
+    ("poll_runs", "budget"): "002_listing_rounds.sql",
 }
 
 
@@ -129,11 +130,12 @@ def test_migration_002_adds_the_listing_columns_and_listing_rounds(tmp_path: Pat
     warehouse.migrate(con, path)
     con.close()
     after = described(path)
-    added = [row for row in after["columns"] if row[0] == "poll_runs"][-3:]
+    added = [row for row in after["columns"] if row[0] == "poll_runs"][-4:]
     assert [(row[3], row[4], row[6]) for row in added] == [
         ("listing", "VARCHAR", None),
         ("planned_list", "INTEGER", "0"),
         ("deferred_list", "INTEGER", "0"),
+        ("budget", "VARCHAR", None),
     ]
     assert {(row[0], row[3]) for row in added} == set(COLUMNS_ADDED_SINCE_PRE_RELEASE)
     assert columns_of(after, "listing_rounds") == [
@@ -149,7 +151,10 @@ def test_migration_002_adds_the_listing_columns_and_listing_rounds(tmp_path: Pat
     ]
     assert ["listing_rounds", "PRIMARY KEY", ["poll_id", "app_id"]] in after["constraints"]
     poll_runs = after["tables"]["poll_runs"]
-    assert "listing VARCHAR, planned_list INTEGER DEFAULT(0), deferred_list INTEGER DEFAULT(0))" in poll_runs
+    assert (
+        "listing VARCHAR, planned_list INTEGER DEFAULT(0), deferred_list INTEGER DEFAULT(0), budget VARCHAR)"
+        in (poll_runs)
+    )
 
 
 def columns_of(description: dict[str, Any], name: str) -> list[str]:

@@ -46,6 +46,7 @@ VARIABLES = {
     "day": "(select cast(min(fetched_at) as date) from raw_responses)",
     "cutoff": "now() + interval 2 day",
     "window_seconds": "300",
+    "budget": "(select max(budget) from poll_runs)",
     "active_hours": "6",
     "tz": "'Europe/Paris'",
     "from_date": "(select cast(min(started_time) as date) from sessions)",
