@@ -33,9 +33,22 @@ from streamledger.transforms.redact import redact_body
 SIM_START = datetime(2026, 10, 31, 23, 58, 0, tzinfo=UTC)
 
 
+# The API's timings, shortened for tests that poll every few simulated seconds (docs/testing.md): the
+# placeholder lasts 8 s (the API: 40-50 s) and the final figures land 2-4 s after the stop (the API: about
+# a minute); the product's settle time is shortened to match (TEST_SETTLE_SECONDS, default 120 s).
+FAST_LIFECYCLE: dict[str, object] = {"placeholder_seconds": (8.0, 8.0), "final_after_seconds": (2.0, 4.0)}
+TEST_SETTLE_SECONDS = 6.0
+
+
 def simulator_config(**changes: object) -> SimulatorConfig:
-    """A manual-clock simulator config for tests."""
-    base: dict[str, object] = {"clock": "manual", "start_at": SIM_START, "livestreams": 12, "seed": 11}
+    """A manual-clock simulator config for tests, on FAST_LIFECYCLE's timings unless changed."""
+    base: dict[str, object] = {
+        "clock": "manual",
+        "start_at": SIM_START,
+        "livestreams": 12,
+        "seed": 11,
+        **FAST_LIFECYCLE,
+    }
     return SimulatorConfig(**(base | changes))  # type: ignore[arg-type]
 
 
@@ -49,6 +62,7 @@ def settings_for(sim: RunningSimulator, tmp_path: Path, **changes: object) -> Se
         database=tmp_path / "history.duckdb",
         landing_dir=tmp_path / "landing",
         max_retry_wait_seconds=5.0,
+        settle_seconds=TEST_SETTLE_SECONDS,
     )
     return settings.with_overrides(**changes)
 
@@ -205,7 +219,7 @@ def aged_history(folder: Path, *, polls: int, shifts: tuple[tuple[int, int], ...
             start += count
     finally:
         con.close()
-    rebuild(settings.database)  # the derived tables of the moved history
+    rebuild(settings.database, settle_seconds=settings.settle_seconds)  # the moved history, re-derived
     return settings.database, token
 
 
