@@ -846,7 +846,10 @@ def test_soak_of_hundreds_of_polls_with_every_fault_mixed_loses_and_duplicates_n
         short_share=0.2,
         report_lag_seconds=5.0,
         dip_share=0.05,
-        placeholder_seconds=20.0,
+        placeholder_seconds=(
+            20.0,
+            20.0,
+        ),  # short timings (with FAST_LIFECYCLE's final figures): polls are seconds apart
     ) as runner:
         runner.faults(**SOAK_SHARES)
         for index in range(SOAK_POLLS):
