@@ -10,6 +10,10 @@ Analytics overall (.../analytics/livestreams/overall) is one such total over the
 of attribution lies in [start_time, end_time). GET /_simulator/daywise is the same aggregation over true
 figures for every day, exact (and rounded, in rounded_total_ingest_seconds and rounded_total_viewer_seconds).
 
+Authentication, as the gateway does it: no Authorization header answers 401 (the v4 envelope 10001 or
+the documented {"message": "Unauthorized"}, by unauthorized_form), a header not of the form `Bearer
+<token>` answers 400 with 6003 and the chained 6111, a wrong token 403 with 10000.
+
 Faults (knobs in SimulatorConfig; GET /_simulator/faults shows them, POST changes them while running), in
 the order a request meets them: a revoked token (401 before anything else), a 429 storm (the budget forced
 exhausted for block_seconds), a 5xx burst or outage, a timeout (the answer held back), then, on a 200 only,
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hmac
+import re
 from collections.abc import Mapping
 
 import orjson
@@ -31,7 +36,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from simulator.bodies import (
+    UNAUTHORIZED_MESSAGE,
     analytics_totals,
+    auth_header_error,
     daywise_item,
     livestream_json,
     realtimekit_error,
@@ -95,14 +102,32 @@ def _json_response(status: int, body: Json, headers: Mapping[str, str]) -> Respo
     return Response(orjson.dumps(body), status_code=status, headers=dict(headers), media_type=JSON_TYPE)
 
 
-def _authenticate(config: SimulatorConfig, request: Request) -> tuple[int, Json] | None:
-    """The 401/403 answer for a missing, non-Bearer or wrong token; None when the token is good."""
-    header = request.headers.get("authorization", "")
+def _unauthorized(state: SimulatorState) -> tuple[int, Json]:
+    """A 401 in unauthorized_form's body; mixed alternates the two by 401 answered so far."""
+    form = state.config.unauthorized_form
+    if form == "mixed":
+        form = "v4" if state.stats.by_status["401"] % 2 == 0 else "message"
+    if form == "message":
+        return 401, dict(UNAUTHORIZED_MESSAGE)
+    return 401, v4_error(10001, "Unable to authenticate request")
+
+
+# A bearer credential is one run of token characters (Cloudflare's tokens are [A-Za-z0-9_-]); anything
+# else in the header is a malformed header.
+_CREDENTIAL = re.compile(r"[A-Za-z0-9._~+/=-]+")
+
+
+def _authenticate(state: SimulatorState, request: Request) -> tuple[int, Json] | None:
+    """The answer refusing a request's Authorization header (None when the token is good): 401 without
+    one, 400 (6003/6111) for one not of the form `Bearer <token>`, 403 for a wrong token."""
+    header = request.headers.get("authorization")
+    if header is None or not header.strip():
+        return _unauthorized(state)
     scheme, _, credentials = header.strip().partition(" ")
     credentials = credentials.strip()
-    if scheme.lower() != "bearer" or not credentials:
-        return 401, v4_error(10001, "Unable to authenticate request")
-    if not hmac.compare_digest(credentials.encode(), config.token.encode()):
+    if scheme.lower() != "bearer" or not _CREDENTIAL.fullmatch(credentials):
+        return 400, auth_header_error()
+    if not hmac.compare_digest(credentials.encode(), state.config.token.encode()):
         return 403, v4_error(10000, "Authentication error")
     return None
 
@@ -130,10 +155,10 @@ async def _api(request: Request) -> Response:
     with state.lock:
         config = state.config
         t = state.now()
-        denied = _authenticate(config, request)
+        denied = _authenticate(state, request)
         if within(config.revoked, t):
             state.stats.faults_revoked += 1
-            denied = 401, v4_error(10001, "Unable to authenticate request")
+            denied = _unauthorized(state)
         if denied is not None:
             state.stats.record(denied[0])
             return _json_response(

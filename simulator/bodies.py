@@ -12,6 +12,7 @@ import orjson
 from simulator.config import (
     AnalyticsRounding,
     ShapeForm,
+    SimulatorConfig,
 )
 from simulator.model import DayTotals, Figures, Livestream, Session, SimulatorModel, Totals
 from simulator.state import (
@@ -22,6 +23,26 @@ from simulator.state import (
 def v4_error(code: int, message: str) -> Json:
     """Cloudflare v4 error envelope, as the API gateway writes it."""
     return {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+
+
+def auth_header_error() -> Json:
+    """The gateway's 400 for a malformed Authorization header: 6003, its cause chained as 6111."""
+    return {
+        "success": False,
+        "errors": [
+            {
+                "code": 6003,
+                "message": "Invalid request headers",
+                "error_chain": [{"code": 6111, "message": "Invalid format for Authorization header"}],
+            }
+        ],
+        "messages": [],
+        "result": None,
+    }
+
+
+# The only 401 body documented under /realtime/kit (the webhook operations), besides the gateway's v4 one.
+UNAUTHORIZED_MESSAGE: Json = {"message": "Unauthorized"}
 
 
 def realtimekit_error(status: int, message: str) -> Json:
@@ -106,8 +127,9 @@ def session_times_json(model: SimulatorModel, session: Session, t: float) -> Jso
     return {
         "id": session.id,
         "livestream_id": session.livestream_id,
-        "created_at": model.iso(session.invoked_ms),
-        "invoked_time": model.iso(session.invoked_ms),
+        "created_at": model.iso(session.created_ms if session.created_ms is not None else session.invoked_ms),
+        # Null in every published example, also for sessions that were invoked first.
+        "invoked_time": None,
         "started_time": _optional_iso(model, session.started_ms, t),
         "stopped_time": _optional_iso(model, session.stopped_ms, t),
         "updated_at": model.iso(session.updated_ms(t)),
@@ -121,8 +143,15 @@ def figure_numbers(figures: Figures) -> tuple[int, int | float]:
     return figures.ingest_seconds, viewer
 
 
+def figures_as_strings(config: SimulatorConfig, livestream: Livestream) -> bool:
+    """Whether the active session of a livestream sends its figures as strings (active_figures)."""
+    if config.active_figures == "mixed":
+        return livestream.position % 2 == 1
+    return config.active_figures == "string"
+
+
 def session_json(model: SimulatorModel, session: Session, t: float, as_strings: bool) -> Json:
-    """Session object with reported figures: strings (active endpoint) or numbers (by id, details)."""
+    """Session object with reported figures: strings or numbers (active endpoint), numbers elsewhere."""
     figures = model.reported_figures(session, t)
     body = session_times_json(model, session, t)
     if as_strings:

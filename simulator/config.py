@@ -9,11 +9,12 @@ from typing import Literal
 
 ClockKind = Literal["real", "manual"]
 InactiveForm = Literal["mixed", "404", "null_session", "no_data", "success_false"]
-ListShape = Literal["mixed", "array", "object"]
 DaywiseDateForm = Literal["mixed", "date", "iso"]
-DetailsShape = Literal["mixed", "top", "inner"]
 SessionsOrder = Literal["newest_first", "oldest_first"]
 AnalyticsRounding = Literal["floor", "round", "sum_of_floors"]
+DetailsShape = Literal["mixed", "top", "inner", "session"]
+ActiveFigures = Literal["mixed", "number", "string"]
+UnauthorizedForm = Literal["mixed", "v4", "message"]
 RouteName = Literal[
     "list_apps",
     "analytics_daywise",
@@ -29,10 +30,11 @@ Window = tuple[float, float]
 
 CLOCK_KINDS: tuple[ClockKind, ...] = ("real", "manual")
 INACTIVE_FORMS: tuple[InactiveForm, ...] = ("mixed", "404", "null_session", "no_data", "success_false")
-LIST_SHAPES: tuple[ListShape, ...] = ("mixed", "array", "object")
 DAYWISE_DATE_FORMS: tuple[DaywiseDateForm, ...] = ("mixed", "date", "iso")
-DETAILS_SHAPES: tuple[DetailsShape, ...] = ("mixed", "top", "inner")
 ANALYTICS_ROUNDINGS: tuple[AnalyticsRounding, ...] = ("floor", "round", "sum_of_floors")
+DETAILS_SHAPES: tuple[DetailsShape, ...] = ("mixed", "top", "inner", "session")
+ACTIVE_FIGURES: tuple[ActiveFigures, ...] = ("mixed", "number", "string")
+UNAUTHORIZED_FORMS: tuple[UnauthorizedForm, ...] = ("mixed", "v4", "message")
 SHAPE_FORMS: tuple[ShapeForm, ...] = ("missing_data", "data_list", "data_string", "extra_fields", "nulls")
 ROUTE_NAMES: tuple[RouteName, ...] = (
     "list_apps",
@@ -107,14 +109,24 @@ class SimulatorConfig:
     # 429 storms: at each of these moments the budget counts as exhausted and every request is refused
     # with 429 and Retry-After until block_seconds later.
     storm_at: tuple[float, ...] = ()
-    # A revoked token: within this window every API request answers 401 with the v4 error envelope.
+    # A revoked token: within this window every API request answers 401 (in unauthorized_form's body).
     revoked: Window | None = None
+    # The body of a 401: the v4 envelope (10001), the webhooks' documented {"message": "Unauthorized"}, or
+    # the two alternating by answer (mixed).
+    unauthorized_form: UnauthorizedForm = "mixed"
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
     gap_seconds: tuple[float, float] = (5.0, 30.0)
     invoked_seconds: tuple[float, float] = (1.0, 3.0)
     live_seconds: tuple[float, float] = (20.0, 90.0)
-    placeholder_seconds: float = 8.0
+    # The session record is created this long after started_time (the examples: 1.742 s); before, the
+    # livestream has no session to show. Drawn per session.
+    created_after_seconds: tuple[float, float] = (1.0, 2.0)
+    # Both figures read 60 until this long after started_time (Dyte docs: 40 to 50 s). Drawn per session.
+    placeholder_seconds: tuple[float, float] = (40.0, 50.0)
+    # The final figures land this long after stopped_time, and updated_at moves then (the example: 62 s);
+    # until then a stopped session shows the figures it showed at the stop. Drawn per session.
+    final_after_seconds: tuple[float, float] = (55.0, 65.0)
     linger_seconds: float = 10.0
     errored_share: float = 0.1
     odd_status_share: float = 0.05
@@ -123,10 +135,12 @@ class SimulatorConfig:
     clock: ClockKind = "real"
     start_at: datetime | None = None
     inactive_form: InactiveForm = "mixed"
-    list_shape: ListShape = "mixed"
+    # Active-session figures as JSON numbers (the only realistic example), as strings (the schema), or
+    # per livestream, alternating by fleet position (mixed).
+    active_figures: ActiveFigures = "mixed"
     default_per_page: int = 20
     max_per_page: int = 100
-    # Reported figures are the true ones lag seconds ago; after the stop they settle at stop + lag.
+    # While live, reported figures are the true ones lag seconds ago (after the placeholder).
     report_lag_seconds: float = 0.0
     # Share of sessions whose LIVE phase lasts short_live_seconds instead of live_seconds.
     short_share: float = 0.0
@@ -141,7 +155,10 @@ class SimulatorConfig:
     # the three (up to one second short per session), so tests at the default meet the reconciliation's
     # tolerance at its hardest, and because the schema types the per-session figures integer too.
     analytics_rounding: AnalyticsRounding = "sum_of_floors"
-    # Livestream details: paging at the top level, inside data, or alternating by page (odd top, even inner).
+    # Livestream details: a `sessions` array with paging at the top level (the example) or inside data, or
+    # the schema's single `data.session` object with paging inside data, one session per page (session).
+    # mixed: every third livestream by fleet position in the session form, the others alternating by page
+    # (odd top, even inner), so that one walk through a livestream's pages stays in one paging scheme.
     details_shape: DetailsShape = "top"
     # How many livestreams of each app ever stream (the first N); the others stay IDLE with no session, as
     # the livestreams of past events do. None: every livestream streams.
@@ -186,21 +203,26 @@ class SimulatorConfig:
             ("invoked_seconds", self.invoked_seconds),
             ("live_seconds", self.live_seconds),
             ("short_live_seconds", self.short_live_seconds),
+            ("created_after_seconds", self.created_after_seconds),
+            ("placeholder_seconds", self.placeholder_seconds),
+            ("final_after_seconds", self.final_after_seconds),
         ):
             if not (math.isfinite(high) and 0 <= low <= high):
                 raise ValueError(f"{name} must be (low, high) with 0 <= low <= high")
         if min(self.live_seconds[0], self.invoked_seconds[0], self.short_live_seconds[0]) <= 0:
             raise ValueError("invoked_seconds, live_seconds and short_live_seconds must be > 0")
-        if self.placeholder_seconds < 0 or self.linger_seconds < 0:
-            raise ValueError("placeholder_seconds and linger_seconds must be >= 0")
+        if self.linger_seconds < 0:
+            raise ValueError("linger_seconds must be >= 0")
         if not (math.isfinite(self.report_lag_seconds) and self.report_lag_seconds >= 0):
             raise ValueError("report_lag_seconds must be a finite number >= 0")
         if self.clock not in CLOCK_KINDS:
             raise ValueError(f"clock must be one of {CLOCK_KINDS}")
         if self.inactive_form not in INACTIVE_FORMS:
             raise ValueError(f"inactive_form must be one of {INACTIVE_FORMS}")
-        if self.list_shape not in LIST_SHAPES:
-            raise ValueError(f"list_shape must be one of {LIST_SHAPES}")
+        if self.active_figures not in ACTIVE_FIGURES:
+            raise ValueError(f"active_figures must be one of {ACTIVE_FIGURES}")
+        if self.unauthorized_form not in UNAUTHORIZED_FORMS:
+            raise ValueError(f"unauthorized_form must be one of {UNAUTHORIZED_FORMS}")
         if self.daywise_date_form not in DAYWISE_DATE_FORMS:
             raise ValueError(f"daywise_date_form must be one of {DAYWISE_DATE_FORMS}")
         if self.sessions_order not in ("newest_first", "oldest_first"):

@@ -14,12 +14,17 @@ from streamledger.export import export_month
 from streamledger.poll import PollRun
 from streamledger.reports import print_table, run_report
 
+# Longer than the demo's final_after_seconds (at most 6 s), as the default 120 s is than the API's ~62 s.
+DEMO_SETTLE_SECONDS = 10.0
+
 
 def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, database: Path) -> int:
     """Poll a simulated account with real Prefect flow runs, print the history and check it; exit status."""
     # Short sessions so that a minute shows starts, stops, errors, placeholders, dips and sessions shorter
-    # than the poll interval; figures settle a few seconds after a stop. The account has been running for
-    # a while already, so some livestreams are live at the first poll.
+    # than the poll interval. The API's timings are shortened to fit a minute, explicitly: the placeholder
+    # lasts 3-5 s (the API: 40-50 s), the final figures land 3-6 s after a stop (the API: about a minute),
+    # and the product settles after 10 s (STREAMLEDGER_SETTLE_SECONDS below; its default is 120 s). The
+    # account has been running for a while already, so some livestreams are live at the first poll.
     config = SimulatorConfig(
         seed=seed,
         livestreams=livestreams,
@@ -27,7 +32,8 @@ def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, da
         live_seconds=(10.0, 40.0),
         short_share=0.2,
         short_live_seconds=(1.0, interval * 0.8),
-        placeholder_seconds=5.0,
+        placeholder_seconds=(3.0, 5.0),
+        final_after_seconds=(3.0, 6.0),
         report_lag_seconds=2.0,
         dip_share=0.05,
         linger_seconds=interval,
@@ -49,6 +55,7 @@ def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, da
                 "STREAMLEDGER_LANDING_DIR": str(landing),
                 "STREAMLEDGER_POLL_INTERVAL_SECONDS": str(interval),
                 "STREAMLEDGER_RECONCILE_DAYS": "1",
+                "STREAMLEDGER_SETTLE_SECONDS": str(DEMO_SETTLE_SECONDS),
             }
         )
         from streamledger.flows.reconcile import reconcile

@@ -1,20 +1,27 @@
 """Deterministic fleet and session timelines of the simulated RealtimeKit account (no I/O).
 
-Reported figures (what the API serves) differ from the true ones in three configurable ways:
+A session's life, as the published examples show it (realtimekit-api.md section 8): the livestream is
+INVOKED, then goes LIVE at started_time (a whole second); the session record is created
+created_after_seconds later (the examples: 1.742 s), and only from then on does the API show the session
+(invoked_time is null in every example, so it is always null here). A session that errors before going
+LIVE never gets a record. At stopped_time (a whole second) the livestream goes IDLE, ERRORED or OFFLINE;
+the final figures land final_after_seconds later (the example: updated_at 62 s after stopped_time), when
+the record's updated_at moves to that moment.
 
-- placeholder: while LIVE and less than placeholder_seconds into the LIVE phase, both figures are 60;
-- lag: otherwise they are the true figures at max(started, t - report_lag_seconds), so after the stop
-  they keep rising for report_lag_seconds and then settle on the true final figures for good;
+Reported figures (what the API serves) differ from the true ones in these configurable ways:
+
+- placeholder: until placeholder_seconds after started_time (Dyte docs: 40 to 50 s), both figures are 60;
+- lag: otherwise, while LIVE, they are the true figures at max(started, t - report_lag_seconds);
 - dips: for a dip_share of (session, 10-second block) pairs while LIVE (never during the placeholder,
-  never once stopped) they are 80-95 % of the (lagged) figures at the start of the block.
+  never once stopped) they are 80-95 % of the (lagged) figures at the start of the block;
+- landing: once stopped, they stay what they were at the stop (the placeholder, for a session that
+  stopped within it) until the final figures land, then they are the true final figures for good.
 
-Analytics daywise attribution: a session belongs to the UTC day of its started_time as known at the
-request time t; a session without a started_time by t (still INVOKED, or ERRORED before going LIVE)
-belongs to the UTC day of its invoked_time, with 0 figures. A day's count is the number of its sessions
-created (invoked) by t, and its totals are the sums of their figures at t (reported figures for the API,
-true figures for the ground truth). A session invoked just before midnight that starts after it therefore
-moves to the next day when it starts. Analytics overall sums the same way the sessions whose attribution
-instant lies in [start_time, end_time). Both send integer totals, rounded as analytics_rounding says.
+Analytics daywise attribution: a session belongs to the UTC day of its started_time; only sessions with
+a record by the request time t count. A day's count is the number of its sessions, and its totals are the
+sums of their figures at t (reported figures for the API, true figures for the ground truth).
+Analytics overall sums the same way over the sessions whose started_time lies in [start_time,
+end_time). Both send integer totals, rounded as analytics_rounding says.
 """
 
 from __future__ import annotations
@@ -155,6 +162,15 @@ class Session:
     viewer_rates: tuple[float, ...]
     viewer_cumulative: tuple[float, ...]
     short: bool = False
+    # When the API's record appears (None: never, the session errored before going LIVE), when the
+    # placeholder ends, and when the final figures land; milliseconds after the origin like the others.
+    created_ms: int | None = None
+    placeholder_until_ms: int = 0
+    final_ms: int = 0
+
+    def recorded(self, t: float) -> bool:
+        """True once the API has a record of the session (from created_at on)."""
+        return self.created_ms is not None and self.created_ms <= t * 1000.0
 
     def phase(self, t: float) -> Phase:
         """Where the session is at t seconds after the origin."""
@@ -192,24 +208,26 @@ class Session:
         )
         return Figures(math.floor(self.ingest_factor * elapsed), viewer)
 
-    def reported_figures(
-        self, t: float, placeholder_seconds: float, lag_seconds: float = 0.0, dip_share: float = 0.0
-    ) -> Figures:
-        """What the API reports at t: placeholder 60 early in the LIVE phase, else lagged, maybe dipped."""
-        live = self.phase(t) == "LIVE"
-        if live and self.live_elapsed(t) < placeholder_seconds:
-            return Figures(PLACEHOLDER_FIGURE, float(PLACEHOLDER_FIGURE), placeholder=True)
+    def reported_figures(self, t: float, lag_seconds: float = 0.0, dip_share: float = 0.0) -> Figures:
+        """What the API reports at t: the placeholder, lagged or dipped figures, the stop's until landing."""
         if self.started_ms is None:
             return self.true_figures(t)
+        phase = self.phase(t)
+        if phase == "STOPPED" and t * 1000.0 >= self.final_ms:
+            return self.true_figures(t)
+        # Until the final figures land, a stopped session shows what it showed at the stop.
+        at = min(t, self.stopped_ms / 1000.0)
+        if at * 1000.0 < self.placeholder_until_ms and at * 1000.0 >= self.started_ms:
+            return Figures(PLACEHOLDER_FIGURE, float(PLACEHOLDER_FIGURE), placeholder=True)
         started = self.started_ms / 1000.0
-        if live and dip_share > 0.0:
+        if phase == "LIVE" and dip_share > 0.0:
             block = int((t - started) // VIEWER_BLOCK_SECONDS)
             factor = self.dip_factor(block, dip_share)
             if factor is not None:
                 base = self.true_figures(max(started, started + block * VIEWER_BLOCK_SECONDS - lag_seconds))
                 return Figures(math.floor(base.ingest_seconds * factor), base.viewer_seconds * factor)
-        # With no lag this is true_figures(t): before the start both are 0.
-        return self.true_figures(max(started, t - lag_seconds))
+        # With no lag, and before the stop, this is true_figures(t): before the start both are 0.
+        return self.true_figures(max(started, at - lag_seconds))
 
     def dip_factor(self, block: int, dip_share: float) -> float | None:
         """The dip of one 10-second block of the LIVE phase, or None; a function of (id, block) only."""
@@ -218,9 +236,9 @@ class Session:
         factor = rng.uniform(*DIP_FACTOR_RANGE)
         return factor if dipped else None
 
-    def settled(self, t: float, lag_seconds: float = 0.0) -> bool:
-        """True once stopped and lag_seconds have passed: reported figures are final from then on."""
-        return self.phase(t) == "STOPPED" and t * 1000.0 >= self.stopped_ms + lag_seconds * 1000.0
+    def settled(self, t: float) -> bool:
+        """True once the final figures have landed: reported figures are final from then on."""
+        return self.phase(t) == "STOPPED" and t * 1000.0 >= self.final_ms
 
     def attribution_ms(self, t: float) -> int:
         """When the session counts for analytics daywise: started_time if started by t, else invoked_time."""
@@ -229,7 +247,16 @@ class Session:
         return self.invoked_ms
 
     def updated_ms(self, t: float) -> int:
-        """Latest state change at or before t."""
+        """The record's updated_at at t: created_at while live, the stop, then when the final figures land."""
+        ms = t * 1000.0
+        if ms >= self.final_ms and self.phase(t) == "STOPPED":
+            return self.final_ms
+        if ms >= self.stopped_ms:
+            return self.stopped_ms
+        return self.created_ms if self.created_ms is not None else self.invoked_ms
+
+    def changed_ms(self, t: float) -> int:
+        """The livestream's latest state change due to this session at or before t."""
         ms = t * 1000.0
         changes = [
             c for c in (self.invoked_ms, self.started_ms, self.stopped_ms) if c is not None and c <= ms
@@ -237,8 +264,13 @@ class Session:
         return max(changes) if changes else self.invoked_ms
 
 
+def _whole_second(offset_ms: int, origin_ms: int) -> int:
+    """The offset rounded up to a whole second of UTC (started and stopped times are, in the examples)."""
+    return offset_ms + (-(origin_ms + offset_ms)) % 1000
+
+
 def _draw_session(
-    config: SimulatorConfig, livestream: Livestream, index: int, previous_stop_ms: int
+    config: SimulatorConfig, livestream: Livestream, index: int, previous_stop_ms: int, origin_ms: int = 0
 ) -> Session:
     """Session number index of a livestream, from its own RNG so request order never matters."""
     rng = random.Random(f"{config.seed}:{livestream.id}:{index}")
@@ -276,6 +308,18 @@ def _draw_session(
     cumulative = [0.0]
     for rate in rates[:-1]:
         cumulative.append(cumulative[-1] + rate * VIEWER_BLOCK_SECONDS)
+    # Drawn last, so the lifecycle of the published examples changed no earlier draw.
+    created_after = rng.uniform(*config.created_after_seconds)
+    placeholder_for = rng.uniform(*config.placeholder_seconds)
+    final_after = rng.uniform(*config.final_after_seconds)
+    created_ms: int | None = None
+    placeholder_until_ms = 0
+    if started_ms is not None:
+        # Whole seconds like the examples; past the last rate block, true_figures extends the last rate.
+        started_ms = _whole_second(started_ms, origin_ms)
+        stopped_ms = max(_whole_second(stopped_ms, origin_ms), started_ms + 1000)
+        created_ms = started_ms + round(created_after * 1000)
+        placeholder_until_ms = started_ms + round(placeholder_for * 1000)
     return Session(
         id=session_id,
         livestream_id=livestream.id,
@@ -290,6 +334,9 @@ def _draw_session(
         viewer_rates=rates,
         viewer_cumulative=tuple(cumulative),
         short=short,
+        created_ms=created_ms,
+        placeholder_until_ms=placeholder_until_ms,
+        final_ms=stopped_ms + round(final_after * 1000),
     )
 
 
@@ -402,7 +449,7 @@ class SimulatorModel:
             limit_ms = t * 1000.0
             while not timeline or timeline[-1].invoked_ms <= limit_ms:
                 previous_stop = timeline[-1].stopped_ms if timeline else 0
-                session = _draw_session(self.config, livestream, len(timeline), previous_stop)
+                session = _draw_session(self.config, livestream, len(timeline), previous_stop, self.origin_ms)
                 timeline.append(session)
                 invoked.append(session.invoked_ms)
                 self._sessions_by_id[session.id] = session
@@ -415,6 +462,10 @@ class SimulatorModel:
             count = bisect.bisect_right(self._invoked[livestream.id], t * 1000.0)
             return timeline[:count]
 
+    def sessions_recorded(self, livestream: Livestream, t: float) -> list[Session]:
+        """Sessions the API has a record of at t (created by t), oldest first."""
+        return [session for session in self.sessions_created(livestream, t) if session.recorded(t)]
+
     def latest_session(self, livestream: Livestream, t: float) -> Session | None:
         """The most recently invoked session at t."""
         timeline = self._extend(livestream, t)
@@ -423,9 +474,12 @@ class SimulatorModel:
             return timeline[count - 1] if count else None
 
     def active_session(self, livestream: Livestream, t: float) -> Session | None:
-        """The session the active-session endpoint returns: running, or stopped within linger_seconds."""
+        """The session the active-session endpoint returns: running, or stopped within linger_seconds.
+
+        Only a recorded session: while the livestream is INVOKED, or LIVE before the record is created,
+        nothing is active."""
         session = self.latest_session(livestream, t)
-        if session is None:
+        if session is None or not session.recorded(t):
             return None
         if t * 1000.0 < session.stopped_ms + self.config.linger_seconds * 1000.0:
             return session
@@ -441,33 +495,31 @@ class SimulatorModel:
         session = self.latest_session(livestream, t)
         if session is None:
             return livestream.updated_ms
-        return max(livestream.updated_ms, session.updated_ms(t))
+        return max(livestream.updated_ms, session.changed_ms(t))
 
     def session(self, session_id: str, t: float) -> Session | None:
-        """A session by id, only if it has been invoked by t."""
+        """A session by id, only if the API has a record of it by t."""
         self._extend_all(t)
         session = self._sessions_by_id.get(session_id)
-        if session is None or session.invoked_ms > t * 1000.0:
+        if session is None or not session.recorded(t):
             return None
         return session
 
     def all_sessions(self, t: float) -> list[Session]:
-        """Every session invoked by t, oldest first."""
+        """Every session the API has a record of by t, oldest first."""
         sessions: list[Session] = []
         for livestream in self.livestreams:
-            sessions.extend(self.sessions_created(livestream, t))
+            sessions.extend(self.sessions_recorded(livestream, t))
         return sorted(sessions, key=lambda s: (s.invoked_ms, s.id))
 
     def reported_figures(self, session: Session, t: float) -> Figures:
         """The figures the API reports for session at t under this model's configuration."""
         config = self.config
-        return session.reported_figures(
-            t, config.placeholder_seconds, config.report_lag_seconds, config.dip_share
-        )
+        return session.reported_figures(t, config.report_lag_seconds, config.dip_share)
 
     def settled(self, session: Session, t: float) -> bool:
         """True once the session's reported figures have settled on its true final figures."""
-        return session.settled(t, self.config.report_lag_seconds)
+        return session.settled(t)
 
     def day_of(self, offset_ms: int) -> date:
         """The UTC date of a millisecond offset from the origin."""
@@ -476,14 +528,14 @@ class SimulatorModel:
     def daywise(self, app_id: str, t: float, *, reported: bool) -> list[DayTotals]:
         """Analytics daywise of one app at t, every day with sessions, oldest first.
 
-        Attribution (see the module docstring): each session created (invoked) by t belongs to the
-        UTC day of its started_time if it has started by t, else to the UTC day of its invoked_time.
+        Attribution (see the module docstring): each session with a record by t belongs to the UTC day of
+        its started_time.
         Totals sum the reported (API) or true (ground truth) figures at t; viewer totals use math.fsum so
         they are exact sums whatever the order.
         """
         groups: dict[date, list[Session]] = defaultdict(list)
         for livestream in self.livestreams_of(app_id):
-            for session in self.sessions_created(livestream, t):
+            for session in self.sessions_recorded(livestream, t):
                 groups[self.day_of(session.attribution_ms(t))].append(session)
         now_ms = self.origin_ms + t * 1000.0
         days: list[DayTotals] = []
@@ -503,7 +555,7 @@ class SimulatorModel:
         figures = [
             self.reported_figures(session, t)
             for livestream in self.livestreams_of(app_id)
-            for session in self.sessions_created(livestream, t)
+            for session in self.sessions_recorded(livestream, t)
             if start * 1000.0 <= self.origin_ms + session.attribution_ms(t) < end * 1000.0
         ]
         return Totals.of(figures)

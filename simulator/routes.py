@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from simulator.bodies import (
     analytics_totals,
     daywise_item,
+    figures_as_strings,
     livestream_json,
     realtimekit_error,
     session_json,
@@ -95,10 +96,18 @@ def _app_or_error(state: SimulatorState, app_id: str) -> App | tuple[int, Json]:
 def _list_apps(
     state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
 ) -> tuple[int, Json]:
-    """GET /accounts/{a}/realtime/kit/apps."""
+    """GET /accounts/{a}/realtime/kit/apps: newest first unless sort_order=ASC, `search` in the name."""
     page_no, per_page = _paging(state.config, query)
     model = state.model
-    rows, paging = _page(model.apps, page_no, per_page)
+    order = query.get("sort_order", "DESC").upper()
+    if order not in ("ASC", "DESC"):
+        raise _BadRequest('BAD_REQUEST: "sort_order" must be one of [ASC, DESC]')
+    apps = sorted(model.apps, key=lambda app: (app.created_ms, app.id), reverse=order == "DESC")
+    # How search matches is undocumented: a case-insensitive part of the name (inferred).
+    search = query.get("search", "").strip().lower()
+    if search:
+        apps = [app for app in apps if search in app.name.lower()]
+    rows, paging = _page(apps, page_no, per_page)
     data = [{"id": app.id, "created_at": model.iso(app.created_ms), "name": app.name} for app in rows]
     return 200, {"success": True, "data": data, "paging": paging}
 
@@ -106,7 +115,7 @@ def _list_apps(
 def _list_livestreams(
     state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
 ) -> tuple[int, Json]:
-    """GET .../{app}/livestreams in the array or the object shape."""
+    """GET .../{app}/livestreams: a `data` array with top-level paging, as every published example."""
     found = _app_or_error(state, params["app"])
     if not isinstance(found, App):
         return found
@@ -122,13 +131,7 @@ def _list_livestreams(
         livestreams = [ls for ls in livestreams if model.livestream_status(ls, t) == status.upper()]
     rows, paging = _page(livestreams, page_no, per_page)
     data = [livestream_json(model, ls, t) for ls in rows]
-    shape = state.config.list_shape
-    if shape == "mixed":
-        # Alternating by page keeps a retried page in the same shape while every walk sees both.
-        shape = "array" if page_no % 2 == 1 else "object"
-    if shape == "array":
-        return 200, {"success": True, "data": data, "paging": paging}
-    return 200, {"success": True, "data": {"livestreams": data, "paging": paging}}
+    return 200, {"success": True, "data": data, "paging": paging}
 
 
 def _livestream_or_error(state: SimulatorState, params: dict[str, str]) -> Livestream | tuple[int, Json]:
@@ -142,27 +145,41 @@ def _livestream_or_error(state: SimulatorState, params: dict[str, str]) -> Lives
     return livestream
 
 
+def _details_form(state: SimulatorState, livestream: Livestream, page_no: int) -> str:
+    """The details shape of one page of one livestream (see SimulatorConfig.details_shape)."""
+    shape = state.config.details_shape
+    if shape != "mixed":
+        return shape
+    if livestream.position % 3 == 2:
+        return "session"
+    # By page, so a retried page keeps its shape while every walk sees both.
+    return "top" if page_no % 2 == 1 else "inner"
+
+
 def _livestream_details(
     state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
 ) -> tuple[int, Json]:
-    """GET .../livestreams/{id}: the livestream and its sessions so far, newest first (or oldest first)."""
+    """GET .../livestreams/{id}: the livestream and its recorded sessions so far, newest first (or oldest)."""
     found = _livestream_or_error(state, params)
     if not isinstance(found, Livestream):
         return found
     page_no, per_page = _paging(state.config, query)
     model = state.model
-    sessions = list(model.sessions_created(found, t))
+    sessions = list(model.sessions_recorded(found, t))
     if state.config.sessions_order == "newest_first":
         sessions.reverse()
+    shape = _details_form(state, found, page_no)
+    data: Json = {"livestream": livestream_json(model, found, t)}
+    if shape == "session":
+        # The schema's form: one `session` object and paging inside data, so a page holds one session
+        # whatever per_page asks (inferred: the schema's paging example is 1 of 1); none past the end.
+        rows, paging = _page(sessions, page_no, 1)
+        if rows:
+            data["session"] = session_json(model, rows[0], t, as_strings=False)
+        data["paging"] = paging
+        return 200, {"success": True, "data": data}
     rows, paging = _page(sessions, page_no, per_page)
-    data: Json = {
-        "livestream": livestream_json(model, found, t),
-        "sessions": [session_json(model, s, t, as_strings=False) for s in rows],
-    }
-    shape = state.config.details_shape
-    if shape == "mixed":
-        # Like the list: by page, so a retried page keeps its shape while every walk sees both.
-        shape = "top" if page_no % 2 == 1 else "inner"
+    data["sessions"] = [session_json(model, s, t, as_strings=False) for s in rows]
     if shape == "inner":
         data["paging"] = paging
         return 200, {"success": True, "data": data}
@@ -214,7 +231,7 @@ def _active_session(
     if session is not None:
         data = {
             "livestream": livestream_json(model, found, t),
-            "session": session_json(model, session, t, True),
+            "session": session_json(model, session, t, figures_as_strings(state.config, found)),
         }
         return 200, {"success": True, "data": data}
     message = f"No active livestream session found for livestream_id {found.id}"
@@ -233,7 +250,7 @@ def _active_session(
 def _session_by_id(
     state: SimulatorState, t: float, params: dict[str, str], query: Mapping[str, str]
 ) -> tuple[int, Json]:
-    """GET .../livestreams/sessions/{session_id}, figures as numbers."""
+    """GET .../livestreams/sessions/{session_id}, figures as numbers; only a recorded session."""
     found = _app_or_error(state, params["app"])
     if not isinstance(found, App):
         return found

@@ -17,13 +17,14 @@ import uvicorn
 
 from simulator.app import build_app
 from simulator.config import (
+    ACTIVE_FIGURES,
     ANALYTICS_ROUNDINGS,
     CLOCK_KINDS,
     DAYWISE_DATE_FORMS,
     DETAILS_SHAPES,
     INACTIVE_FORMS,
-    LIST_SHAPES,
     SHAPE_FORMS,
+    UNAUTHORIZED_FORMS,
     ShapeForm,
     SimulatorConfig,
 )
@@ -299,13 +300,26 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--inactive-form", dest="sim_inactive_form", choices=INACTIVE_FORMS, default=d.inactive_form
     )
-    parser.add_argument("--list-shape", dest="sim_list_shape", choices=LIST_SHAPES, default=d.list_shape)
+    parser.add_argument(
+        "--active-figures",
+        dest="sim_active_figures",
+        choices=ACTIVE_FIGURES,
+        default=d.active_figures,
+        help="active-session figures as JSON numbers, strings, or per livestream",
+    )
+    parser.add_argument(
+        "--unauthorized-form",
+        dest="sim_unauthorized_form",
+        choices=UNAUTHORIZED_FORMS,
+        default=d.unauthorized_form,
+        help='401 bodies: the v4 envelope, {"message": "Unauthorized"}, or alternating',
+    )
     parser.add_argument(
         "--details-shape",
         dest="sim_details_shape",
         choices=DETAILS_SHAPES,
         default=d.details_shape,
-        help="where livestream details put paging; mixed alternates by page",
+        help="livestream details: sessions with paging on top or inside data, the single session form, mixed",
     )
     parser.add_argument(
         "--daywise-date-form",
@@ -336,7 +350,28 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
         "--live-seconds", dest="sim_live_seconds", type=_seconds_range, default=d.live_seconds, metavar=pair
     )
     parser.add_argument(
-        "--placeholder-seconds", dest="sim_placeholder_seconds", type=float, default=d.placeholder_seconds
+        "--created-after-seconds",
+        dest="sim_created_after_seconds",
+        type=_seconds_range,
+        default=d.created_after_seconds,
+        metavar=pair,
+        help="the session record appears this long after started_time",
+    )
+    parser.add_argument(
+        "--placeholder-seconds",
+        dest="sim_placeholder_seconds",
+        type=_seconds_range,
+        default=d.placeholder_seconds,
+        metavar=pair,
+        help="both figures read 60 until this long after started_time",
+    )
+    parser.add_argument(
+        "--final-after-seconds",
+        dest="sim_final_after_seconds",
+        type=_seconds_range,
+        default=d.final_after_seconds,
+        metavar=pair,
+        help="the final figures land this long after stopped_time",
     )
     parser.add_argument("--linger-seconds", dest="sim_linger_seconds", type=float, default=d.linger_seconds)
     parser.add_argument(
@@ -344,7 +379,7 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
         dest="sim_report_lag_seconds",
         type=float,
         default=d.report_lag_seconds,
-        help="reported figures trail the truth by this many seconds",
+        help="while live, reported figures trail the truth by this many seconds",
     )
     parser.add_argument(
         "--short-share", dest="sim_short_share", type=float, default=d.short_share, help="share 0..1"
@@ -384,14 +419,17 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         clock=args.sim_clock,
         start_at=args.sim_start_at,
         inactive_form=args.sim_inactive_form,
-        list_shape=args.sim_list_shape,
+        active_figures=args.sim_active_figures,
+        unauthorized_form=args.sim_unauthorized_form,
         details_shape=args.sim_details_shape,
         daywise_date_form=args.sim_daywise_date_form,
         analytics_rounding=args.sim_analytics_rounding,
         gap_seconds=args.sim_gap_seconds,
         invoked_seconds=args.sim_invoked_seconds,
         live_seconds=args.sim_live_seconds,
+        created_after_seconds=args.sim_created_after_seconds,
         placeholder_seconds=args.sim_placeholder_seconds,
+        final_after_seconds=args.sim_final_after_seconds,
         linger_seconds=args.sim_linger_seconds,
         report_lag_seconds=args.sim_report_lag_seconds,
         short_share=args.sim_short_share,

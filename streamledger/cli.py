@@ -201,7 +201,12 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger.rebuild import rebuild
 
     with Progress("rebuild") as progress:
-        counts = rebuild(settings.database, archive_dir=settings.archive_dir, progress=progress.step)
+        counts = rebuild(
+            settings.database,
+            archive_dir=settings.archive_dir,
+            progress=progress.step,
+            settle_seconds=settings.settle_seconds,
+        )
     print("rebuilt from raw_responses: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
     return 0
 

@@ -60,7 +60,7 @@ def load_poll(
         try:
             stage(con, normalized)
             for step in LOAD_FILES:
-                run_file(con, step, {"poll_id": poll.poll_id})
+                run_file(con, step, {"poll_id": poll.poll_id, "settle_seconds": settings.settle_seconds})
             run = ledger_row(poll, normalized, normalize_seconds, time.perf_counter() - clock, recovered)
             register(con, "staged_poll_run", run.frame())
             register(con, "staged_listing_rounds", poll.rounds_frame())

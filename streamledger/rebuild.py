@@ -25,6 +25,7 @@ import polars as pl
 
 from streamledger.errors import WarehouseError
 from streamledger.load import DERIVED_FILES, stage
+from streamledger.settings import DEFAULT_SETTLE_SECONDS
 from streamledger.transforms.normalize import RESPONSE_SCHEMA, normalize_responses
 from streamledger.warehouse import opened, query, register, rollback_quietly, run_file
 
@@ -39,10 +40,12 @@ def rebuild(
     archive_dir: Path | None = None,
     chunk_responses: int = CHUNK_RESPONSES,
     progress: Callable[[str], None] | None = None,
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS,
 ) -> dict[str, int]:
     """Re-derive every normalized table from the archive and raw_responses in one transaction.
 
-    Returns the row count of each table. `archive_dir` defaults to `archive/` beside the database.
+    Returns the row count of each table. `archive_dir` defaults to `archive/` beside the database;
+    `settle_seconds` is the finalization rule's (STREAMLEDGER_SETTLE_SECONDS).
     """
     step = progress or (lambda message: None)
     if not database.exists():
@@ -66,7 +69,7 @@ def rebuild(
                 normalized = normalize_responses(read_chunk(con, chunk).to_dicts())
                 stage(con, normalized)
                 for name in DERIVED_FILES:
-                    run_file(con, name)
+                    run_file(con, name, {"settle_seconds": settle_seconds})
                 # What the ledger counts of each poll follows the normalization it was replayed with.
                 register(con, "staged_poll_counts", normalized.counts())
                 run_file(con, "rebuild/recount_polls.sql")

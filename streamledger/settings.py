@@ -20,6 +20,8 @@ from streamledger.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_DATABASE = Path("data/streamledger.duckdb")
+# The finalization rule's settle time: about twice the one observed delay of the final figures (62 s).
+DEFAULT_SETTLE_SECONDS = 120.0
 MAX_ID_LENGTH = 32  # account_id and app_id are at most 32 characters [CFAPI]
 PREFIXES = ("STREAMLEDGER_", "CLOUDFLARE_", "REALTIMEKIT_")
 logger = logging.getLogger("streamledger.settings")
@@ -192,6 +194,15 @@ class Settings:
         metadata=variable(
             "STREAMLEDGER_FULL_LISTING_INTERVAL_SECONDS",
             "how often every livestream is listed, whatever its status (between, only LIVE and INVOKED ones)",
+        ),
+    )
+    settle_seconds: float = field(
+        default=DEFAULT_SETTLE_SECONDS,
+        metadata=variable(
+            "STREAMLEDGER_SETTLE_SECONDS",
+            "a session's figures are final only once two reads after the stop agree and the later one was "
+            "observed at least this long after stopped_time (the API's final figures land about a minute "
+            "after the stop: 62 s in its example)",
         ),
     )
     max_sweep_pages: int = field(

@@ -33,9 +33,22 @@ from streamledger.transforms.redact import redact_body
 SIM_START = datetime(2026, 10, 31, 23, 58, 0, tzinfo=UTC)
 
 
+# The API's timings, shortened for tests that poll every few simulated seconds (docs/testing.md): the
+# placeholder lasts 8 s (the API: 40-50 s) and the final figures land 2-4 s after the stop (the API: about
+# a minute); the product's settle time is shortened to match (TEST_SETTLE_SECONDS, default 120 s).
+FAST_LIFECYCLE: dict[str, object] = {"placeholder_seconds": (8.0, 8.0), "final_after_seconds": (2.0, 4.0)}
+TEST_SETTLE_SECONDS = 6.0
+
+
 def simulator_config(**changes: object) -> SimulatorConfig:
-    """A manual-clock simulator config for tests."""
-    base: dict[str, object] = {"clock": "manual", "start_at": SIM_START, "livestreams": 12, "seed": 11}
+    """A manual-clock simulator config for tests, on FAST_LIFECYCLE's timings unless changed."""
+    base: dict[str, object] = {
+        "clock": "manual",
+        "start_at": SIM_START,
+        "livestreams": 12,
+        "seed": 11,
+        **FAST_LIFECYCLE,
+    }
     return SimulatorConfig(**(base | changes))  # type: ignore[arg-type]
 
 
@@ -53,6 +66,7 @@ def settings_for(sim: RunningSimulator, tmp_path: Path, **changes: object) -> Se
         # every poll finds each such session at the next poll, as the default (a round spread over 15 polls)
         # finds it within 15. tests/poll/test_discovery.py polls on the default cadence.
         full_listing_interval_seconds=60.0,
+        settle_seconds=TEST_SETTLE_SECONDS,
     )
     return settings.with_overrides(**changes)
 
@@ -210,7 +224,7 @@ def aged_history(folder: Path, *, polls: int, shifts: tuple[tuple[int, int], ...
             start += count
     finally:
         con.close()
-    rebuild(settings.database)  # the derived tables of the moved history
+    rebuild(settings.database, settle_seconds=settings.settle_seconds)  # the moved history, re-derived
     return settings.database, token
 
 

@@ -26,5 +26,6 @@ comment on column unfinished_sessions.stopped_time is
 comment on column unfinished_sessions.last_seen_at is
     'When a poll last observed it (fetched_at); a day later it is no longer read by id every poll.';
 comment on column unfinished_sessions.reason is
-    '''stopped, figures not yet stable'' (two reads after the stop have not agreed yet) or ''no longer '
+    '''stopped, figures not yet stable'' (no two reads after the stop have agreed with the later one at '
+    'least STREAMLEDGER_SETTLE_SECONDS after it) or ''no longer '
     'active'' (its livestream''s active session was read since it was last seen, and no stop was seen).';

@@ -1,5 +1,9 @@
 -- Mark sessions final: two consecutive reads after the stop (in different polls) report the same
--- figures. finalized_at is the time of the confirming read. Reads: staged_sessions (sessions touched).
+-- figures, and the later (confirming) one was observed at least $settle_seconds after stopped_time, both
+-- on the API's clock. The API's final figures land about a minute after the stop (its example: updated_at
+-- 62 s after stopped_time), and until then it repeats the figures of the stop: two agreeing reads within
+-- that minute would confirm unsettled figures, and a read past it shows the landed ones. finalized_at is
+-- the time of the confirming read. Reads: staged_sessions (sessions touched), $settle_seconds.
 -- Every snapshot of a session was fetched at or after its first_seen_at, so the snapshots read start at the
 -- earliest first_seen_at of the touched sessions: DuckDB skips the older row groups of session_snapshots by
 -- their fetched_at zone maps, and a poll reads the recent end of the history, not all of it.
@@ -23,6 +27,7 @@ from (
         select
             ss.session_id,
             ss.fetched_at,
+            ss.observed_at >= ss.stopped_time + to_seconds(getvariable('settle_seconds')) as settled,
             ss.ingest_seconds,
             ss.viewer_seconds,
             lag(ss.ingest_seconds) over w as previous_ingest,
@@ -36,7 +41,7 @@ from (
 
     select session_id, min(fetched_at) as finalized_at
     from post_stop
-    where ingest_seconds = previous_ingest and viewer_seconds = previous_viewer
+    where ingest_seconds = previous_ingest and viewer_seconds = previous_viewer and settled
     group by session_id
 ) as c
 where sessions.session_id = c.session_id

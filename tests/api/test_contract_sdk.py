@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from cloudflare import AuthenticationError, Cloudflare, PermissionDeniedError
+from cloudflare import AuthenticationError, BadRequestError, Cloudflare, PermissionDeniedError
 
 from simulator import RunningSimulator, running_simulator
 from tests.helpers import Answer, FixtureServer, serving_fixtures, simulator_config
@@ -15,7 +15,7 @@ from tests.helpers import Answer, FixtureServer, serving_fixtures, simulator_con
 
 @pytest.fixture(scope="module")
 def sdk_sim() -> Iterator[RunningSimulator]:
-    with running_simulator(simulator_config(list_shape="object", inactive_form="404")) as sim:
+    with running_simulator(simulator_config(inactive_form="404")) as sim:
         sim.advance(120)
         yield sim
 
@@ -58,15 +58,15 @@ def test_sdk_parses_the_session_by_id(sdk_sim: RunningSimulator) -> None:
     assert isinstance(answer.data.ingest_seconds, int)
 
 
-def test_sdk_parses_the_list_in_the_specs_object_form(sdk_sim: RunningSimulator) -> None:
+def test_sdk_reads_the_list_as_every_published_example_sends_it(sdk_sim: RunningSimulator) -> None:
     answer = sdk(sdk_sim).realtime_kit.livestreams.get_all_livestreams(
         "sim-app", account_id=sdk_sim.config.account_id, page_no=1, per_page=5
     )
     assert answer.success is True
-    assert answer.data is not None
-    assert answer.data.paging is not None
-    assert answer.data.paging.total_count == 12
-    assert answer.data.paging.end_offset == 5
+    # The SDK types data as the spec's one object; it keeps the array it is sent, and paging as an extra.
+    assert isinstance(answer.data, list)
+    assert len(answer.data) == 5
+    assert answer.model_extra == {"paging": {"total_count": 12, "start_offset": 1, "end_offset": 5}}
 
 
 def test_sdk_maps_the_simulators_auth_errors_to_its_typed_errors(sdk_sim: RunningSimulator) -> None:
@@ -77,8 +77,17 @@ def test_sdk_maps_the_simulators_auth_errors_to_its_typed_errors(sdk_sim: Runnin
     bare = Cloudflare(
         api_token="x", base_url=sdk_sim.base_url, max_retries=0, default_headers={"Authorization": "Basic x"}
     )
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(BadRequestError, match="6111"):  # a malformed header: 400, 6003 chained 6111
         bare.realtime_kit.livestreams.get_all_livestreams("sim-app", account_id=sdk_sim.config.account_id)
+    sdk_sim.set_faults(revoked=True)
+    try:
+        for _ in range(2):  # the v4 401, then {"message": "Unauthorized"}
+            with pytest.raises(AuthenticationError):
+                sdk(sdk_sim).realtime_kit.livestreams.get_all_livestreams(
+                    "sim-app", account_id=sdk_sim.config.account_id
+                )
+    finally:
+        sdk_sim.set_faults(revoked=False)
 
 
 # --- the recorded bodies (tests/fixtures/api) -----------------------------------------------------------

@@ -2,34 +2,34 @@
 response schema of its endpoint (tests/fixtures/api/schema, copied from the published OpenAPI file), or is
 a named, deliberate variant that the schema does not allow, failing exactly where SOURCES.md says.
 
-The published schema contradicts its own examples (its known_spec_defects). RELAXATIONS relaxes exactly
-those defects, and test_the_relaxations_are_exactly_what_the_published_examples_need proves each is needed.
+The published schema contradicts its own examples (its known_spec_defects). tests/api/schema.py's
+RELAXATIONS (listed in its docstring and docs/testing.md) relaxes exactly those defects, and
+test_the_relaxations_are_exactly_what_the_published_examples_need proves each is needed.
 """
 
 from __future__ import annotations
 
-import copy
 import re
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator, FormatChecker, ValidationError
 
+from tests.api.schema import (
+    KIT,
+    OPERATIONS,
+    RELAXATIONS,
+    SUBSET,
+    Failures,
+    Path,
+    at,
+    error_schema,
+    example,
+    failures,
+    published,
+    relaxed,
+)
 from tests.helpers import FIXTURES, fixture, fixture_names
 
-SUBSET = fixture("schema/openapi-subset.json")
-V4_FAILURE = fixture("schema/v4-failure-envelope.json")
-KIT = "/accounts/{account_id}/realtime/kit"
-# Fixture name prefix (the endpoint, as the client names it in SOURCES.md) -> the operation's path.
-OPERATIONS = {
-    "apps": f"{KIT}/apps",
-    "livestreams": f"{KIT}/{{app_id}}/livestreams",
-    "livestream_sessions": f"{KIT}/{{app_id}}/livestreams/{{livestream_id}}",
-    "active_session": f"{KIT}/{{app_id}}/livestreams/{{livestream_id}}/active-livestream-session",
-    "session_by_id": f"{KIT}/{{app_id}}/livestreams/sessions/{{livestream-session-id}}",
-    "analytics_daywise": f"{KIT}/{{app_id}}/analytics/livestreams/daywise",
-}
 # Error bodies -> the schema they are checked against (None: the body is documented with no schema).
 ERROR_BODIES: dict[str, str | None] = {
     "active_session.no_session.json": "realtimekit_GenericErrorResponse",
@@ -41,7 +41,6 @@ ERROR_BODIES: dict[str, str | None] = {
     "error.404.json": "v4",
     "error.429.json": "v4",
 }
-Failures = set[tuple[tuple[str | int, ...], str]]
 # The deliberate variants the (relaxed) schema does not allow: where each fails, as (JSON path, keyword).
 # SOURCES.md says why each is recorded anyway.
 EXCLUDED: dict[str, Failures] = {
@@ -63,13 +62,6 @@ EXCLUDED: dict[str, Failures] = {
     # common.yaml says code >= 1000; the gateway's rate-limit code is 971.
     "error.429.json": {(("errors", 0, "code"), "minimum")},
 }
-Path = tuple[str | int, ...]
-
-
-def example(path: str, name: str, *inside: str | int, method: str = "get", status: str = "200") -> Path:
-    """Where an example of an operation's response lies in SUBSET (and where in it, if `inside`)."""
-    content = ("content", "application/json", "examples", name, "value")
-    return ("paths", path, method, "responses", status, *content, *inside)
 
 
 NOT_FOUND = ("components", "responses", "realtimekit_GetActiveSessionNotFound")
@@ -111,144 +103,6 @@ VERBATIM = [
     ),
 ]
 FAKE_KEY = re.compile(r"sk_fixture_[0-9a-z_]+")
-RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
-
-
-def at(document: Any, path: Path) -> Any:
-    """The value at a path of keys and indexes in a document."""
-    for step in path:
-        document = document[step]
-    return document
-
-
-# --- from the published schema to a validator ---------------------------------------------------------
-
-
-def json_schema(openapi: Any) -> Any:
-    """An OpenAPI 3.0 schema object as JSON Schema: `nullable: true` becomes a "null" type."""
-    if isinstance(openapi, list):
-        return [json_schema(item) for item in openapi]
-    if not isinstance(openapi, dict):
-        return openapi
-    schema = {key: json_schema(value) for key, value in openapi.items()}
-    if schema.pop("nullable", False) and isinstance(schema.get("type"), str):
-        schema["type"] = [schema["type"], "null"]
-    return schema
-
-
-def published(endpoint: str) -> Any:
-    """The 200 response schema of an endpoint, exactly as published (as JSON Schema)."""
-    operation = SUBSET["paths"][OPERATIONS[endpoint]]["get"]
-    return json_schema(operation["responses"]["200"]["content"]["application/json"]["schema"])
-
-
-def _objects(schema: Any) -> Iterator[dict[str, Any]]:
-    """Every `properties` mapping in a schema."""
-    if isinstance(schema, dict):
-        if isinstance(schema.get("properties"), dict):
-            yield schema["properties"]
-        for value in schema.values():
-            yield from _objects(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            yield from _objects(value)
-
-
-def _allow(field: dict[str, Any], *types: str) -> None:
-    current = field["type"]
-    assert current in types, f"relaxing a field typed {current}, not {types}"
-    field["type"] = list(types)
-
-
-def _nulls_as_sent(schema: Any, endpoint: str) -> None:
-    """Spec defect: the examples send null where almost nothing is marked nullable."""
-    for properties in _objects(schema):
-        for name in ("name", "meeting_id", "err_message", "invoked_time", "stopped_time"):
-            if name in properties and properties[name].get("type") == "string":
-                _allow(properties[name], "string", "null")
-
-
-def _disabled_boolean(schema: Any, endpoint: str) -> None:
-    """Spec defect: disabled is typed string in the GET schemas; every example sends a JSON boolean."""
-    for properties in _objects(schema):
-        if "disabled" in properties:
-            _allow(properties["disabled"], "string", "boolean")
-
-
-def _list_as_array(schema: Any, endpoint: str) -> None:
-    """Spec defect: the list's data is typed one object with paging inside; every example is an array of
-    those objects with paging at the top level."""
-    if endpoint == "livestreams":
-        data = schema["properties"]["data"]
-        item = copy.deepcopy(data)
-        paging = item["properties"].pop("paging")
-        data["type"] = ["object", "array"]  # `properties` checks the object form, `items` the array
-        data["items"] = item
-        schema["properties"]["paging"] = paging
-
-
-def _details_sessions(schema: Any, endpoint: str) -> None:
-    """Spec defect: details are typed data.session (one object) and data.paging; the example sends
-    data.sessions (an array) and top-level paging. Checking the array is a relaxation and a tightening."""
-    if endpoint == "livestream_sessions":
-        data = schema["properties"]["data"]["properties"]
-        data["sessions"] = {"type": "array", "items": copy.deepcopy(data["session"])}
-        schema["properties"]["paging"] = copy.deepcopy(data["paging"])
-
-
-def _active_figures_numbers(schema: Any, endpoint: str) -> None:
-    """Spec defect: active-session figures are typed string; the example sends numbers."""
-    if endpoint == "active_session":
-        session = schema["properties"]["data"]["properties"]["session"]["properties"]
-        for name in ("ingest_seconds", "viewer_seconds"):
-            _allow(session[name], "string", "number")
-
-
-def _fractional_figures(schema: Any, endpoint: str) -> None:
-    """Spec defect: session-by-id figures are typed integer; a published session has viewer_seconds
-    116.11599994199997."""
-    if endpoint == "session_by_id":
-        session = schema["properties"]["data"]["properties"]
-        for name in ("ingest_seconds", "viewer_seconds"):
-            assert session[name]["type"] == "integer"
-            session[name]["type"] = "number"
-
-
-RELAXATIONS: dict[str, Callable[[Any, str], None]] = {
-    "nulls_as_sent": _nulls_as_sent,
-    "disabled_boolean": _disabled_boolean,
-    "list_as_array": _list_as_array,
-    "details_sessions": _details_sessions,
-    "active_figures_numbers": _active_figures_numbers,
-    "fractional_figures": _fractional_figures,
-}
-
-
-def relaxed(endpoint: str, without: str | None = None) -> Any:
-    """The published schema with exactly the RELAXATIONS applied (all but `without`, if named)."""
-    schema = published(endpoint)
-    for name, relax in RELAXATIONS.items():
-        if name != without:
-            relax(schema, endpoint)
-    return schema
-
-
-FORMATS = FormatChecker(formats=["uuid"])
-
-
-@FORMATS.checks("date-time")
-def _is_rfc3339(value: object) -> bool:
-    return not isinstance(value, str) or RFC3339.fullmatch(value) is not None
-
-
-def failures(body: Any, schema: Any) -> Failures:
-    """Where a body breaks a schema: (JSON path, keyword) of every error."""
-    errors: list[ValidationError] = list(Draft4Validator(schema, format_checker=FORMATS).iter_errors(body))
-    return {(tuple(error.absolute_path), str(error.validator)) for error in errors}
-
-
-def error_schema(name: str) -> Any:
-    return V4_FAILURE if name == "v4" else json_schema(SUBSET["components"]["schemas"][name])
 
 
 def schema_for(name: str) -> Any:

@@ -362,6 +362,19 @@ def test_the_recorded_list_variants_give_one_typed_livestream_each(
     assert poll.issues.is_empty()
 
 
+def test_the_object_form_of_the_list_no_api_sends_is_still_read_into_typed_livestreams(
+    server: FixtureServer,
+) -> None:
+    server.answer("/app/livestreams", Answer(200, "livestreams.object_form.json"))
+    listing, client = replay(server, lambda c: c.list_livestreams("app"))
+
+    assert listing.items == fixture_redacted("livestreams.object_form.json")["data"]["livestreams"]
+    assert (listing.complete, listing.pages, len(server.requests)) == (True, 1, 1)
+    poll = normalize_responses(client.responses)
+    assert poll.livestreams.select("livestream_id", "status").rows() == [(LS_IDLE, "IDLE"), (LS_LIVE, "LIVE")]
+    assert poll.issues.is_empty()
+
+
 # --- details, session by id, daywise, apps -------------------------------------------------------------
 
 

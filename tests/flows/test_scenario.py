@@ -15,6 +15,7 @@ from streamledger import warehouse
 from streamledger.flows.reconcile import reconcile
 from streamledger.flows.snapshot import snapshot
 from streamledger.poll import PollRun
+from streamledger.settings import DEFAULT_SETTLE_SECONDS
 from streamledger.transforms.shapes import parse_instant
 from tests.helpers import settings_for, simulator_config
 
@@ -38,12 +39,18 @@ def test_twenty_five_minutes_of_polls_give_exact_final_history_usage_and_reconci
         short_live_seconds=(2.0, 20.0),
         report_lag_seconds=5.0,
         dip_share=0.1,
-        placeholder_seconds=20.0,
+        # The API's own timing of the final figures (55-65 s after the stop), with the product's default
+        # settle time (120 s): polls are a minute apart, as in production. Only the placeholder is
+        # shortened from the API's 40-50 s, so that sessions shorter than a poll show it and still end.
+        final_after_seconds=(55.0, 65.0),
+        placeholder_seconds=(20.0, 20.0),
         fault_5xx=0.03,
         fault_malformed=0.02,
     )
     with running_simulator(config) as sim:
-        settings = settings_for(sim, tmp_path, max_attempts=8, max_retry_wait_seconds=10)
+        settings = settings_for(
+            sim, tmp_path, max_attempts=8, max_retry_wait_seconds=10, settle_seconds=DEFAULT_SETTLE_SECONDS
+        )
         # The flows read their settings from the environment, as scheduled runs do.
         today = datetime.now(UTC).date()
         for name, value in {
@@ -55,6 +62,10 @@ def test_twenty_five_minutes_of_polls_give_exact_final_history_usage_and_reconci
             "STREAMLEDGER_LANDING_DIR": str(settings.landing_dir),
             "STREAMLEDGER_MAX_ATTEMPTS": "8",
             "STREAMLEDGER_MAX_RETRY_WAIT_SECONDS": "10",
+            "STREAMLEDGER_SETTLE_SECONDS": str(settings.settle_seconds),
+            # As in tests.helpers.settings_for: every livestream streams here, and a full listing every
+            # poll finds a session that started and stopped between two polls at the next one.
+            "STREAMLEDGER_FULL_LISTING_INTERVAL_SECONDS": str(settings.full_listing_interval_seconds),
             # The simulated days are in the past: the daily reconcile reads back to them.
             "STREAMLEDGER_RECONCILE_DAYS": str((today - START.date()).days + 2),
         }.items():

@@ -77,8 +77,14 @@ def test_steady_polls_list_only_live_and_invoked_and_spread_the_full_listing(tmp
         livestreams=250, active_livestreams=5, live_seconds=(3600.0, 7200.0), budget_requests=100_000
     )
     with running_simulator(config) as sim:
+        # The first poll's 270 requests wait for the burst window (250 per 10 s): allowed to wait for it.
         settings = settings_for(
-            sim, tmp_path, per_page=20, full_listing_interval_seconds=900.0, budget_requests=100_000
+            sim,
+            tmp_path,
+            per_page=20,
+            full_listing_interval_seconds=900.0,
+            budget_requests=100_000,
+            max_retry_wait_seconds=15.0,
         )
         rows = polls_every_minute(sim, settings, 31)
         truth = verify.fetch_truth(sim.root_url)
@@ -98,6 +104,8 @@ def test_steady_polls_list_only_live_and_invoked_and_spread_the_full_listing(tmp
     # After the first poll (every list page, and a sweep of every livestream), a poll sends the LIVE and
     # INVOKED listings, the five active reads and its page of the round, and nothing else.
     assert rows[0].requests == 2 + 13 + 5 + 250
+    sent = [at for (at,) in sql(settings.database, "select epoch(fetched_at) from raw_responses order by 1")]
+    assert max(sum(1 for later in sent if at <= later < at + 10) for at in sent) <= 250  # the burst cap
     steady = rows[1:]
     assert {row.requests - row.planned_list for row in steady} == {2 + 5}
     assert {row.planned_live for row in steady} == {5}

@@ -43,7 +43,7 @@ from streamledger import fetch, warehouse
 from streamledger.client import RealtimeKitClient
 from streamledger.poll import PollRun
 from streamledger.ratelimit import RequestBudget
-from streamledger.settings import Settings
+from streamledger.settings import Secret, Settings
 from streamledger.transforms.shapes import parse_instant
 from tests.helpers import run_poll, settings_for, simulator_config
 
@@ -418,16 +418,32 @@ def test_a_429_storm_refuses_every_request_with_retry_after_until_the_block_ends
     assert (stats["faults_storm"], stats["rate_limited"]) == (1, 2)
 
 
-def test_a_revoked_token_answers_401_with_the_v4_envelope_until_restored() -> None:
+def test_a_revoked_token_answers_401_in_both_documented_bodies_until_restored() -> None:
     with api() as (sim, client):
         sim.set_faults(revoked=True)
         refused = [client.get(f"{KIT}/{path}") for path in ("livestreams", "analytics/livestreams/daywise")]
         sim.set_faults(revoked=False)
         restored = client.get(f"{KIT}/livestreams")
         stats = control(sim, "stats").json()
-    assert [(r.status_code, r.json()) for r in refused] == [(401, V4_401)] * 2
+    # unauthorized_form "mixed" (the default): the v4 envelope, then the webhooks' documented body.
+    assert [(r.status_code, r.json()) for r in refused] == [(401, V4_401), (401, {"message": "Unauthorized"})]
     assert restored.status_code == 200
     assert stats["faults_revoked"] == 2
+
+
+def test_a_malformed_authorization_header_halts_the_poll_at_its_first_request(tmp_path: Path) -> None:
+    """400 with 6003 chained 6111 refuses the header itself: no other request of the poll can succeed."""
+    with running_simulator(simulator_config()) as sim:
+        sim.advance(60)
+        settings = settings_for(sim, tmp_path, api_token=Secret("two words"))  # sent as "Bearer two words"
+        row = run_poll(settings)
+        stats = control(sim, "stats").json()
+    assert (row.outcome, row.requests, row.retries) == ("failed", 1, 0)
+    assert stats["by_status"] == {"400": 1}
+    assert row.message == (
+        "list_livestreams on app sim-app, status LIVE page 1: HTTP 400, code 6003: Invalid request headers "
+        "(code 6111: Invalid format for Authorization header)"
+    )
 
 
 def test_fault_routes_keep_faults_off_the_other_endpoints() -> None:
@@ -599,17 +615,19 @@ def test_a_revoked_token_fails_each_poll_with_one_401_line_and_no_retry_then_pol
         run = runner.finish()
     assert_history_exact(run)
     assert run.stats["faults_revoked"] == 2  # one request per poll: no retry loop
+    # Both 401 bodies (unauthorized_form "mixed" alternates them) halt the poll at its first request.
+    assert [row.message for row in revoked] == [
+        "list_livestreams on app sim-app, status LIVE page 1: HTTP 401, code 10001: "
+        "Unable to authenticate request",
+        "list_livestreams on app sim-app, status LIVE page 1: HTTP 401: Unauthorized",
+    ]
     for row in revoked:
         assert (row.outcome, row.requests, row.retries) == ("failed", 1, 0)
-        assert row.message == (
-            "list_livestreams on app sim-app, status LIVE page 1: HTTP 401, code 10001: "
-            "Unable to authenticate request"
-        )
     assert all(row.outcome == "ok" for row in run.rows if row not in revoked)
 
 
 class _RevokeAfterTheListings(httpx.AsyncBaseTransport):
-    """A real transport that revokes the simulator's token once the two listings have been answered."""
+    """A real transport that revokes the simulator's token once the listings have been answered."""
 
     def __init__(self, sim: RunningSimulator) -> None:
         """Wrap the default transport."""
@@ -618,10 +636,11 @@ class _RevokeAfterTheListings(httpx.AsyncBaseTransport):
         self._answered = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send the request; revoke the token after the second answer (the reads come next, at once)."""
+        """Send the request; revoke the token after the third answer: the LIVE and INVOKED listings and the
+        full listing's page (8 livestreams) come one after another, then the reads at once."""
         response = await self._inner.handle_async_request(request)
         self._answered += 1
-        if self._answered == 2:
+        if self._answered == 3:
             self._sim.set_faults(revoked=True)
         return response
 
@@ -692,7 +711,7 @@ def shape_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ShapeRun]:
     """One run per shape form: two clean polls, SHAPE_POLLS's faulty polls, then finish()."""
     runs = {}
     for form in (*BROKEN_SHAPES, "extra_fields"):
-        with fault_run(tmp_path_factory.mktemp(form), list_shape="object") as runner:
+        with fault_run(tmp_path_factory.mktemp(form)) as runner:
             runner.polls(2)
             fault_polls: dict[str, PollRun] = {}
             for routes in SHAPE_POLLS:
@@ -835,7 +854,10 @@ def test_soak_of_hundreds_of_polls_with_every_fault_mixed_loses_and_duplicates_n
         short_share=0.2,
         report_lag_seconds=5.0,
         dip_share=0.05,
-        placeholder_seconds=20.0,
+        placeholder_seconds=(
+            20.0,
+            20.0,
+        ),  # short timings (with FAST_LIFECYCLE's final figures): polls are seconds apart
     ) as runner:
         runner.faults(**SOAK_SHARES)
         for index in range(SOAK_POLLS):

@@ -37,11 +37,14 @@ def polls(sim: RunningSimulator, settings: Settings, count: int, step: float = 7
 
 
 def test_rebuild_from_raw_responses_gives_exactly_the_incrementally_built_tables(
-    sim: RunningSimulator, settings: Settings, capsys: pytest.CaptureFixture[str]
+    sim: RunningSimulator,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     polls(sim, settings, 20)
     incremental = table_contents(settings.database)
-    counts = rebuild(settings.database)
+    counts = rebuild(settings.database, settle_seconds=settings.settle_seconds)
     rebuilt = table_contents(settings.database)
     assert counts["sessions"] == len(incremental["sessions"]) > 10
     assert_same_tables({t: incremental[t] for t in DERIVED}, {t: rebuilt[t] for t in DERIVED})
@@ -49,6 +52,8 @@ def test_rebuild_from_raw_responses_gives_exactly_the_incrementally_built_tables
         {t: incremental[t] for t in ("raw_responses", "poll_runs")},
         {t: rebuilt[t] for t in ("raw_responses", "poll_runs")},
     )
+    # The command line reads the settle time the warehouse was loaded with, as a deployment does.
+    monkeypatch.setenv("STREAMLEDGER_SETTLE_SECONDS", str(settings.settle_seconds))
     assert main(["rebuild", "--database", str(settings.database)]) == 0
     assert capsys.readouterr().out.startswith(
         f"rebuilt from raw_responses: 12 livestreams, {counts['sessions']} sessions"
@@ -69,7 +74,7 @@ def test_a_rebuild_recounts_each_polls_ledger_counts_with_the_normalization_it_r
         con.execute("update poll_runs set sessions = 0, parse_issues = 7, livestreams = 0")  # gone wrong
     finally:
         con.close()
-    rebuild(settings.database)
+    rebuild(settings.database, settle_seconds=settings.settle_seconds)
     con = warehouse.connect(settings.database, read_only=True)
     try:
         assert con.execute(ledger).fetchall() == loaded  # recounted, exactly as the load counted
@@ -78,7 +83,7 @@ def test_a_rebuild_recounts_each_polls_ledger_counts_with_the_normalization_it_r
     assert all(unknown == 0 for *_, unknown in loaded)
     # A normalization that no longer knows LIVE: the rebuild's ledger follows it, and the checks still hold.
     monkeypatch.setattr(normalize, "DOCUMENTED_STATUSES", ("IDLE", "ERRORED", "INVOKED"))
-    rebuild(settings.database)
+    rebuild(settings.database, settle_seconds=settings.settle_seconds)
     con = warehouse.connect(settings.database, read_only=True)
     try:
         recounted = con.execute(ledger).fetchall()

@@ -290,3 +290,31 @@ def _landed(seq: int, endpoint: str, app_id: str | None, body: str, at: datetime
         "body": body,
         "error": None,
     }
+
+
+def test_a_sweep_walks_details_in_the_schemas_single_session_form_one_session_a_page(tmp_path: Path) -> None:
+    config = simulator_config(details_shape="session", livestreams=4, short_share=0.5)
+    with running_simulator(config) as sim:
+        sim.advance(400)
+        settings = settings_for(sim, tmp_path, max_sweep_pages=50)
+        row = run_poll(settings)
+        truth = verify.fetch_truth(sim.root_url)
+    assert row.outcome == "ok"
+    comparison = verify.compare(settings.database, truth)
+    assert comparison.mismatches == []
+    assert comparison.missing == []  # every session, stopped long ago ones included, read through the sweep
+    con = warehouse.connect(settings.database, read_only=True)
+    try:
+        pages = dict(
+            con.execute(
+                "select livestream_id, count(*) from raw_responses"
+                " where endpoint = 'livestream_sessions' group by 1"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    per_livestream: dict[str, int] = {}
+    for session in truth.values():
+        per_livestream[session["livestream_id"]] = per_livestream.get(session["livestream_id"], 0) + 1
+    assert len(truth) >= 12
+    assert pages == per_livestream  # a page per session: paging says one of total_count each time

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import math
 import re
@@ -101,13 +100,39 @@ def inactive_kind(response: httpx.Response) -> str:
     return "null_session"
 
 
-def test_missing_or_non_bearer_authorization_gets_401_v4_envelope() -> None:
+V4_400_HEADER = {
+    "success": False,
+    "errors": [
+        {
+            "code": 6003,
+            "message": "Invalid request headers",
+            "error_chain": [{"code": 6111, "message": "Invalid format for Authorization header"}],
+        }
+    ],
+    "messages": [],
+    "result": None,
+}
+
+
+def test_missing_authorization_gets_401_in_both_documented_bodies_alternating() -> None:
     with simulator() as (sim, _):
-        no_header = httpx.get(f"{sim.base_url}{KIT}/livestreams")
-        basic = httpx.get(f"{sim.base_url}{KIT}/livestreams", headers={"Authorization": "Basic c2ltOnRva2Vu"})
-        assert (no_header.status_code, no_header.json()) == (401, V4_401)
-        assert (basic.status_code, basic.json()) == (401, V4_401)
-        assert no_header.headers["Ratelimit-Policy"] == '"burst";q=1200;w=300'
+        answers = [httpx.get(f"{sim.base_url}{KIT}/livestreams") for _ in range(4)]
+        assert [(a.status_code, a.json()) for a in answers] == [
+            (401, V4_401),
+            (401, {"message": "Unauthorized"}),
+        ] * 2
+        assert answers[0].headers["Ratelimit-Policy"] == '"burst";q=1200;w=300'
+    for form, body in (("v4", V4_401), ("message", {"message": "Unauthorized"})):
+        with simulator(unauthorized_form=form) as (sim, _):
+            bodies = [httpx.get(f"{sim.base_url}{KIT}/livestreams").json() for _ in range(2)]
+            assert bodies == [body, body]
+
+
+@pytest.mark.parametrize("header", ["Basic c2ltOnRva2Vu", "Bearer", "Bearer two words", "sim-token"])
+def test_a_malformed_authorization_header_gets_400_with_6003_and_the_chained_6111(header: str) -> None:
+    with simulator() as (sim, _):
+        answer = httpx.get(f"{sim.base_url}{KIT}/livestreams", headers={"Authorization": header})
+        assert (answer.status_code, answer.json()) == (400, V4_400_HEADER)
 
 
 def test_wrong_token_or_wrong_account_gets_403_v4_envelope() -> None:
@@ -133,50 +158,68 @@ def test_unknown_app_livestream_and_session_get_realtimekit_404_and_unknown_rout
         assert unknown_route.json()["errors"][0]["code"] == 7003
 
 
-def test_apps_endpoint_lists_configured_apps_with_paging() -> None:
-    with simulator(app_ids=("app-a", "app-b", "app-c")) as (_, client):
-        body = client.get(f"/accounts/{ACCOUNT}/realtime/kit/apps", params={"per_page": 2}).json()
-        assert [app["id"] for app in body["data"]] == ["app-a", "app-b"]
+def test_apps_list_pages_newest_first_by_default_ascending_on_request_and_searches_names() -> None:
+    with simulator(app_ids=("app-a", "app-b", "app-c"), default_per_page=20) as (sim, client):
+        apps_url = f"/accounts/{ACCOUNT}/realtime/kit/apps"
+        oldest_first = [app.id for app in sorted(sim.model.apps, key=lambda app: app.created_ms)]
+        body = client.get(apps_url, params={"per_page": 2}).json()
+        assert [app["id"] for app in body["data"]] == oldest_first[::-1][:2]
         assert body["paging"] == {"total_count": 3, "start_offset": 1, "end_offset": 2}
         assert body["data"][0]["created_at"].endswith("Z")
+        ascending = client.get(apps_url, params={"sort_order": "asc"}).json()["data"]
+        assert [app["id"] for app in ascending] == oldest_first
+        found = client.get(apps_url, params={"search": "APP 2"}).json()
+        assert [app["name"] for app in found["data"]] == ["Simulated app 2"]
+        assert found["paging"]["total_count"] == 1
+        assert client.get(apps_url, params={"sort_order": "DSC"}).status_code == 400
+    with simulator(app_ids=tuple(f"app-{n}" for n in range(25))) as (_, client):
+        page = client.get(f"/accounts/{ACCOUNT}/realtime/kit/apps").json()
+        assert (len(page["data"]), page["paging"]["total_count"]) == (20, 25)  # per_page default 20
 
 
-def test_active_session_sends_figures_as_strings_and_by_id_as_numbers() -> None:
-    with simulator(live_seconds=(60.0, 80.0)) as (sim, client):
-        session = first_session(sim.model)
-        assert session.started_ms is not None
-        sim.advance_to(session.started_ms / 1000 + 33.3)
-        livestream_id = session.livestream_id
-        active = client.get(f"{KIT}/livestreams/{livestream_id}/active-livestream-session").json()
-        by_id = client.get(f"{KIT}/livestreams/sessions/{session.id}").json()["data"]
-        active_session = active["data"]["session"]
-        assert active["data"]["livestream"]["status"] == "LIVE"
-        assert isinstance(active_session["ingest_seconds"], str)
-        assert isinstance(active_session["viewer_seconds"], str)
-        assert isinstance(by_id["ingest_seconds"], int)
-        assert isinstance(by_id["viewer_seconds"], float)
-        assert int(active_session["ingest_seconds"]) == by_id["ingest_seconds"]
-        assert float(active_session["viewer_seconds"]) == by_id["viewer_seconds"]
-        assert re.fullmatch(r"\d+\.\d{6,}", active_session["viewer_seconds"])
-        assert 30 <= by_id["ingest_seconds"] < 33.3
+@pytest.mark.parametrize("form", ["string", "number", "mixed"])
+def test_active_session_sends_figures_as_strings_or_numbers_and_by_id_as_numbers(form: str) -> None:
+    with simulator(live_seconds=(60.0, 80.0), placeholder_seconds=(8.0, 8.0), active_figures=form) as (
+        sim,
+        client,
+    ):
+        kinds = set()
+        for position in (0, 1):
+            session = first_session(sim.model, position)
+            assert session.started_ms is not None
+            sim.advance_to(max(sim.now(), session.started_ms / 1000 + 33.3))
+            livestream_id = session.livestream_id
+            active = client.get(f"{KIT}/livestreams/{livestream_id}/active-livestream-session").json()
+            by_id = client.get(f"{KIT}/livestreams/sessions/{session.id}").json()["data"]
+            active_session = active["data"]["session"]
+            assert active["data"]["livestream"]["status"] == "LIVE"
+            kind = type(active_session["ingest_seconds"])
+            assert type(active_session["viewer_seconds"]) is (str if kind is str else float)
+            kinds.add(kind)
+            assert isinstance(by_id["ingest_seconds"], int)
+            assert isinstance(by_id["viewer_seconds"], float)
+            assert int(active_session["ingest_seconds"]) == by_id["ingest_seconds"]
+            assert float(active_session["viewer_seconds"]) == by_id["viewer_seconds"]
+            if kind is str:
+                assert re.fullmatch(r"\d+\.\d{6,}", str(active_session["viewer_seconds"]))
+        expected = {"string": {str}, "number": {int}, "mixed": {str, int}}[form]
+        assert kinds == expected  # mixed: by fleet position, number at even positions
 
 
 def test_placeholder_60_is_reported_early_in_live_phase_while_ground_truth_is_true() -> None:
-    with simulator(live_seconds=(60.0, 80.0), placeholder_seconds=8.0) as (sim, client):
+    config = {"live_seconds": (60.0, 80.0), "placeholder_seconds": (8.0, 8.0), "active_figures": "number"}
+    with simulator(**config) as (sim, client):
         session = first_session(sim.model)
         assert session.started_ms is not None
+        assert session.created_ms is not None
         active_url = f"{KIT}/livestreams/{session.livestream_id}/active-livestream-session"
         sim.advance_to(session.invoked_ms / 1000 + 0.001)
-        invoked = client.get(active_url).json()["data"]
-        assert invoked["livestream"]["status"] == "INVOKED"
-        assert invoked["session"]["started_time"] is None
-        assert (invoked["session"]["ingest_seconds"], invoked["session"]["viewer_seconds"]) == ("0", "0")
-
-        sim.advance_to(session.started_ms / 1000 + 3.0)
+        inactive_kind(client.get(active_url))  # INVOKED: no session yet, in one of the "nothing" forms
+        sim.advance_to(session.created_ms / 1000 + 0.5)
         early = client.get(active_url).json()["data"]["session"]
         early_by_id = client.get(f"{KIT}/livestreams/sessions/{session.id}").json()["data"]
         early_truth = next(s for s in truth(sim) if s["id"] == session.id)
-        assert (early["ingest_seconds"], early["viewer_seconds"]) == ("60", "60")
+        assert (early["ingest_seconds"], early["viewer_seconds"]) == (60, 60)
         assert (early_by_id["ingest_seconds"], early_by_id["viewer_seconds"]) == (60, 60)
         assert early_truth["ingest_seconds"] <= 3
         assert early_truth["viewer_seconds"] != 60
@@ -184,21 +227,81 @@ def test_placeholder_60_is_reported_early_in_live_phase_while_ground_truth_is_tr
         sim.advance_to(session.started_ms / 1000 + 8.5)
         later = client.get(active_url).json()["data"]["session"]
         later_truth = next(s for s in truth(sim) if s["id"] == session.id)
-        assert int(later["ingest_seconds"]) == later_truth["ingest_seconds"] <= 8
-        assert float(later["viewer_seconds"]) == later_truth["viewer_seconds"]
+        assert later["ingest_seconds"] == later_truth["ingest_seconds"] <= 8
+        assert later["viewer_seconds"] == later_truth["viewer_seconds"]
+
+
+def test_the_placeholder_lasts_40_to_50_seconds_by_default_and_a_session_stopped_within_it_keeps_it() -> None:
+    with simulator(live_seconds=(20.0, 30.0), gap_seconds=(60.0, 90.0)) as (sim, client):
+        session = first_session(sim.model)
+        assert session.started_ms is not None
+        assert 40_000 <= session.placeholder_until_ms - session.started_ms <= 50_000
+        url = f"{KIT}/livestreams/sessions/{session.id}"
+        for moment in (session.stopped_ms - 500, session.stopped_ms + 1_000, session.final_ms - 500):
+            sim.advance_to(moment / 1000)
+            body = client.get(url).json()["data"]
+            assert (body["ingest_seconds"], body["viewer_seconds"]) == (60, 60), moment
+        sim.advance_to(session.final_ms / 1000)
+        landed = client.get(url).json()["data"]
+        true = next(s for s in truth(sim) if s["id"] == session.id)
+        assert (landed["ingest_seconds"], landed["viewer_seconds"]) == (
+            true["ingest_seconds"],
+            true["viewer_seconds"],
+        )
+        assert landed["ingest_seconds"] < 60
+
+
+def test_a_session_record_appears_only_once_ingest_started_with_the_published_timestamps() -> None:
+    with simulator(live_seconds=(60.0, 80.0), inactive_form="404") as (sim, client):
+        session = first_session(sim.model)
+        assert session.started_ms is not None
+        assert session.created_ms is not None
+        assert 1_000 <= session.created_ms - session.started_ms <= 2_000
+        active_url = f"{KIT}/livestreams/{session.livestream_id}/active-livestream-session"
+        by_id_url = f"{KIT}/livestreams/sessions/{session.id}"
+        details_url = f"{KIT}/livestreams/{session.livestream_id}"
+        for moment in (session.invoked_ms + 1, session.started_ms, session.created_ms - 1):
+            sim.advance_to(moment / 1000)
+            status = "INVOKED" if moment < session.started_ms else "LIVE"
+            listed = client.get(f"{KIT}/livestreams", params={"per_page": 100}).json()["data"]
+            assert next(ls for ls in listed if ls["id"] == session.livestream_id)["status"] == status
+            assert inactive_kind(client.get(active_url)) == "404"  # an INVOKED livestream has no session
+            assert client.get(by_id_url).status_code == 404
+            assert client.get(details_url).json()["data"]["sessions"] == []
+            assert session.id not in {s["id"] for s in truth(sim)}
+        sim.advance_to(session.created_ms / 1000)
+        shown = client.get(active_url).json()["data"]["session"]
+        assert shown["invoked_time"] is None
+        assert re.fullmatch(r".*T\d\d:\d\d:\d\d\.000Z", shown["started_time"])
+        assert shown["created_at"] == shown["updated_at"] == sim.model.iso(session.created_ms)
+        sim.advance_to(session.stopped_ms / 1000 + 1)
+        stopped = client.get(by_id_url).json()["data"]
+        assert re.fullmatch(r".*T\d\d:\d\d:\d\d\.000Z", stopped["stopped_time"])
+        assert stopped["updated_at"] == stopped["stopped_time"]
+        sim.advance_to(session.final_ms / 1000)
+        landed = client.get(by_id_url).json()["data"]
+        assert 55_000 <= session.final_ms - session.stopped_ms <= 65_000
+        assert landed["updated_at"] == sim.model.iso(session.final_ms)
 
 
 def test_session_goes_invoked_live_stopped_then_lingers_and_disappears() -> None:
-    config = {"gap_seconds": (25.0, 30.0), "linger_seconds": 10.0, "inactive_form": "404"}
+    config = {
+        "gap_seconds": (25.0, 30.0),
+        "linger_seconds": 10.0,
+        "inactive_form": "404",
+        "placeholder_seconds": (8.0, 8.0),
+        "final_after_seconds": (5.0, 5.0),
+    }
     with simulator(**config) as (sim, client):
         session = first_session(sim.model)
         assert session.started_ms is not None
+        assert session.created_ms is not None
         url = f"{KIT}/livestreams/{session.livestream_id}/active-livestream-session"
 
         assert inactive_kind(client.get(url)) == "404"
         sim.advance_to(session.invoked_ms / 1000 + 0.01)
-        assert client.get(url).json()["data"]["livestream"]["status"] == "INVOKED"
-        sim.advance_to(session.started_ms / 1000 + 0.01)
+        assert inactive_kind(client.get(url)) == "404"  # INVOKED: no session record yet
+        sim.advance_to(session.created_ms / 1000 + 0.01)
         live = client.get(url).json()["data"]
         assert live["livestream"]["status"] == "LIVE"
         assert live["session"]["started_time"] is not None
@@ -228,7 +331,18 @@ def test_sessions_end_errored_with_err_message_or_with_odd_offline_status() -> N
         assert statuses == {"ERRORED", "OFFLINE"}
         for s in finals:
             assert (s["err_message"] is not None) == (s["status"] == "ERRORED")
-        assert any(s["status"] == "ERRORED" and s["started_time"] is None for s in finals)
+        # A session that errors before going LIVE never gets a record: not in the truth, 404 by id.
+        recordless = [
+            x
+            for ls in sim.model.livestreams
+            for x in sim.model.sessions_created(ls, 400.0)
+            if x.created_ms is None
+        ]
+        assert recordless
+        assert all(x.outcome == "ERRORED" and x.started_ms is None for x in recordless)
+        assert not {x.id for x in recordless} & {s["id"] for s in truth(sim)}
+        assert client.get(f"{KIT}/livestreams/sessions/{recordless[0].id}").status_code == 404
+        assert all(s["started_time"] is not None for s in finals)
         errored = next(s for s in finals if s["status"] == "ERRORED")
         by_id = client.get(f"{KIT}/livestreams/sessions/{errored['id']}").json()["data"]
         assert by_id["err_message"] == errored["err_message"]
@@ -261,8 +375,8 @@ def test_configured_inactive_form_is_used_by_every_livestream(form: str, kinds: 
         assert seen == kinds
 
 
-def test_array_list_shape_pages_with_one_based_offsets_and_empty_page_past_end() -> None:
-    with simulator(list_shape="array", livestreams=25) as (_, client):
+def test_the_list_pages_with_one_based_offsets_and_an_empty_page_past_the_end() -> None:
+    with simulator(livestreams=25) as (_, client):
         pages = [
             client.get(f"{KIT}/livestreams", params={"page_no": n, "per_page": 10}).json()
             for n in (1, 2, 3, 4)
@@ -279,13 +393,13 @@ def test_array_list_shape_pages_with_one_based_offsets_and_empty_page_past_end()
         assert len(capped_page["data"]) == 25
 
 
-def test_object_list_shape_nests_livestreams_and_paging_under_data() -> None:
-    with simulator(list_shape="object", livestreams=5) as (_, client):
-        body = client.get(f"{KIT}/livestreams", params={"per_page": 3, "page_no": 2}).json()
-        assert set(body) == {"success", "data"}
-        assert body["data"]["paging"] == {"total_count": 5, "start_offset": 4, "end_offset": 5}
-        assert len(body["data"]["livestreams"]) == 2
-        livestream = body["data"]["livestreams"][0]
+def test_the_list_is_always_an_array_with_top_level_paging_as_every_published_example() -> None:
+    with simulator(livestreams=5) as (_, client):
+        for page_no in (1, 2, 3):
+            body = client.get(f"{KIT}/livestreams", params={"per_page": 2, "page_no": page_no}).json()
+            assert set(body) == {"success", "data", "paging"}
+            assert isinstance(body["data"], list)
+        livestream = body["data"][0]
         assert set(livestream) == {
             "id",
             "name",
@@ -301,17 +415,8 @@ def test_object_list_shape_nests_livestreams_and_paging_under_data() -> None:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", livestream["created_at"])
 
 
-def test_mixed_list_shape_alternates_between_array_and_object_by_page() -> None:
-    with simulator(list_shape="mixed", livestreams=6) as (_, client):
-        shapes = []
-        for page_no in (1, 2, 3, 1):
-            data = client.get(f"{KIT}/livestreams", params={"per_page": 2, "page_no": page_no}).json()["data"]
-            shapes.append("array" if isinstance(data, list) else "object")
-        assert shapes == ["array", "object", "array", "array"]
-
-
 def test_status_filter_returns_only_livestreams_in_that_status() -> None:
-    with simulator(list_shape="array") as (sim, client):
+    with simulator() as (sim, client):
         sim.advance_to(40.0)
         every = client.get(f"{KIT}/livestreams", params={"per_page": 100}).json()["data"]
         live = client.get(f"{KIT}/livestreams", params={"per_page": 100, "status": "LIVE"}).json()
@@ -322,7 +427,7 @@ def test_status_filter_returns_only_livestreams_in_that_status() -> None:
 
 
 def test_disabled_is_sometimes_sent_as_a_string_and_disabled_livestreams_never_stream() -> None:
-    with simulator(list_shape="array", disabled_as_string_share=0.5, disabled_share=0.3) as (sim, client):
+    with simulator(disabled_as_string_share=0.5, disabled_share=0.3) as (sim, client):
         sim.advance_to(300.0)
         listed = client.get(f"{KIT}/livestreams", params={"per_page": 100}).json()["data"]
         assert {ls["disabled"] for ls in listed} == {True, False, "true", "false"}
@@ -350,7 +455,7 @@ def test_livestream_details_lists_sessions_so_far_newest_first_as_numbers() -> N
 
 
 def test_ground_truth_matches_session_by_id_for_every_session() -> None:
-    with simulator(placeholder_seconds=0.0) as (sim, client):
+    with simulator(placeholder_seconds=(0.0, 0.0)) as (sim, client):
         sim.advance_to(150.0)
         sessions = truth(sim)
         assert len(sessions) > 20
@@ -486,8 +591,8 @@ def test_figures_follow_live_time_and_freeze_at_stop() -> None:
     assert 0.92 * 29.0 <= b.ingest_seconds < 29.0
     stop = session.stopped_ms / 1000
     assert session.true_figures(stop) == session.true_figures(stop + 500.0)
-    assert session.reported_figures(start + 1.0, 8.0).placeholder
-    assert not session.reported_figures(stop + 1.0, 1_000.0).placeholder
+    assert session.reported_figures(start + 1.0).placeholder
+    assert not session.reported_figures(stop + 1.0, 10.0).placeholder
 
 
 def test_cli_helpers_build_the_config_from_argv() -> None:
@@ -535,12 +640,20 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def test_report_lag_keeps_figures_rising_after_the_stop_then_settles_exactly_on_the_truth() -> None:
+def test_after_the_stop_the_figures_of_the_stop_repeat_until_the_final_ones_land_a_minute_later() -> None:
     lag = 15.0
-    with simulator(report_lag_seconds=lag, live_seconds=(40.0, 60.0), linger_seconds=10.0) as (sim, client):
+    config = {
+        "report_lag_seconds": lag,
+        "live_seconds": (40.0, 60.0),
+        "linger_seconds": 10.0,
+        "placeholder_seconds": (8.0, 8.0),
+        "active_figures": "string",
+    }
+    with simulator(**config) as (sim, client):
         session = first_session(sim.model)
         assert session.started_ms is not None
-        start, stop = session.started_ms / 1000, session.stopped_ms / 1000
+        start, stop, landing = session.started_ms / 1000, session.stopped_ms / 1000, session.final_ms / 1000
+        assert 55.0 <= landing - stop <= 65.0  # the default final_after_seconds: the example's 62 s
 
         sim.advance_to(start + 30.0)
         live = by_id(client, session.id)
@@ -550,12 +663,14 @@ def test_report_lag_keeps_figures_rising_after_the_stop_then_settles_exactly_on_
         assert live["viewer_seconds"] == live_truth["reported_viewer_seconds"] < live_truth["viewer_seconds"]
 
         final = session.true_figures(stop)
+        at_stop = session.true_figures(stop - lag)
         readings = []
-        for after_stop in (0.001, 5.0, 10.0, 14.9):
+        for after_stop in (0.001, 5.0, 20.0, landing - stop - 0.5):
             sim.advance_to(stop + after_stop)
             served = by_id(client, session.id)
             row = truth_of(sim, session.id)
             assert served["stopped_time"] is not None
+            assert served["updated_at"] == served["stopped_time"]
             assert (row["is_final"], row["settled"]) == (True, False)
             assert (row["ingest_seconds"], row["viewer_seconds"]) == (
                 final.ingest_seconds,
@@ -566,18 +681,19 @@ def test_report_lag_keeps_figures_rising_after_the_stop_then_settles_exactly_on_
                 served["viewer_seconds"],
             )
             readings.append((served["ingest_seconds"], served["viewer_seconds"]))
-            if after_stop < 10.0:  # still lingering: the active endpoint reports the same lagged figures
+            if after_stop < 10.0:  # still lingering: the active endpoint reports the same figures
                 active = client.get(f"{KIT}/livestreams/{session.livestream_id}/active-livestream-session")
                 assert active.json()["data"]["session"]["ingest_seconds"] == str(served["ingest_seconds"])
-        assert all(a[0] < b[0] and a[1] < b[1] for a, b in itertools.pairwise(readings))
-        assert readings[-1][0] <= final.ingest_seconds
-        assert readings[-1][1] < final.viewer_seconds
+        assert set(readings) == {(at_stop.ingest_seconds, at_stop.viewer_seconds)}
+        assert readings[0][0] < final.ingest_seconds
+        assert readings[0][1] < final.viewer_seconds
 
-        for after_stop in (lag, lag + 400.0):
+        for after_stop in (landing - stop, landing - stop + 400.0):
             sim.advance_to(stop + after_stop)
             settled = by_id(client, session.id)
             row = truth_of(sim, session.id)
             assert row["settled"] is True
+            assert settled["updated_at"] == sim.model.iso(session.final_ms)
             assert (settled["ingest_seconds"], settled["viewer_seconds"]) == (
                 row["ingest_seconds"],
                 row["viewer_seconds"],
@@ -596,15 +712,17 @@ def test_short_sessions_live_for_short_live_seconds_and_keep_every_other_draw() 
             s["id"]: (parse_iso(s["stopped_time"]) - parse_iso(s["started_time"])).total_seconds()
             for s in rows
         }
-        short = {sid: d for sid, d in durations.items() if d < 6.0}
+        # Started and stopped on whole seconds, so a 2-6 s phase lasts 2 to 6 whole seconds.
+        short = {sid: d for sid, d in durations.items() if d <= 6.0}
         assert 0.2 <= len(short) / len(durations) <= 0.6
-        assert all(2.0 <= d < 6.0 for d in short.values())
-        assert min(d for d in durations.values() if d >= 6.0) >= 20.0
-        lives = [
-            (parse_iso(s["stopped_time"]) - parse_iso(s["invoked_time"])).total_seconds()
-            for s in rows
-            if s["id"] in short
-        ]
+        assert all(2.0 <= d <= 6.0 and d.is_integer() for d in short.values())
+        assert min(d for d in durations.values() if d > 6.0) >= 20.0
+        now = sim.now()
+        lives = []
+        for sid in short:
+            found = sim.model.session(sid, now)
+            assert found is not None
+            lives.append((found.stopped_ms - found.invoked_ms) / 1000)
         assert min(lives) < 10.0  # invoked, started and stopped between two polls 10 s apart
         served = by_id(client, next(iter(short)))
         assert served["started_time"] is not None
@@ -654,7 +772,7 @@ def test_dips_make_reported_figures_go_down_while_truth_is_monotonic_and_finals_
 ) -> None:
     config = {
         "dip_share": dip_share,
-        "placeholder_seconds": 0.0,
+        "placeholder_seconds": (0.0, 0.0),
         "livestreams": 4,
         "budget_requests": 100_000,
     }
@@ -680,17 +798,20 @@ def test_dips_make_reported_figures_go_down_while_truth_is_monotonic_and_finals_
 
 
 def test_dips_never_touch_the_placeholder_or_the_settled_figures() -> None:
-    session = first_session(SimulatorModel(replace(MANUAL, live_seconds=(60.0, 80.0)), START))
+    config = replace(MANUAL, live_seconds=(60.0, 80.0), placeholder_seconds=(8.0, 8.0))
+    session = first_session(SimulatorModel(config, START))
     assert session.started_ms is not None
-    start, stop = session.started_ms / 1000, session.stopped_ms / 1000
-    assert session.reported_figures(start + 3.0, 8.0, 0.0, 1.0).placeholder
-    dipped = session.reported_figures(start + 25.0, 8.0, 0.0, 1.0)
+    start, stop, landing = session.started_ms / 1000, session.stopped_ms / 1000, session.final_ms / 1000
+    assert session.reported_figures(start + 3.0, 0.0, 1.0).placeholder
+    dipped = session.reported_figures(start + 25.0, 0.0, 1.0)
     base = session.true_figures(start + 20.0)
     assert 0.8 * base.viewer_seconds <= dipped.viewer_seconds <= 0.95 * base.viewer_seconds
     assert dipped.ingest_seconds < session.true_figures(start + 25.0).ingest_seconds
-    for after in (0.0, 30.0):
-        assert session.reported_figures(stop + after, 8.0, 0.0, 1.0) == session.true_figures(stop)
-    assert session.reported_figures(stop + 10.0, 8.0, 10.0, 1.0) == session.true_figures(stop)
+    for after in (0.0, 30.0, landing - stop):
+        assert session.reported_figures(stop + after, 0.0, 1.0) == session.true_figures(stop)
+    # Lagged: the stop's lagged figures (undipped) until the final ones land.
+    assert session.reported_figures(stop + 10.0, 10.0, 1.0) == session.true_figures(stop - 10.0)
+    assert session.reported_figures(landing, 10.0, 1.0) == session.true_figures(stop)
 
 
 DAY_START = datetime(2026, 10, 31, 23, 58, tzinfo=UTC)
@@ -719,6 +840,8 @@ def test_daywise_attributes_sessions_to_their_started_day_and_settled_days_equal
         "report_lag_seconds": 20.0,
         "dip_share": 0.2,
         "invoked_seconds": (5.0, 15.0),
+        "placeholder_seconds": (8.0, 8.0),
+        "final_after_seconds": (20.0, 20.0),
     }
     figures = ("count", "total_ingest_seconds", "total_viewer_seconds")
     with simulator(**config) as (sim, client):
@@ -752,7 +875,7 @@ def test_daywise_attributes_sessions_to_their_started_day_and_settled_days_equal
         sessions = truth(sim)
         by_day: dict[str, list[dict[str, Any]]] = {}
         for s in sessions:
-            by_day.setdefault((s["started_time"] or s["invoked_time"])[:10], []).append(s)
+            by_day.setdefault(s["started_time"][:10], []).append(s)
         for day, members in by_day.items():
             assert days[day]["count"] == len(members)
             assert days[day]["total_ingest_seconds"] == sum(s["ingest_seconds"] for s in members)
@@ -760,7 +883,8 @@ def test_daywise_attributes_sessions_to_their_started_day_and_settled_days_equal
         assert all(s["settled"] for s in by_day["2026-10-31"])
         started = [s for s in sessions if s["started_time"] is not None]
         assert any(s["started_time"] < "2026-11-01" <= s["stopped_time"] for s in started)
-        assert any(s["invoked_time"] < "2026-11-01" <= s["started_time"] for s in started)
+        invoked = {s["id"]: sim.model.iso(sim.model.session(s["id"], sim.now()).invoked_ms) for s in started}  # type: ignore[union-attr]
+        assert any(invoked[s["id"]] < "2026-11-01" <= s["started_time"] for s in started)
 
         midnight = datetime(2026, 11, 1, tzinfo=UTC)
         only_second = daywise(client, midnight, midnight)
@@ -940,6 +1064,44 @@ def test_livestream_details_shapes_page_through_every_session_newest_first(
         assert any(s["err_message"] is not None for s in seen)
 
 
+@pytest.mark.parametrize(("shape", "position"), [("session", 0), ("mixed", 2)])
+def test_livestream_details_in_the_schemas_single_session_form_page_one_session_at_a_time(
+    shape: str, position: int
+) -> None:
+    with simulator(details_shape=shape, errored_share=0.4) as (sim, client):
+        livestream_id = sim.model.livestreams[position].id
+        sim.advance_to(600.0)
+        rows = [s for s in truth(sim) if s["livestream_id"] == livestream_id][::-1]
+        assert len(rows) >= 3
+        seen = []
+        for page_no in range(1, len(rows) + 2):
+            body = client.get(
+                f"{KIT}/livestreams/{livestream_id}", params={"per_page": 100, "page_no": page_no}
+            )
+            body_json = body.json()
+            assert set(body_json) == {"success", "data"}
+            data = body_json["data"]
+            assert "sessions" not in data
+            assert data["livestream"]["id"] == livestream_id
+            expected_end = min(page_no, len(rows))
+            assert data["paging"] == {
+                "total_count": len(rows),
+                "start_offset": page_no,
+                "end_offset": expected_end,
+            }
+            if page_no > len(rows):
+                assert "session" not in data
+            else:
+                seen.append(data["session"])
+        assert [s["id"] for s in seen] == [r["id"] for r in rows]
+        assert all(isinstance(s["ingest_seconds"], int) for s in seen)
+    if shape == "mixed":  # the other livestreams keep the sessions array
+        with simulator(details_shape="mixed") as (sim, client):
+            sim.advance_to(600.0)
+            other = client.get(f"{KIT}/livestreams/{sim.model.livestreams[0].id}").json()["data"]
+            assert "sessions" in other
+
+
 def test_cli_options_cover_the_timing_lag_short_dip_and_shape_knobs() -> None:
     parser = argparse.ArgumentParser()
     add_simulator_arguments(parser)
@@ -971,6 +1133,14 @@ def test_cli_options_cover_the_timing_lag_short_dip_and_shape_knobs() -> None:
                 "4",
                 "--linger-seconds",
                 "0",
+                "--created-after-seconds",
+                "0.5,1",
+                "--final-after-seconds",
+                "30,40",
+                "--active-figures",
+                "string",
+                "--unauthorized-form",
+                "message",
             ]
         )
     )
@@ -978,7 +1148,13 @@ def test_cli_options_cover_the_timing_lag_short_dip_and_shape_knobs() -> None:
     assert (config.daywise_date_form, config.details_shape) == ("iso", "inner")
     assert config.analytics_rounding == "round"
     assert (config.gap_seconds, config.invoked_seconds, config.live_seconds) == ((3, 9), (0.5, 2), (10, 20))
-    assert (config.short_live_seconds, config.placeholder_seconds, config.linger_seconds) == ((1, 4), 4, 0)
+    assert (config.short_live_seconds, config.placeholder_seconds, config.linger_seconds) == (
+        (1, 4),
+        (4, 4),
+        0,
+    )
+    assert (config.created_after_seconds, config.final_after_seconds) == ((0.5, 1), (30, 40))
+    assert (config.active_figures, config.unauthorized_form) == ("string", "message")
     with pytest.raises(SystemExit):
         parser.parse_args(["--live-seconds", "10,20,30"])
     with pytest.raises(SystemExit):

@@ -23,6 +23,7 @@ from streamledger.rebuild import rebuild
 from streamledger.settings import Settings
 from tests.helpers import (
     HISTORY_TABLES,
+    TEST_SETTLE_SECONDS,
     aged_history,
     assert_same_tables,
     run_polls,
@@ -248,11 +249,11 @@ def test_rebuild_after_pruning_gives_exactly_the_tables_before_pruning(
     folder = tmp_path / "archive"
     archive.archive_raw_responses(database, folder, 1, now=now_for(database))
     # Small chunks: many chunks, some mixing an archive file's polls with raw_responses' ones.
-    counts = rebuild(database, archive_dir=folder, chunk_responses=150)
+    counts = rebuild(database, archive_dir=folder, chunk_responses=150, settle_seconds=TEST_SETTLE_SECONDS)
     after = table_contents(database)
     assert counts["sessions"] == len(before["sessions"]) > 10
     assert_same_tables({t: before[t] for t in DERIVED}, {t: after[t] for t in DERIVED})
-    rebuild(database, archive_dir=folder, chunk_responses=10**9)  # one chunk: the same
+    rebuild(database, archive_dir=folder, chunk_responses=10**9, settle_seconds=TEST_SETTLE_SECONDS)
     assert_same_tables({t: before[t] for t in DERIVED}, {t: table_contents(database)[t] for t in DERIVED})
 
 
@@ -261,7 +262,7 @@ def test_rebuild_in_chunks_gives_exactly_the_incrementally_loaded_tables(
 ) -> None:
     run_polls(sim, settings, 12)
     incremental = table_contents(settings.database)
-    counts = rebuild(settings.database, chunk_responses=40)
+    counts = rebuild(settings.database, chunk_responses=40, settle_seconds=settings.settle_seconds)
     assert counts["session_snapshots"] == len(incremental["session_snapshots"])
     assert_same_tables(incremental, table_contents(settings.database))
 
@@ -282,6 +283,8 @@ def cli_env(database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("STREAMLEDGER_DATABASE", str(database))
     monkeypatch.setenv("STREAMLEDGER_ARCHIVE_DIR", str(tmp_path / "archive"))
     monkeypatch.delenv("STREAMLEDGER_RAW_RETENTION_DAYS", raising=False)
+    # The settle time the warehouse was loaded with, so a rebuild from the command line applies the same rule.
+    monkeypatch.setenv("STREAMLEDGER_SETTLE_SECONDS", str(TEST_SETTLE_SECONDS))
     return tmp_path / "archive"
 
 

@@ -47,6 +47,7 @@ VARIABLES = {
     "cutoff": "now() + interval 2 day",
     "window_seconds": "300",
     "budget": "(select max(budget) from poll_runs)",
+    "settle_seconds": "120",
     "active_hours": "6",
     "tz": "'Europe/Paris'",
     "from_date": "(select cast(min(started_time) as date) from sessions)",
@@ -238,6 +239,7 @@ def test_a_poll_loaded_by_the_cli_from_the_load_files_in_order_keeps_every_check
         f"create temp table {name} as select * from read_parquet('staged/{name}.parquet')" for name in names
     ]
     before.append("set variable poll_id = (select poll_id from staged_poll_run)")
+    before.append("set variable settle_seconds = 120")
     before += [f".read {ROOT / 'sql' / name}" for name in load.LOAD_FILES]
     *loads, last = load.LEDGER_FILES
     before += [f".read {ROOT / 'sql' / name}" for name in loads]
