@@ -66,6 +66,9 @@ def settings_for(sim: RunningSimulator, tmp_path: Path, **changes: object) -> Se
         # every poll finds each such session at the next poll, as the default (a round spread over 15 polls)
         # finds it within 15. tests/poll/test_discovery.py polls on the default cadence.
         full_listing_interval_seconds=60.0,
+        # Tests poll back to back in real time, minutes apart on the simulator's clock: the burst cap, in
+        # real seconds, would hold them. tests/poll/test_discovery.py polls with it, and test_ratelimit.py.
+        burst_requests=100_000,
         settle_seconds=TEST_SETTLE_SECONDS,
     )
     return settings.with_overrides(**changes)

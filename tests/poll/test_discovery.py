@@ -85,6 +85,7 @@ def test_steady_polls_list_only_live_and_invoked_and_spread_the_full_listing(tmp
             full_listing_interval_seconds=900.0,
             budget_requests=100_000,
             max_retry_wait_seconds=15.0,
+            burst_requests=Settings().burst_requests,
         )
         rows = polls_every_minute(sim, settings, 31)
         truth = verify.fetch_truth(sim.root_url)
