@@ -50,7 +50,7 @@ compared as (
             / nullif(c.total_viewer_seconds, 0) as viewer_difference_percent,
         coalesce(w.all_final, false) as all_final,
         c.fetched_at as cloudflare_fetched_at,
-        greatest(coalesce(w.sessions, 0), coalesce(c.count, 0)) + 1 as tolerance_seconds,
+        reconciliation_tolerance(w.sessions, c.count) as tolerance_seconds,
         timezone('UTC', cast(coalesce(c.date, w.day) + 1 as timestamp)) as day_end,
         w.last_finalized_at
     from analytics_daily as c
@@ -67,23 +67,12 @@ judged as (
             when last_finalized_at > cloudflare_fetched_at
                 then 'Cloudflare''s totals were read before the day''s last session was final'
         end as not_final_reason,
-        nullif(
-            concat_ws(
-                '; ',
-                case
-                    when coalesce(warehouse_sessions, 0) <> coalesce(cloudflare_sessions, 0)
-                        then 'session counts differ'
-                end,
-                case
-                    when abs(ingest_difference_seconds) > tolerance_seconds
-                        then 'ingest seconds differ by more than the tolerance'
-                end,
-                case
-                    when abs(viewer_difference_seconds) > tolerance_seconds
-                        then 'viewer seconds differ by more than the tolerance'
-                end
-            ),
-            ''
+        reconciliation_difference(
+            warehouse_sessions,
+            cloudflare_sessions,
+            ingest_difference_seconds,
+            viewer_difference_seconds,
+            tolerance_seconds
         ) as difference_reason
     from compared
 ),

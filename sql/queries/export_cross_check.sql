@@ -41,7 +41,7 @@ compared as (
         coalesce(w.sessions_not_final, 0) as warehouse_sessions_not_final,
         coalesce(w.ingest_seconds, 0) - coalesce(c.total_ingest_seconds, 0) as ingest_difference_seconds,
         coalesce(w.viewer_seconds, 0) - coalesce(c.total_viewer_seconds, 0) as viewer_difference_seconds,
-        greatest(coalesce(w.sessions, 0), coalesce(c.count, 0)) + 1 as tolerance_seconds,
+        reconciliation_tolerance(w.sessions, c.count) as tolerance_seconds,
         w.last_finalized_at
     from reads as c
     full outer join warehouse as w on w.app_id = c.app_id
@@ -58,23 +58,12 @@ judged as (
             when last_finalized_at > cloudflare_fetched_at
                 then 'Cloudflare''s totals were read before the month''s last session was final'
         end as not_final_reason,
-        nullif(
-            concat_ws(
-                '; ',
-                case
-                    when coalesce(warehouse_sessions, 0) <> coalesce(cloudflare_sessions, 0)
-                        then 'session counts differ'
-                end,
-                case
-                    when abs(ingest_difference_seconds) > tolerance_seconds
-                        then 'ingest seconds differ by more than the tolerance'
-                end,
-                case
-                    when abs(viewer_difference_seconds) > tolerance_seconds
-                        then 'viewer seconds differ by more than the tolerance'
-                end
-            ),
-            ''
+        reconciliation_difference(
+            warehouse_sessions,
+            cloudflare_sessions,
+            ingest_difference_seconds,
+            viewer_difference_seconds,
+            tolerance_seconds
         ) as difference_reason
     from compared
 ),
