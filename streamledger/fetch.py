@@ -200,10 +200,10 @@ async def _list_livestreams(
             listed.update((item["id"], (app_id, item)) for item in items)
             if any(listed_status(item) != status for item in items):
                 poll.listing = "fallback"
+                total = len(listing.items) if listing.complete else None
                 whole = _Pages(
-                    app_id, 1, client.per_page, listing.items, listing.pages, None, listing.complete
+                    app_id, 1, client.per_page, listing.items, listing.pages, total, listing.complete
                 )
-                whole.total_count = len(listing.items) if listing.complete else None
                 poll.rounds.append(whole.row(poll, poll.started_at, filter_ignored=True))
                 return
 
