@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 
 from streamledger.errors import ConfigError, WarehouseError
-from streamledger.files import FILE_MODE, remove_leftovers
+from streamledger.files import FILE_MODE, fsync_folder, remove_leftovers
 from streamledger.warehouse import LOCK_WAIT_SECONDS, connect, opened, query, rollback_quietly, run_file
 
 RAW_FOLDER = "raw_responses"  # under the archive folder: raw_responses/2026-08-01.parquet
@@ -140,7 +140,7 @@ def archive_day(
             )
         # Only a verified file replaces an earlier one of the day: until then its rows stay on disk.
         tmp.replace(path)
-        _fsync_folder(path.parent)
+        fsync_folder(path.parent)
         size, digest = _file_digest(path)
         run_file(
             con,
@@ -188,14 +188,6 @@ def _seal(path: Path) -> None:
     """Make the written file private and durable before it gets its name."""
     os.chmod(path, FILE_MODE)
     fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -10,7 +10,8 @@ FILE_MODE = 0o600
 
 
 def write_atomically(path: Path, data: bytes) -> str:
-    """Write `data` to `path` through a fsynced temporary file renamed into place; return its SHA-256."""
+    """Write `data` to `path` through a fsynced temporary file renamed into place, then fsync the folder so
+    that the name survives a power loss too; return its SHA-256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
@@ -23,7 +24,17 @@ def write_atomically(path: Path, data: bytes) -> str:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    fsync_folder(path.parent)
     return hashlib.sha256(data).hexdigest()
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the names in `folder` durable: a file renamed into it survives a power loss only after this."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_leftovers(folder: Path) -> list[str]:

@@ -17,14 +17,15 @@ from pathlib import Path
 
 import orjson
 
-from streamledger.files import remove_leftovers
+from streamledger.files import fsync_folder, remove_leftovers
 from streamledger.poll import FetchedPoll
 
 QUARANTINE = "quarantine"
 
 
 def land(landing_dir: Path, poll: FetchedPoll) -> Path:
-    """Write the poll to its landing file atomically (fsynced, renamed into place); return its path."""
+    """Write the poll to its landing file atomically (fsynced, renamed into place, its folder fsynced); return
+    its path."""
     landing_dir.mkdir(parents=True, exist_ok=True)
     path = landed_path(landing_dir, poll.poll_id)
     # Named by the writing process, so that a leftover of a killed writer can be told from a live one.
@@ -42,6 +43,7 @@ def land(landing_dir: Path, poll: FetchedPoll) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    fsync_folder(landing_dir)  # the rename is durable only once the folder is: a power loss would undo it
     return path
 
 
