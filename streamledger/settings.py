@@ -271,6 +271,9 @@ class Settings:
                     "Prefect Secret block; see docs/settings.md)"
                 )
             token = Secret(_token_from_block(self.token_block))
+        _check_token(
+            token.reveal(), "STREAMLEDGER_TOKEN_BLOCK" if not self.api_token else "CLOUDFLARE_API_TOKEN"
+        )
         if not self.account_id:
             raise ConfigError("CLOUDFLARE_ACCOUNT_ID is not set (required to poll; see docs/settings.md)")
         return replace(self, api_token=token)
@@ -415,6 +418,20 @@ def _parsers() -> dict[str, Callable[[str, str], Any]]:
 
 
 _PARSERS = _parsers()
+
+
+def _check_token(token: str, source: str) -> None:
+    """Refuse a token that cannot be one: whitespace or a character outside printable ASCII, which would
+    otherwise travel in the Authorization header and be echoed in error messages (never shown here)."""
+    for position, character in enumerate(token, start=1):
+        if not "!" <= character <= "~":
+            what = (
+                "whitespace or a line break" if character.isspace() else "a character outside printable ASCII"
+            )
+            raise ConfigError(
+                f"{source} holds {what} at character {position} of {len(token)}: set it to the token alone "
+                "(no quotes, spaces or line break; see docs/settings.md)"
+            )
 
 
 def _token_from_block(block: str) -> str:

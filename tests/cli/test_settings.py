@@ -94,6 +94,29 @@ def test_token_never_shows_in_repr_or_str() -> None:
     assert settings.api_token.reveal() == "tok-123"
 
 
+@pytest.mark.parametrize(
+    ("token", "what"),
+    [
+        # Leading and trailing whitespace (a pasted line break) is stripped when the variable is read.
+        ("sekrit 123", "whitespace or a line break at character 7 of 10"),
+        ("sekrit\n123", "whitespace or a line break at character 7 of 10"),
+        ("sekrit\u00e9123", "a character outside printable ASCII at character 7 of 10"),
+    ],
+)
+def test_a_token_that_cannot_be_one_is_refused_in_one_line_without_showing_it(token: str, what: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(REQUIRED | {"CLOUDFLARE_API_TOKEN": token}, api=True)
+    message = str(refused.value)
+    assert message.startswith(f"CLOUDFLARE_API_TOKEN holds {what}: set it to the token alone")
+    assert "\n" not in message
+    assert "sekrit" not in message
+
+
+def test_a_pasted_line_break_around_the_token_is_not_part_of_it() -> None:
+    settings = Settings.from_env(REQUIRED | {"CLOUDFLARE_API_TOKEN": "  tok-123\n"}, api=True)
+    assert settings.api_token.reveal() == "tok-123"
+
+
 def test_paths_resolve_once_against_the_working_directory_and_the_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
