@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import random
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,6 @@ from tests.helpers import finish, run_poll, settings_for, simulator_config
 DAY = date(2026, 11, 3)
 NOON = datetime(2026, 11, 3, 12, tzinfo=UTC)
 READ_AT = datetime(2026, 11, 4, 0, 15, tzinfo=UTC)  # the daily reconcile, after the day is over
-
-
-@pytest.fixture
-def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = warehouse.connect(tmp_path / "w.duckdb")
-    warehouse.migrate(connection)
-    yield connection
-    connection.close()
 
 
 def add_sessions(

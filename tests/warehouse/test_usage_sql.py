@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -12,14 +10,6 @@ import pytest
 from streamledger import warehouse
 
 START = datetime(2026, 10, 31, 23, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = warehouse.connect(tmp_path / "w.duckdb")
-    warehouse.migrate(connection)
-    yield connection
-    connection.close()
 
 
 def add_session(
