@@ -182,6 +182,7 @@ def _snapshot(args: argparse.Namespace, settings: Settings) -> int:
         raise StreamledgerError(state.message or "the snapshot flow run failed")
     result = state.result()
     print(result.summary() if isinstance(result, PollRun) else state.message)
+    _print_failed_reads(result)
     return 0
 
 
@@ -194,7 +195,15 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
         raise StreamledgerError(state.message or "the reconcile flow run failed")
     result = state.result()
     print(result.summary() if isinstance(result, PollRun) else state.message)
+    _print_failed_reads(result)
     return 0
+
+
+def _print_failed_reads(result: object) -> None:
+    """Print, on stderr, which reads a partial poll could not do (its message: one failure per line)."""
+    if isinstance(result, PollRun) and result.outcome == "partial" and result.message:
+        for line in result.message.splitlines():
+            print(f"  {line}", file=sys.stderr)
 
 
 def _rebuild(args: argparse.Namespace, settings: Settings) -> int:

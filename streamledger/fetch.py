@@ -84,15 +84,17 @@ async def _fetch(
         settings, poll_id=poll.poll_id, budget=budget, transport=transport
     ) as client:
         poll.app_ids = await _discover_apps(client, poll, settings)
-        listed = await _list_livestreams(client, poll)
+        listed, answered = await _list_livestreams(client, poll)
         poll.discovery_requests = client.requests
+        # A poll whose listings all failed has failed, but still reads the sessions it knows to be open or
+        # to finalize (unless the client halted): an outage of the list endpoint alone costs no reading.
         if client.halted is None:
             allowance = Allowance(poll.allowance - poll.discovery_requests)
             # Finalization reads first; then the round's share, so that a poll short of budget still lists
             # every livestream over time; then the live reads.
             finals = allowance.take("final", list(plan.to_finalize))
             before = client.requests
-            await _continue_rounds(client, poll, plan, allowance, listed, settings)
+            await _continue_rounds(client, poll, plan, allowance, listed, answered, settings)
             poll.discovery_requests += client.requests - before
             if client.halted is None:
                 await _read_by_priority(client, poll, plan, allowance, listed, finals)
@@ -122,7 +124,10 @@ async def _fetch_analytics(
             for app_id in poll.app_ids
             for start, following in month_windows(end, months)
         ]
-        _collect(poll, await asyncio.gather(*reads, return_exceptions=True))
+        results = await asyncio.gather(*reads, return_exceptions=True)
+        _collect(poll, results)
+        if results and all(isinstance(result, BaseException) for result in results) and poll.fatal is None:
+            poll.fatal = f"no analytics could be read: {poll.errors[0]}"
         poll.discovery_requests = client.requests
         _finish(poll, client)
     return poll
@@ -164,34 +169,49 @@ def _budget(settings: Settings, earlier_sends: Iterable[float]) -> RequestBudget
 
 
 async def _discover_apps(client: RealtimeKitClient, poll: FetchedPoll, settings: Settings) -> tuple[str, ...]:
-    """Return the configured app ids, or every app of the account when none is configured."""
+    """Return the configured app ids, or every app of the account when none is configured.
+
+    No app to read fails the poll: the apps list could not be read, or it lists none.
+    """
     if settings.app_ids:
         return settings.app_ids
     try:
         listing = await client.list_apps()
     except ApiError as error:
         _collect(poll, [error])
+        poll.fatal = poll.fatal or f"no app to poll: {error}"
         return ()
     if not listing.complete:
         poll.errors.append(f"list_apps: {listing.problem}")
     ids = (item["id"] for item in listing.items if isinstance(item, dict) and isinstance(item.get("id"), str))
-    return tuple(dict.fromkeys(ids))
+    apps = tuple(dict.fromkeys(ids))
+    if not apps:
+        poll.fatal = poll.fatal or (
+            f"no app to poll: the account's apps list holds none ({len(listing.items)} items); "
+            "create an app, or set STREAMLEDGER_APP_IDS"
+        )
+    return apps
 
 
 async def _list_livestreams(
     client: RealtimeKitClient, poll: FetchedPoll
-) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Return the LIVE and INVOKED livestreams of every app by id, with their app id and listed attributes.
+) -> tuple[dict[str, tuple[str, dict[str, Any]]], set[str]]:
+    """Return the LIVE and INVOKED livestreams of every app by id, with their app id and listed attributes,
+    and the apps whose listing answered.
 
     An app whose list answers status=LIVE with other statuses ignores the filter: that listing already holds
     every livestream, so it stands as the app's full listing (a round of its own) and the poll says so.
+    When no app's listing could be read at all (an unreachable API, a wrong base URL, wrong app ids), the
+    poll failed: it could not tell what is live.
     """
     poll.listing = "filtered"
     listed: dict[str, tuple[str, dict[str, Any]]] = {}
+    answered: set[str] = set()  # the apps whose LIVE listing was read
 
     async def list_app(app_id: str) -> None:
         for status in LISTED_STATUSES:
             listing = await client.list_livestreams(app_id, status)
+            answered.add(app_id)
             if not listing.complete:
                 poll.errors.append(f"list_livestreams on app {app_id}: {listing.problem}")
             items = [
@@ -207,8 +227,12 @@ async def _list_livestreams(
                 poll.rounds.append(whole.row(poll, poll.started_at, filter_ignored=True))
                 return
 
+    errors_before = len(poll.errors)
     _collect(poll, await asyncio.gather(*(list_app(app) for app in poll.app_ids), return_exceptions=True))
-    return listed
+    if poll.app_ids and not answered and poll.fatal is None:
+        first = poll.errors[errors_before] if len(poll.errors) > errors_before else "no answer"
+        poll.fatal = f"no livestream listing could be read: {first}"
+    return listed, answered
 
 
 async def _continue_rounds(
@@ -217,9 +241,11 @@ async def _continue_rounds(
     plan: PollPlan,
     allowance: Allowance,
     listed: dict[str, tuple[str, dict[str, Any]]],
+    answered: set[str],
     settings: Settings,
 ) -> None:
-    """Read each app's share of its full listing round, adding what it lists to `listed`."""
+    """Read each app's share of its full listing round, adding what it lists to `listed`; an app whose
+    status listing did not answer is left out (its round would fail the same way)."""
     whole = {row["app_id"] for row in poll.rounds}  # their whole list was read already (filter ignored)
 
     async def read_share(app_id: str) -> None:
@@ -237,7 +263,7 @@ async def _continue_rounds(
         started = poll.started_at if first == 1 or state is None else state.round_started_at
         poll.rounds.append(read.row(poll, started, filter_ignored=False))
 
-    apps = [app for app in poll.app_ids if app not in whole]
+    apps = [app for app in poll.app_ids if app in answered and app not in whole]
     _collect(poll, await asyncio.gather(*(read_share(app) for app in apps), return_exceptions=True))
 
 

@@ -125,10 +125,10 @@ def headers(landing_dir: Path) -> Iterator[dict[str, object]]:
 
 
 def newest_success(landing_dir: Path) -> datetime | None:
-    """Return when the newest landed, not yet loaded snapshot poll finished, if it did not fail."""
+    """Return when the newest landed, not yet loaded snapshot poll finished, if it read all it planned."""
     finished = [
         datetime.fromisoformat(str(header["finished_at"]))
         for header in headers(landing_dir)
-        if header.get("kind", "snapshot") == "snapshot" and not header.get("fatal")
+        if header.get("kind", "snapshot") == "snapshot" and not (header.get("fatal") or header.get("errors"))
     ]
     return max(finished, default=None)

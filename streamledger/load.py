@@ -100,7 +100,8 @@ def ledger_row(
     mine = normalized.counts().filter(pl.col("poll_id") == poll.poll_id)
     counts = mine.row(0, named=True) if mine.height else dict.fromkeys(mine.columns, 0)
     problems: list[str] = [poll.fatal] if poll.fatal else []
-    problems += [e for e in poll.errors if e != poll.fatal]
+    # The fatal line names its cause, often one of the errors: that one is not said twice.
+    problems += [e for e in poll.errors if poll.fatal is None or e not in poll.fatal]
     if len(problems) > MESSAGE_LINES:
         problems = [*problems[:MESSAGE_LINES], f"... and {len(problems) - MESSAGE_LINES} more"]
     return PollRun(

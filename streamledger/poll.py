@@ -97,7 +97,8 @@ class FetchedPoll:
 
     @property
     def outcome(self) -> str:
-        """ok, partial (some calls failed; the rest is kept) or failed (nothing could be read)."""
+        """ok (it read all it planned), partial (some reads failed, each named in `errors`; the rest is kept)
+        or failed (it could not read what it was asked to: no app, no listing, a refused token)."""
         if self.fatal is not None:
             return "failed"
         return "partial" if self.errors else "ok"

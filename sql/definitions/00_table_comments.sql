@@ -60,7 +60,8 @@ comment on column poll_runs.parse_issues is 'Values that could not be typed (its
 comment on column poll_runs.unknown_statuses is
     'Observations with a status outside LIVE, IDLE, ERRORED, INVOKED.';
 comment on column poll_runs.outcome is
-    'ok, partial (some calls failed; the rest is kept) or failed (nothing could be read, e.g. HTTP 401).';
+    'ok (read all it planned), partial (some reads failed, each named in message; the rest is kept) or '
+    'failed (could not read what it was asked to: no app, no listing, a refused token).';
 comment on column poll_runs.message is 'The failures, one per line (at most 20 and a count); null when ok.';
 comment on column poll_runs.network_seconds is 'Seconds spent fetching.';
 comment on column poll_runs.normalize_seconds is 'Seconds spent typing the responses.';

@@ -1,5 +1,6 @@
--- One row: the health of the warehouse now: the last successful poll, the last hour's polls by outcome,
--- sessions open and not yet final, and the requests sent in the budget window. Parameters: window_seconds.
+-- One row: the health of the warehouse now: the last successful poll (outcome ok: it read all it
+-- planned; a partial poll is not one), the last hour's polls by outcome, sessions open and not yet
+-- final, and the requests sent in the budget window. Parameters: window_seconds.
 with snapshots as (
     select *
     from poll_runs
@@ -8,7 +9,7 @@ with snapshots as (
 
 final as (
     select
-        (select max(finished_at) from snapshots where outcome in ('ok', 'partial')) as last_success_at,
+        (select max(finished_at) from snapshots where outcome = 'ok') as last_success_at,
         (select max(started_at) from snapshots) as last_poll_at,
         (select arg_max(outcome, started_at) from snapshots) as last_outcome,
         (select arg_max(message, started_at) from snapshots) as last_message,

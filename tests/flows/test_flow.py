@@ -87,6 +87,29 @@ def test_the_cli_reports_bad_credentials_in_one_line(
     )
 
 
+def test_the_cli_fails_a_snapshot_of_a_wrong_app_in_one_line(
+    prefect_api: None, sim_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REALTIMEKIT_APP_ID", "no-such-app")
+    assert main(["snapshot"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "streamledger: error: no livestream listing could be read: "
+        "list_livestreams on app no-such-app, status LIVE page 1: HTTP 404"
+    )
+    assert err.count("\n") == 1
+
+
+def test_the_cli_snapshot_of_a_partial_poll_names_the_reads_that_failed(
+    prefect_api: None, sim_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REALTIMEKIT_APP_ID", "sim-app,no-such-app")
+    assert main(["snapshot"]) == 0
+    captured = capsys.readouterr()
+    assert ": partial, 12 livestreams, " in captured.out
+    assert captured.err.startswith("  list_livestreams on app no-such-app, status LIVE page 1: HTTP 404")
+
+
 def test_the_cli_snapshot_prints_a_summary_line(
     prefect_api: None, sim_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

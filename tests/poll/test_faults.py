@@ -526,7 +526,9 @@ def test_transient_faults_are_retried_each_recorded_with_its_cause_and_history_s
     assert {poll_id for poll_id, *_ in failures} <= {row.poll_id for row in faulty}
     for row in faulty:
         if row.failed_calls:  # retries ran out: the poll says so, first line first
-            assert row.outcome == "partial"
+            # failed when not even the listing could be read (the poll could not tell what is live)
+            unlisted = (row.message or "").startswith("no livestream listing could be read: ")
+            assert row.outcome == ("failed" if unlisted else "partial")
             assert re.search(cause, (row.message or "").splitlines()[0])
     assert all(row.outcome == "ok" for row in run.rows if row not in faulty)
 
@@ -567,11 +569,15 @@ def test_a_429_storm_stops_all_sending_for_the_five_minute_block_then_polls_catc
     assert {status for status, _ in during_block} == {429}
     assert all("HTTP 429, code 971" in error for _, error in during_block)
     assert stormy[0].rate_limited == refused
-    assert stormy[0].outcome == "partial"
+    # The storm met its first request, the listing: the poll could not tell what is live.
+    assert stormy[0].outcome == "failed"
+    assert (stormy[0].message or "").startswith("no livestream listing could be read: ")
     assert "HTTP 429" in (stormy[0].message or "").splitlines()[0]
-    # The block is longer than the client may wait: each poll inside it ends at once, sending nothing.
+    # The block is longer than the client may wait: each poll inside it ends at once, sending nothing, and
+    # fails: it could not list what is live.
     for row, left in zip(blocked, (240, 180, 120, 60), strict=True):
-        assert (row.outcome, row.requests) == ("partial", 0)
+        assert (row.outcome, row.requests) == ("failed", 0)
+        assert (row.message or "").startswith("no livestream listing could be read: ")
         assert f"not sent: rate-limited: the API blocks requests for {left} s more" in (row.message or "")
         assert (row.message or "").endswith("the next poll resumes")
     assert all(row.outcome == "ok" for row in run.rows if row not in stormy + blocked)
@@ -590,10 +596,12 @@ def test_a_block_longer_than_the_allowed_wait_ends_the_poll_at_once_without_send
         stats = control(sim, "stats").json()
     lines = (row.message or "").splitlines()
     assert took < 3  # it waited out the whole 6 s block before the fix
-    assert row.outcome == "partial"
+    assert row.outcome == "failed"  # it could not list what is live
     assert (stats["faults_storm"], row.requests, row.rate_limited) == (1, 1, 1)
     assert re.fullmatch(
-        r"list_livestreams on app sim-app, status LIVE page 1: HTTP 429, code 971: .*", lines[0]
+        r"no livestream listing could be read: "
+        r"list_livestreams on app sim-app, status LIVE page 1: HTTP 429, code 971: .*",
+        lines[0],
     )
     assert "(asked to wait 6 s, more than STREAMLEDGER_MAX_RETRY_WAIT_SECONDS=1)" in lines[0]
     assert re.fullmatch(
@@ -892,4 +900,10 @@ def test_soak_of_hundreds_of_polls_with_every_fault_mixed_loses_and_duplicates_n
     assert recorded == {counter: stats[counter] for counter in SOAK_CAUSES}
     assert stats["faults_storm"] == SOAK_POLLS // 60
     assert min(stats[counter] for counter in SOAK_CAUSES) >= 1
-    assert outcomes["failed"] == 2 * (SOAK_POLLS // 60)  # the polls that met a revoked token
+    # The failed polls met a revoked token, or could not read any listing (faults, a 429 storm).
+    refused = [row for row in run.rows if row.outcome == "failed" and "HTTP 401" in (row.message or "")]
+    assert len(refused) == 2 * (SOAK_POLLS // 60)
+    unlisted = [
+        row for row in run.rows if (row.message or "").startswith("no livestream listing could be read: ")
+    ]
+    assert outcomes["failed"] == len(refused) + len(unlisted)
