@@ -72,6 +72,7 @@ def measure(livestreams: int, polls: int) -> dict[str, Any]:
             landing_dir=Path(tmp) / "landing",
             budget_requests=UNLIMITED,
             burst_requests=UNLIMITED,  # the first poll's sweeps of every livestream
+            max_poll_bytes=2**40,  # and their answers, about 100 MB for 100,000 livestreams
             max_pages=2_000,
         )
         rows = []

@@ -12,8 +12,9 @@ import functools
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+import zlib
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
 from urllib.parse import quote
@@ -49,6 +50,9 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 # How long a retry may wait for a send slot of the budget window (see RealtimeKitClient._reserve).
 RETRY_SLOT_WAIT_SECONDS = 2.0
+# The body encodings asked for, and decoded here in bounded pieces (httpx would inflate a chunk whole).
+ACCEPT_ENCODING = "gzip, deflate"
+INFLATE_PIECE_BYTES = 256 * 1024
 
 Outcome = Literal["data", "none", "retry", "error"]
 
@@ -98,6 +102,68 @@ class Listing:
     pages: int
     complete: bool
     problem: str | None
+    deferred: bool = False  # cut short because the poll's allowance granted no further page
+
+
+class BodyRefused(Exception):
+    """An answer's body was not read whole: past the size cap, or in an encoding not asked for."""
+
+
+@dataclass
+class _Tally:
+    """The answer bytes (decompressed) a client holds, kept or being read, against
+    STREAMLEDGER_MAX_POLL_BYTES."""
+
+    limit: int
+    read: int = 0
+
+    @property
+    def over(self) -> bool:
+        return self.read > self.limit
+
+
+@dataclass
+class _Progress:
+    """How far one request got: its status once the headers came, the body's bytes so far."""
+
+    tally: _Tally
+    status: int | None = None
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
+    wire: int = 0
+    decoded: int = 0
+
+    def add(self, decoded: int, cap: int, setting: str) -> None:
+        """Count `decoded` more bytes of the body; BodyRefused past its cap or past the poll's."""
+        self.decoded += decoded
+        self.tally.read += decoded
+        if self.decoded > cap:
+            raise BodyRefused(
+                f"body over {setting}: cut off past {cap:,} bytes decompressed (from {self.wire:,} on "
+                "the wire); not kept"
+            )
+        if self.tally.over:
+            raise BodyRefused(
+                f"cut off, not kept: the poll holds {self.tally.limit:,} bytes of answers "
+                "(STREAMLEDGER_MAX_POLL_BYTES)"
+            )
+
+    def __str__(self) -> str:
+        if self.status is None:
+            return "before the answer's headers came"
+        return f"after {self.wire:,} bytes of the body"
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What one attempt came to: the response's parts (status None: none came) and how it is classified."""
+
+    status: int | None
+    headers: httpx.Headers
+    url: str
+    text: str | None
+    body: Any
+    outcome: Outcome
+    failure: ApiError | None
 
 
 class RealtimeKitClient:
@@ -111,7 +177,9 @@ class RealtimeKitClient:
         budget: RequestBudget | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        deadline_seconds: float | None = None,
     ) -> None:
+        """`deadline_seconds`: the poll's deadline from now (see Settings.poll_deadline); None, none."""
         token = settings.api_token.reveal()
         self._settings = settings
         self._poll_id = poll_id
@@ -127,7 +195,11 @@ class RealtimeKitClient:
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=f"{settings.base_url}/accounts/{_segment(settings.account_id)}/realtime/kit",
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
             timeout=httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds)),
             limits=httpx.Limits(max_connections=settings.concurrency),
             transport=transport,
@@ -140,6 +212,13 @@ class RealtimeKitClient:
         self.rate_limited = 0
         # Why this client sends nothing more: every later call fails at once without a request.
         self.halted: str | None = None
+        self._deadline = deadline_seconds
+        self._deadline_at = (
+            None if deadline_seconds is None else asyncio.get_running_loop().time() + deadline_seconds
+        )
+        # Why the poll's deadline stopped this client (None while it has not).
+        self.deadline_reached: str | None = None
+        self._tally = _Tally(settings.max_poll_bytes)
 
     @property
     def per_page(self) -> int:
@@ -152,12 +231,19 @@ class RealtimeKitClient:
     async def __aexit__(self, *exc: object) -> None:
         await self._http.aclose()
 
-    async def list_livestreams(self, app_id: str, status: str | None = None) -> Listing:
-        """Read every page of an app's livestreams (those of one status, if given), up to the page cap."""
+    async def list_livestreams(
+        self, app_id: str, status: str | None = None, grant: Callable[[], bool] | None = None
+    ) -> Listing:
+        """Read every page of an app's livestreams (those of one status, if given), up to the page cap.
+
+        `grant`, when given, is asked before each page: a page it refuses is not sent, and the listing is
+        cut short there (deferred).
+        """
         path = f"/{_segment(app_id)}/livestreams"
         if status is None:
-            return await self._list(LIST_LIVESTREAMS, app_id, path, "livestreams")
-        return await self._list(LIST_LIVESTREAMS, app_id, path, f"{status} livestreams", {"status": status})
+            return await self._list(LIST_LIVESTREAMS, app_id, path, "livestreams", grant=grant)
+        filters = {"status": status}
+        return await self._list(LIST_LIVESTREAMS, app_id, path, f"{status} livestreams", filters, grant)
 
     async def livestreams_page(self, app_id: str, page: int) -> Any:
         """Return one page of an app's full livestream list, oldest first (new ones are added at the end)."""
@@ -169,18 +255,28 @@ class RealtimeKitClient:
             subject=f"page {page}",
         )
 
-    async def list_apps(self) -> Listing:
-        """Read every page of the account's apps, up to the page cap."""
-        return await self._list(LIST_APPS, None, "/apps", "apps")
+    async def list_apps(self, grant: Callable[[], bool] | None = None) -> Listing:
+        """Read every page of the account's apps, up to the page cap (and as far as `grant` allows)."""
+        return await self._list(LIST_APPS, None, "/apps", "apps", grant=grant)
 
     async def _list(
-        self, endpoint: str, app_id: str | None, path: str, noun: str, filters: dict[str, str] | None = None
+        self,
+        endpoint: str,
+        app_id: str | None,
+        path: str,
+        noun: str,
+        filters: dict[str, str] | None = None,
+        grant: Callable[[], bool] | None = None,
     ) -> Listing:
-        """Read a paged list; stop on an empty page, at the total, on a short unpaged page, or at the cap."""
+        """Read a paged list; stop on an empty page, at the total, on a short unpaged page, at the cap, or
+        at the first page `grant` refuses."""
         items: list[Any] = []
         per_page = self._settings.per_page
         prefix = "".join(f"{name} {value} " for name, value in (filters or {}).items())
         for page in range(1, self._settings.max_pages + 1):
+            if grant is not None and not grant():
+                problem = f"no allowance left for page {page}"
+                return Listing(app_id, items, page - 1, False, problem, deferred=True)
             body = await self._get(
                 endpoint,
                 app_id,
@@ -280,29 +376,17 @@ class RealtimeKitClient:
         attempts = self._settings.max_attempts
         for attempt in range(1, attempts + 1):
             async with self._slots:
+                self._check_deadline()
                 delay = self._reserve(where, retry=attempt > 1)
                 if delay > 0:
-                    await self._sleep(delay)
+                    await self._pause(delay, where, "the wait for a send slot of the request budget")
                 if self.halted is not None:  # set while this call waited for its slot
                     raise where.not_sent(self.halted)
                 self.requests += 1
                 started = time.perf_counter()
-                try:
-                    response = await self._http.get(path, params=params)
-                except httpx.HTTPError as exc:  # connection, timeout, protocol, and body decoding failures
-                    self.transport_errors += 1
-                    status, text, headers = None, None, httpx.Headers()
-                    failure: ApiError | None = where.error(
-                        None, None, _describe(exc, self._http.timeout), retryable=True
-                    )
-                    body: Any = None
-                    outcome: Outcome = "error"
-                    url = str(self._http.build_request("GET", path, params=params).url)
-                else:
-                    status, headers, url = response.status_code, response.headers, str(response.request.url)
-                    text = redact_body(response.text, self._secrets)
-                    body, outcome, failure = _classify(endpoint, status, text, where)
+                answer = await self._send(endpoint, where, path, params)
                 elapsed_ms = (time.perf_counter() - started) * 1000
+            status, headers, failure = answer.status, answer.headers, answer.failure
             reading = parse_ratelimit(headers.get("ratelimit"))
             if reading is not None:
                 self._budget.observe(reading)
@@ -327,24 +411,111 @@ class RealtimeKitClient:
                 app_id=app_id,
                 livestream_id=livestream_id,
                 session_id=session_id,
-                url=url,
+                url=answer.url,
                 attempt=attempt,
                 status=status,
                 elapsed_ms=elapsed_ms,
                 ratelimit=headers.get("ratelimit"),
                 server_date=_server_date(headers),
-                outcome="retry" if will_retry else outcome,
-                body=text,
+                outcome="retry" if will_retry else answer.outcome,
+                body=answer.text,
                 error=str(failure) if failure is not None else None,
             )
             if failure is None:
-                return body if outcome == "data" else None
+                return answer.body if answer.outcome == "data" else None
             if not will_retry:
                 raise failure
             self.retries += 1
             if status != 429:  # after a 429 the budget itself holds every request until Retry-After
-                await self._sleep(wait)
+                await self._pause(wait, where, "the backoff before the retry")
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _send(self, endpoint: str, where: _Where, path: str, params: dict[str, Any] | None) -> _Answer:
+        """Send one request and read its body whole, within the request's deadline, the poll's and the cap.
+
+        The body streams in: its bytes on the wire and decompressed are counted as they come, so a body past
+        STREAMLEDGER_MAX_BODY_BYTES is cut off there (a Content-Length past it before any is read).
+        """
+        request = self._http.build_request("GET", path, params=params)
+        url = str(request.url)
+        progress = _Progress(self._tally)
+        now = asyncio.get_running_loop().time()
+        until = now + self._settings.request_deadline_seconds
+        poll_binds = self._deadline_at is not None and self._deadline_at <= until
+        try:
+            async with asyncio.timeout_at(self._deadline_at if poll_binds else until):
+                response = await self._http.send(request, stream=True)
+                try:
+                    progress.status, progress.headers = response.status_code, response.headers
+                    content = await _read_body(response, self._settings.max_body_bytes, progress)
+                finally:
+                    await response.aclose()
+        except httpx.HTTPError as exc:  # connection, timeout, protocol, and body decoding failures
+            message = _describe(exc, self._http.timeout)
+            return self._unanswered(where, url, progress, message, retryable=True, answered=False)
+        except TimeoutError:
+            if poll_binds:
+                self._stop_at_deadline()
+                message = f"cut off {progress}: {self.deadline_reached}"
+            else:
+                message = (
+                    f"RequestDeadline: no whole answer within {self._settings.request_deadline_seconds:g} s "
+                    f"(STREAMLEDGER_REQUEST_DEADLINE_SECONDS), cut off {progress}"
+                )
+            return self._unanswered(where, url, progress, message, retryable=not poll_binds, answered=False)
+        except BodyRefused as exc:  # the headers came: a response, its body not kept
+            if self._tally.over and self.halted is None:
+                self.halted = (
+                    f"the poll holds {self._tally.limit:,} bytes of answers "
+                    "(STREAMLEDGER_MAX_POLL_BYTES); the next poll reads the rest"
+                )
+            return self._unanswered(where, url, progress, str(exc), retryable=False, answered=True)
+        text = redact_body(content.decode(response.encoding or "utf-8", errors="replace"), self._secrets)
+        if response.is_redirect:
+            redirect = where.error(response.status_code, None, _redirect_problem(response))
+            return _Answer(response.status_code, response.headers, url, text, None, "error", redirect)
+        body, outcome, failure = _classify(endpoint, response.status_code, text, where)
+        return _Answer(response.status_code, response.headers, url, text, body, outcome, failure)
+
+    def _unanswered(
+        self, where: _Where, url: str, progress: _Progress, message: str, *, retryable: bool, answered: bool
+    ) -> _Answer:
+        """A request whose body was not read whole, and why; no body is kept, and what was read of it no
+        longer counts against STREAMLEDGER_MAX_POLL_BYTES. Its status and headers when it was `answered`
+        (its body refused by a cap); cut off or broken before its end, it had no response (a transport
+        error), as a body that times out does."""
+        progress.tally.read -= progress.decoded
+        if not answered:
+            self.transport_errors += 1
+            failure = where.error(None, None, message, retryable=retryable)
+            return _Answer(None, httpx.Headers(), url, None, None, "error", failure)
+        failure = where.error(progress.status, None, message, retryable=retryable)
+        return _Answer(progress.status, progress.headers, url, None, None, "error", failure)
+
+    def _check_deadline(self) -> None:
+        """Stop the client once the poll's deadline has passed: nothing more is sent."""
+        if self._deadline_at is not None and asyncio.get_running_loop().time() >= self._deadline_at:
+            self._stop_at_deadline()
+
+    def _stop_at_deadline(self) -> None:
+        if self.deadline_reached is None:
+            self.deadline_reached = (
+                f"the poll reached its deadline of {self._deadline:g} s "
+                "(STREAMLEDGER_POLL_DEADLINE_SECONDS); the next poll reads the rest"
+            )
+        if self.halted is None:
+            self.halted = self.deadline_reached
+
+    async def _pause(self, seconds: float, where: _Where, what: str) -> None:
+        """Sleep `seconds`, unless that would pass the poll's deadline: then the call is not sent."""
+        if seconds <= 0:
+            return
+        if self._deadline_at is not None and asyncio.get_running_loop().time() + seconds >= self._deadline_at:
+            raise where.not_sent(
+                f"{what} ({seconds:.1f} s) would pass the poll's deadline of {self._deadline:g} s "
+                "(STREAMLEDGER_POLL_DEADLINE_SECONDS); the next poll reads it"
+            )
+        await self._sleep(seconds)
 
     def _retry_wait(self, attempt: int, status: int | None, headers: httpx.Headers) -> tuple[float, bool]:
         """(seconds to wait before another attempt, whether the server asked for it); a 429 pauses all."""
@@ -474,6 +645,109 @@ def _classify(endpoint: str, status: int, text: str, where: _Where) -> tuple[Any
         message += f": {' '.join(text[:120].split())}"
     retryable = status in RETRY_STATUSES or status >= 500
     return body, "error", where.error(status, code, message, retryable=retryable)
+
+
+async def _read_body(response: httpx.Response, cap: int, progress: _Progress) -> bytes:
+    """Return a streamed response's body, decoded; BodyRefused past `cap` bytes on the wire or decoded."""
+    setting = f"STREAMLEDGER_MAX_BODY_BYTES={cap}"
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > cap:
+        raise BodyRefused(
+            f"body over {setting}: its Content-Length is {int(declared):,} bytes; refused unread"
+        )
+    if response.is_stream_consumed:  # a transport that hands the body over read (httpx.MockTransport)
+        content = response.content
+        progress.wire = len(content)
+        progress.add(len(content), cap, setting)
+        return content
+    decoder = _decoder(response.headers.get("content-encoding", ""))
+    pieces: list[bytes] = []
+
+    def take(decoded: Iterator[bytes]) -> None:
+        for piece in decoded:
+            progress.add(len(piece), cap, setting)
+            pieces.append(piece)
+
+    async for chunk in response.aiter_raw():
+        progress.wire += len(chunk)
+        if progress.wire > cap:
+            raise BodyRefused(f"body over {setting}: cut off past {cap:,} bytes on the wire; not kept")
+        take(decoder.decode(chunk))
+    take(decoder.flush())
+    return b"".join(pieces)
+
+
+class _Identity:
+    """A body sent as is."""
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        if data:
+            yield data
+
+    def flush(self) -> Iterator[bytes]:
+        return iter(())
+
+
+class _Inflater:
+    """A gzip or deflate body, inflated in pieces of at most INFLATE_PIECE_BYTES: a bomb is cut off after
+    its first piece past the cap, never inflated whole (httpx's own decoder inflates each chunk at once)."""
+
+    def __init__(self, gzip: bool) -> None:
+        self._gzip = gzip
+        self._first = True
+        self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        first, self._first = self._first, False
+        while True:
+            try:
+                piece = self._inflate.decompress(data, INFLATE_PIECE_BYTES)
+            except zlib.error as exc:
+                if first and not self._gzip:  # "deflate" sent without its zlib header, as some servers do
+                    self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                    yield from self.decode(data)
+                    return
+                raise httpx.DecodingError(str(exc)) from None
+            first = False
+            if piece:
+                yield piece
+            data = self._inflate.unconsumed_tail
+            if not data and len(piece) < INFLATE_PIECE_BYTES:
+                return
+
+    def flush(self) -> Iterator[bytes]:
+        try:
+            rest = self._inflate.flush()
+        except zlib.error as exc:
+            raise httpx.DecodingError(str(exc)) from None
+        if rest:
+            yield rest
+
+
+def _decoder(content_encoding: str) -> _Identity | _Inflater:
+    """The decoder of a Content-Encoding; BodyRefused for one not asked for (br, zstd, a chain)."""
+    codings = [
+        c.strip().lower() for c in content_encoding.split(",") if c.strip().lower() not in ("", "identity")
+    ]
+    if not codings:
+        return _Identity()
+    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+        return _Inflater(gzip=codings[0] != "deflate")
+    shown = " ".join(content_encoding.split())[:40]
+    raise BodyRefused(f"Content-Encoding {shown!r} is not one asked for ({ACCEPT_ENCODING}): not read")
+
+
+def _redirect_problem(response: httpx.Response) -> str:
+    """Why a redirect is a failed read, and where it pointed (scheme, host and path only)."""
+    try:
+        target = response.request.url.join(response.headers.get("location", ""))
+        where = f"{target.scheme}://{target.host}{f':{target.port}' if target.port else ''}{target.path}"
+    except (httpx.InvalidURL, ValueError, TypeError):
+        where = "an unreadable Location"
+    return (
+        f"redirect to {where} not followed: CLOUDFLARE_BASE_URL must name the API itself "
+        "(https://api.cloudflare.com/client/v4)"
+    )
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:

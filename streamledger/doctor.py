@@ -40,7 +40,6 @@ from streamledger.transforms.shapes import list_items, parse_instant, session_it
 
 # The reads below send 11 requests; the transport refuses any beyond this.
 MAX_REQUESTS = 12
-BODY_CAP_BYTES = 2_000_000
 DEFAULT_TIMEOUT_SECONDS = 10.0
 ANALYTICS_DAYS = 7  # the analytics reads with times ask for the UTC days of the last week
 DOCUMENTED_STATUSES = ("LIVE", "IDLE", "ERRORED", "INVOKED")
@@ -232,22 +231,29 @@ def diagnose(
     settings: Settings,
     *,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-    body_cap_bytes: int = BODY_CAP_BYTES,
+    body_cap_bytes: int | None = None,
 ) -> Diagnosis:
-    """Read the API as configured (settings with a token and account), at most MAX_REQUESTS requests."""
+    """Read the API as configured (settings with a token and account), at most MAX_REQUESTS requests.
+
+    Each body is read as a poll reads it, up to STREAMLEDGER_MAX_BODY_BYTES (or `body_cap_bytes`).
+    """
     bounded = settings.with_overrides(
-        max_pages=1, max_attempts=1, timeout_seconds=timeout_seconds, concurrency=1
+        max_pages=1,
+        max_attempts=1,
+        timeout_seconds=timeout_seconds,
+        request_deadline_seconds=timeout_seconds,
+        concurrency=1,
+        max_body_bytes=body_cap_bytes or settings.max_body_bytes,
     )
-    return asyncio.run(_diagnose(bounded, body_cap_bytes))
+    return asyncio.run(_diagnose(bounded))
 
 
 class _BoundedTransport(httpx.AsyncBaseTransport):
-    """Real HTTP with a cap on requests and on each body's size; keeps the shown headers of each answer."""
+    """Real HTTP with a cap on requests; keeps the shown headers of each answer (the client caps bodies)."""
 
-    def __init__(self, cap_bytes: int, max_requests: int) -> None:
+    def __init__(self, max_requests: int) -> None:
         tls = ssl.create_default_context(cafile=certifi.where())
         self._inner = httpx.AsyncHTTPTransport(verify=tls)
-        self._cap = cap_bytes
         self._left = max_requests
         self.headers: list[dict[str, str]] = []
 
@@ -257,30 +263,7 @@ class _BoundedTransport(httpx.AsyncBaseTransport):
         self._left -= 1
         response = await self._inner.handle_async_request(request)
         self.headers.append({k: response.headers[k] for k in HEADERS_SHOWN if k in response.headers})
-        response.stream = _CappedStream(response.stream, self._cap, request)
         return response
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _CappedStream(httpx.AsyncByteStream):
-    """A response body that fails once it grows past the cap (a bug report needs no more)."""
-
-    def __init__(self, inner: Any, cap: int, request: httpx.Request) -> None:
-        self._inner = inner
-        self._cap = cap
-        self._request = request
-
-    async def __aiter__(self) -> Any:
-        size = 0
-        async for chunk in self._inner:
-            size += len(chunk)
-            if size > self._cap:
-                raise httpx.ReadError(
-                    f"body larger than the doctor's cap of {self._cap:,} bytes", request=self._request
-                )
-            yield chunk
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -326,8 +309,8 @@ class _Doctor:
         self.diagnosis.reads.append(Read(name, endpoint, error=why))
 
 
-async def _diagnose(settings: Settings, body_cap_bytes: int) -> Diagnosis:
-    transport = _BoundedTransport(body_cap_bytes, MAX_REQUESTS)
+async def _diagnose(settings: Settings) -> Diagnosis:
+    transport = _BoundedTransport(MAX_REQUESTS)
     async with RealtimeKitClient(settings, transport=transport) as client:
         doctor = _Doctor(settings, client, transport)
         await _read_everything(doctor)
@@ -928,11 +911,13 @@ def _fix(read: Read, settings: Settings) -> str:
             "set CLOUDFLARE_API_TOKEN to a token with the Realtime or Realtime Admin permission on account "
             "CLOUDFLARE_ACCOUNT_ID (and check CLOUDFLARE_ACCOUNT_ID)"
         )
+    if error is not None and "STREAMLEDGER_MAX_BODY_BYTES" in error.api_message:
+        return "the answer is larger than a poll reads either; report its size (--save DIR keeps the others)"
+    if error is not None and "STREAMLEDGER_REQUEST_DEADLINE_SECONDS" in error.api_message:
+        return "raise --timeout, or check CLOUDFLARE_BASE_URL and the network (the answer came too slowly)"
     if status is None:
         if error is not None and "timed out" in error.api_message:
             return "raise --timeout, or check CLOUDFLARE_BASE_URL and the network"
-        if error is not None and "cap" in error.api_message:
-            return "the answer is larger than the doctor reads (a poll reads it whole); report its size"
         return f"check CLOUDFLARE_BASE_URL ({settings.base_url}) and the network"
     if status == 404 and read.endpoint == LIST_APPS:
         return "check CLOUDFLARE_ACCOUNT_ID (the account has no RealtimeKit apps path)"

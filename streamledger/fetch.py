@@ -80,16 +80,15 @@ async def _fetch(
     poll = _new_poll(settings, "snapshot")
     budget = _budget(settings, plan.recent_sends)
     poll.allowance = poll_allowance(settings, budget)
-    async with RealtimeKitClient(
-        settings, poll_id=poll.poll_id, budget=budget, transport=transport
-    ) as client:
-        poll.app_ids = await _discover_apps(client, poll, settings)
-        listed, answered = await _list_livestreams(client, poll)
+    # Discovery draws on the allowance too, page by page: endless apps or listings end where it does.
+    allowance = Allowance(poll.allowance)
+    async with _client(settings, poll, budget, transport) as client:
+        poll.app_ids = await _discover_apps(client, poll, settings, allowance)
+        listed, answered = await _list_livestreams(client, poll, allowance)
         poll.discovery_requests = client.requests
         # A poll whose listings all failed has failed, but still reads the sessions it knows to be open or
         # to finalize (unless the client halted): an outage of the list endpoint alone costs no reading.
         if client.halted is None:
-            allowance = Allowance(poll.allowance - poll.discovery_requests)
             # Finalization reads first; then the round's share, so that a poll short of budget still lists
             # every livestream over time; then the live reads.
             finals = allowance.take("final", list(plan.to_finalize))
@@ -100,7 +99,7 @@ async def _fetch(
                 await _read_by_priority(client, poll, plan, allowance, listed, finals)
             if client.halted is None:
                 await _sweep(client, poll, plan, allowance, listed, settings)
-            poll.plan = allowance.counts
+        poll.plan = allowance.counts
         _finish(poll, client)
     return poll
 
@@ -115,22 +114,43 @@ async def _fetch_analytics(
     poll = _new_poll(settings, "reconcile")
     end = until or poll.started_at
     first_day = end.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
-    async with RealtimeKitClient(settings, poll_id=poll.poll_id, transport=transport) as client:
-        poll.app_ids = await _discover_apps(client, poll, settings)
-        reads = [client.daywise(app_id, first_day, end) for app_id in poll.app_ids]
+    budget = _shared_budget(settings)
+    poll.allowance = poll_allowance(settings, budget)
+    allowance = Allowance(poll.allowance)
+    async with _client(settings, poll, budget, transport) as client:
+        poll.app_ids = await _discover_apps(client, poll, settings, allowance)
         # A month's whole window, also while it runs: the export's cross-check asks for exactly that window.
-        reads += [
-            client.overall(app_id, start, following)
-            for app_id in poll.app_ids
-            for start, following in month_windows(end, months)
+        windows = [(first_day, end, client.daywise)] + [
+            (start, following, client.overall) for start, following in month_windows(end, months)
         ]
+        wanted = [(app_id, *window) for app_id in poll.app_ids for window in windows]
+        granted = allowance.share(wanted)
+        if len(granted) < len(wanted):
+            poll.errors.append(
+                f"analytics: the poll's allowance of {poll.allowance} requests covers {len(granted)} of "
+                f"{len(wanted)} reads; the others wait for the next reconcile"
+            )
+        reads = [read(app_id, start, stop) for app_id, start, stop, read in granted]
         results = await asyncio.gather(*reads, return_exceptions=True)
         _collect(poll, results)
-        if results and all(isinstance(result, BaseException) for result in results) and poll.fatal is None:
+        if wanted and all(isinstance(result, BaseException) for result in results) and poll.fatal is None:
             poll.fatal = f"no analytics could be read: {poll.errors[0]}"
         poll.discovery_requests = client.requests
         _finish(poll, client)
     return poll
+
+
+def _client(
+    settings: Settings, poll: FetchedPoll, budget: RequestBudget, transport: httpx.AsyncBaseTransport | None
+) -> RealtimeKitClient:
+    """The poll's client: its budget, and its deadline counted from now."""
+    return RealtimeKitClient(
+        settings,
+        poll_id=poll.poll_id,
+        budget=budget,
+        transport=transport,
+        deadline_seconds=settings.poll_deadline,
+    )
 
 
 def _new_poll(settings: Settings, kind: str) -> FetchedPoll:
@@ -147,6 +167,12 @@ def _new_poll(settings: Settings, kind: str) -> FetchedPoll:
 
 
 def _finish(poll: FetchedPoll, client: RealtimeKitClient) -> None:
+    cut = client.deadline_reached
+    if cut is not None:
+        if not any(cut in error for error in poll.errors):
+            poll.errors.append(cut)
+        if poll.fatal is None and not any(r["outcome"] in ("data", "none") for r in client.responses):
+            poll.fatal = f"nothing was read before {cut}"
     poll.responses = client.responses
     poll.requests = client.requests
     poll.retries = client.retries
@@ -157,18 +183,24 @@ def _finish(poll: FetchedPoll, client: RealtimeKitClient) -> None:
 
 
 def _budget(settings: Settings, earlier_sends: Iterable[float]) -> RequestBudget:
-    budget = shared_budget(
+    budget = _shared_budget(settings)
+    budget.seed(earlier_sends)
+    return budget
+
+
+def _shared_budget(settings: Settings) -> RequestBudget:
+    return shared_budget(
         settings.base_url,
         settings.budget,
         settings.budget_requests,
         settings.budget_window_seconds,
         (settings.burst_requests, settings.burst_window_seconds),
     )
-    budget.seed(earlier_sends)
-    return budget
 
 
-async def _discover_apps(client: RealtimeKitClient, poll: FetchedPoll, settings: Settings) -> tuple[str, ...]:
+async def _discover_apps(
+    client: RealtimeKitClient, poll: FetchedPoll, settings: Settings, allowance: Allowance
+) -> tuple[str, ...]:
     """Return the configured app ids, or every app of the account when none is configured.
 
     No app to read fails the poll: the apps list could not be read, or it lists none.
@@ -176,25 +208,30 @@ async def _discover_apps(client: RealtimeKitClient, poll: FetchedPoll, settings:
     if settings.app_ids:
         return settings.app_ids
     try:
-        listing = await client.list_apps()
+        listing = await client.list_apps(allowance.take_listing)
     except ApiError as error:
         _collect(poll, [error])
         poll.fatal = poll.fatal or f"no app to poll: {error}"
         return ()
-    if not listing.complete:
-        poll.errors.append(f"list_apps: {listing.problem}")
     ids = (item["id"] for item in listing.items if isinstance(item, dict) and isinstance(item.get("id"), str))
     apps = tuple(dict.fromkeys(ids))
+    if listing.deferred:
+        poll.errors.append(
+            f"list_apps: cut short by the poll's allowance of {poll.allowance} requests after "
+            f"{listing.pages} pages ({len(apps)} apps); REALTIMEKIT_APP_ID names the apps to poll"
+        )
+    elif not listing.complete:
+        poll.errors.append(f"list_apps: {listing.problem}")
     if not apps:
         poll.fatal = poll.fatal or (
             f"no app to poll: the account's apps list holds none ({len(listing.items)} items); "
-            "create an app, or set STREAMLEDGER_APP_IDS"
+            "create an app, or set REALTIMEKIT_APP_ID"
         )
     return apps
 
 
 async def _list_livestreams(
-    client: RealtimeKitClient, poll: FetchedPoll
+    client: RealtimeKitClient, poll: FetchedPoll, allowance: Allowance
 ) -> tuple[dict[str, tuple[str, dict[str, Any]]], set[str]]:
     """Return the LIVE and INVOKED livestreams of every app by id, with their app id and listed attributes,
     and the apps whose listing answered.
@@ -207,12 +244,16 @@ async def _list_livestreams(
     poll.listing = "filtered"
     listed: dict[str, tuple[str, dict[str, Any]]] = {}
     answered: set[str] = set()  # the apps whose LIVE listing was read
+    cut: set[str] = set()  # apps whose listings the allowance cut short: one line for all of them
 
     async def list_app(app_id: str) -> None:
         for status in LISTED_STATUSES:
-            listing = await client.list_livestreams(app_id, status)
-            answered.add(app_id)
-            if not listing.complete:
+            listing = await client.list_livestreams(app_id, status, allowance.take_listing)
+            if listing.pages:
+                answered.add(app_id)
+            if listing.deferred:
+                cut.add(app_id)
+            elif not listing.complete:
                 poll.errors.append(f"list_livestreams on app {app_id}: {listing.problem}")
             items = [
                 item for item in listing.items if isinstance(item, dict) and isinstance(item.get("id"), str)
@@ -229,6 +270,12 @@ async def _list_livestreams(
 
     errors_before = len(poll.errors)
     _collect(poll, await asyncio.gather(*(list_app(app) for app in poll.app_ids), return_exceptions=True))
+    if cut:
+        poll.errors.append(
+            f"list_livestreams: cut short by the poll's allowance of {poll.allowance} requests on "
+            f"{len(cut)} of {len(poll.app_ids)} apps ({allowance.counts['deferred_list']} listing pages "
+            "deferred); their live livestreams wait for a later poll"
+        )
     if poll.app_ids and not answered and poll.fatal is None:
         first = poll.errors[errors_before] if len(poll.errors) > errors_before else "no answer"
         poll.fatal = f"no livestream listing could be read: {first}"

@@ -178,11 +178,26 @@ class Allowance:
 
     def take(self, kind: str, candidates: list[T]) -> list[T]:
         """Return the candidates of `kind` (final, live, sweep) the allowance still covers, in order."""
-        granted = candidates[: self.remaining]
-        self.remaining -= len(granted)
+        granted = self.share(candidates)
         self.counts[f"planned_{kind}"] += len(granted)
         self.counts[f"deferred_{kind}"] += len(candidates) - len(granted)
         return granted
+
+    def share(self, candidates: list[T]) -> list[T]:
+        """Return the candidates the allowance still covers, in order, counted by no kind."""
+        granted = candidates[: self.remaining]
+        self.remaining -= len(granted)
+        return granted
+
+    def take_listing(self) -> bool:
+        """Return whether one more discovery page (apps, LIVE or INVOKED livestreams) is covered.
+
+        Discovery's pages count as discovery_requests, not as planned; one refused counts as deferred_list.
+        """
+        if self.share([None]):
+            return True
+        self.counts["deferred_list"] += 1
+        return False
 
     def take_one(self, kind: str) -> bool:
         """Return whether one more request of `kind` is covered (and count it)."""

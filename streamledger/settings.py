@@ -22,6 +22,17 @@ DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_DATABASE = Path("data/streamledger.duckdb")
 # The finalization rule's settle time: about twice the one observed delay of the final figures (62 s).
 DEFAULT_SETTLE_SECONDS = 120.0
+# Far above the largest answer the API gives: a list page of STREAMLEDGER_PER_PAGE=100 livestreams is
+# about 45 KB (450 bytes an item as served; 2 MB if every name ran to 20 KB), yet small enough that the 8
+# bodies in flight of a hostile server stay far from the memory a poll may use.
+DEFAULT_MAX_BODY_BYTES = 16 * 2**20
+# A poll holds every answer until it is loaded, and needs up to 10 bytes of memory per byte of answer on
+# the way (text, parsed items, frames, the DuckDB insert): 24 MiB keeps a poll of endless large pages near
+# 400 MB, and is twice what a poll of the default allowance reads at most (240 full list pages, 11 MB).
+DEFAULT_MAX_POLL_BYTES = 24 * 2**20
+# The network stage of a poll ends at this share of the poll interval unless told otherwise: the time left
+# lands and loads the poll before the next one starts.
+POLL_DEADLINE_SHARE = 0.75
 MAX_ID_LENGTH = 32  # account_id and app_id are at most 32 characters [CFAPI]
 PREFIXES = ("STREAMLEDGER_", "CLOUDFLARE_", "REALTIMEKIT_")
 logger = logging.getLogger("streamledger.settings")
@@ -171,7 +182,48 @@ class Settings:
         default=200, metadata=variable("STREAMLEDGER_MAX_PAGES", "pages one listing may read")
     )
     timeout_seconds: float = field(
-        default=30.0, metadata=variable("STREAMLEDGER_TIMEOUT_SECONDS", "timeout of one request")
+        default=30.0,
+        metadata=variable(
+            "STREAMLEDGER_TIMEOUT_SECONDS",
+            "longest wait for a connection or for the next bytes of an answer (each wait, not the whole "
+            "request: see STREAMLEDGER_REQUEST_DEADLINE_SECONDS)",
+        ),
+    )
+    request_deadline_seconds: float = field(
+        default=30.0,
+        metadata=variable(
+            "STREAMLEDGER_REQUEST_DEADLINE_SECONDS",
+            "longest one request may take as a whole, connect and every byte of the body included (a body "
+            "trickled a byte at a time is cut off here); a request past it is a failed read, retried",
+        ),
+    )
+    poll_deadline_seconds: float | None = field(
+        default=None,
+        metadata=variable(
+            "STREAMLEDGER_POLL_DEADLINE_SECONDS",
+            "longest the network stage of one poll may take: then nothing more is sent, the requests in "
+            "flight are cut off, and the poll keeps what it read (partial, or failed if it read nothing); "
+            "must be less than the poll interval",
+            shown="3/4 of the poll interval (`45`)",
+        ),
+    )
+    max_body_bytes: int = field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        metadata=variable(
+            "STREAMLEDGER_MAX_BODY_BYTES",
+            "largest answer body read, counted both as sent (compressed) and decompressed, while it "
+            "streams: a larger one (or a larger Content-Length) is cut off and recorded as a failed read, "
+            "not kept and not retried (a page of 100 livestreams is about 45 KB)",
+        ),
+    )
+    max_poll_bytes: int = field(
+        default=DEFAULT_MAX_POLL_BYTES,
+        metadata=variable(
+            "STREAMLEDGER_MAX_POLL_BYTES",
+            "most answer bytes (decompressed) one poll holds, kept or being read (it keeps every answer "
+            "until it is loaded): past it the body being read is cut off, nothing more is sent, and the "
+            "poll keeps what it read (240 requests of full list pages are about 11 MB)",
+        ),
     )
     max_attempts: int = field(
         default=5, metadata=variable("STREAMLEDGER_MAX_ATTEMPTS", "attempts per request, retries included")
@@ -238,6 +290,24 @@ class Settings:
             "STREAMLEDGER_RAW_RETENTION_DAYS", "days raw responses stay in the database before the archive"
         ),
     )
+
+    def __post_init__(self) -> None:
+        if (
+            self.poll_deadline_seconds is not None
+            and self.poll_deadline_seconds >= self.poll_interval_seconds
+        ):
+            raise ConfigError(
+                f"STREAMLEDGER_POLL_DEADLINE_SECONDS ({self.poll_deadline_seconds:g}) must be less than "
+                f"STREAMLEDGER_POLL_INTERVAL_SECONDS ({self.poll_interval_seconds:g}): a poll must end "
+                "before the next one starts (unset, it is 3/4 of the interval)"
+            )
+
+    @property
+    def poll_deadline(self) -> float:
+        """Seconds the network stage of one poll may take (STREAMLEDGER_POLL_DEADLINE_SECONDS)."""
+        if self.poll_deadline_seconds is not None:
+            return self.poll_deadline_seconds
+        return self.poll_interval_seconds * POLL_DEADLINE_SHARE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, api: bool = False) -> Settings:
@@ -413,6 +483,7 @@ def _parsers() -> dict[str, Callable[[str, str], Any]]:
         "app_ids": _app_ids,
         "base_url": _base_url,
         "raw_retention_days": _retention,
+        "poll_deadline_seconds": number(float),
     }
     return {item.name: special.get(item.name) or by_type[cast(str, item.type)] for item in fields(Settings)}
 

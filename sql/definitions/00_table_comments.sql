@@ -87,7 +87,8 @@ comment on column poll_runs.budget is
     'a new poll counts the recent requests of its own budget. Null before migration 002.';
 comment on column poll_runs.planned_list is 'Pages of the full listing round read (see listing_rounds).';
 comment on column poll_runs.deferred_list is
-    'Pages of the full listing round left for the next poll (no budget).';
+    'Listing pages left for a later poll for want of allowance: of the full listing round, and of discovery '
+    '(the apps list, the LIVE and INVOKED listings), which draws on the same allowance.';
 
 comment on table listing_rounds is
     'One row per app per poll that read pages of the app''s full (unfiltered) livestream list. Filtered '

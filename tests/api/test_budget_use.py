@@ -144,14 +144,22 @@ def test_a_poll_spends_its_share_against_a_simulator_with_the_same_budget_and_is
         fetched = [fetch.fetch_poll(settings, EMPTY_PLAN) for _ in range(6)]
         stats = httpx.get(f"{sim.root_url}/_simulator/stats").json()
     assert [f.allowance for f in fetched] == [24, 24, 24, 24, 21, 0]
-    # The LIVE and INVOKED listings are always read, then the full listing's page, then the live reads.
+    # The LIVE and INVOKED listings come first, then the full listing's page, then the live reads; all
+    # from the allowance, so a poll with none left sends nothing and says why.
     assert [f.plan["planned_list"] for f in fetched] == [1, 1, 1, 1, 1, 0]
     assert [f.plan["planned_live"] for f in fetched] == [21, 21, 21, 21, 18, 0]
-    assert [f.plan["deferred_live"] for f in fetched] == [9, 9, 9, 9, 12, 30]
-    assert [f.requests for f in fetched] == [24, 24, 24, 24, 21, 2]
-    assert all(f.outcome == "ok" and f.retries == 0 for f in fetched)
+    assert [f.plan["deferred_live"] for f in fetched] == [9, 9, 9, 9, 12, 0]
+    assert [f.plan["deferred_list"] for f in fetched] == [0, 0, 0, 0, 0, 2]  # LIVE and INVOKED
+    assert [f.requests for f in fetched] == [24, 24, 24, 24, 21, 0]
+    assert all(f.outcome == "ok" and f.retries == 0 for f in fetched[:5])
+    cut = (
+        "list_livestreams: cut short by the poll's allowance of 0 requests on 1 of 1 apps (2 listing pages "
+        "deferred); their live livestreams wait for a later poll"
+    )
+    assert fetched[5].errors == [cut]
+    assert (fetched[5].outcome, fetched[5].fatal) == ("failed", f"no livestream listing could be read: {cut}")
     assert stats["rate_limited"] == 0
-    assert stats["max_in_window"] == 119
+    assert stats["max_in_window"] == 117  # the sixth poll sent nothing
 
 
 def test_a_poll_counts_the_recent_requests_of_its_own_budget_only(

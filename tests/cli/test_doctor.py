@@ -188,9 +188,9 @@ def test_a_body_past_the_cap_fails_its_read_without_keeping_it(sim: RunningSimul
     first = diagnosis.reads[0]
     assert first.outcome == "error"
     assert first.body is None
-    assert "body larger than the doctor's cap of 100 bytes" in str(first.error)
+    assert "over STREAMLEDGER_MAX_BODY_BYTES=100" in str(first.error)
     assert diagnosis.problem is not None
-    assert "the answer is larger than the doctor reads" in diagnosis.problem
+    assert "the answer is larger than a poll reads either" in diagnosis.problem
 
 
 def test_recorded_answers_show_the_nothing_active_form_an_ignored_filter_and_the_final_lag(

@@ -130,3 +130,18 @@ def test_paths_resolve_once_against_the_working_directory_and_the_home(
     assert settings.export_dir == tmp_path / "home" / "out"
     monkeypatch.chdir(tmp_path / "..")  # a later change of directory moves nothing
     assert settings.database == tmp_path / "rel" / "w.duckdb"
+
+
+def test_the_poll_deadline_is_three_quarters_of_the_interval_unless_set() -> None:
+    assert Settings.from_env(REQUIRED).poll_deadline == 45.0
+    assert Settings.from_env(REQUIRED | {"STREAMLEDGER_POLL_INTERVAL_SECONDS": "20"}).poll_deadline == 15.0
+    assert Settings.from_env(REQUIRED | {"STREAMLEDGER_POLL_DEADLINE_SECONDS": "55"}).poll_deadline == 55.0
+
+
+def test_a_poll_deadline_not_under_the_poll_interval_is_one_line_naming_both() -> None:
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env(REQUIRED | {"STREAMLEDGER_POLL_DEADLINE_SECONDS": "60"})
+    assert str(err.value) == (
+        "STREAMLEDGER_POLL_DEADLINE_SECONDS (60) must be less than STREAMLEDGER_POLL_INTERVAL_SECONDS (60): "
+        "a poll must end before the next one starts (unset, it is 3/4 of the interval)"
+    )
