@@ -29,6 +29,7 @@ SUITES = (
     "poll_wall",
     "prefect_overhead",
     "storage",
+    "hostile",
     "budget_use",
     "history_scale",
     "discovery",
