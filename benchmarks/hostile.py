@@ -217,12 +217,12 @@ def table(after: dict[str, dict[str, Any]], before: dict[str, dict[str, Any]]) -
         if case.name not in after:
             continue
         now, then = after[case.name], before.get(case.name)
-        old = (
-            f"{then['seconds']:.1f} | {then['peak_rss_mb']:,.0f} | {then['requests']:,} | {then['outcome']}: "
-            f"{then['message'][:60]}"
-            if then
-            else "- | - | - | -"
-        )
+        old = "- | - | - | -"
+        if then:
+            ended = (
+                then["message"] if then["outcome"] == "killed" else f"{then['outcome']}: {then['message']}"
+            )
+            old = f"{then['seconds']:.1f} | {then['peak_rss_mb']:,.0f} | {then['requests']:,} | {ended[:70]}"
         lines.append(
             f"| {case.name} | {case.what} | {old} | {now['seconds']:.1f} | {now['peak_rss_mb']:,.0f} "
             f"| {now['requests']:,} | {now['outcome']} | {now['message'][:160]} |"
@@ -238,7 +238,8 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
     figures = []
     for case in CASES:
         result = after[case.name]
-        size = f"{case.what} ({result['outcome']}, {result['requests']:,} requests)"
+        sent = result["requests"]
+        size = f"{case.what} ({result['outcome']}, {sent:,} request{'' if sent == 1 else 's'})"
         figures += [
             Figure(
                 key=f"hostile.peak_rss.{case.name.replace(' ', '_')}",
@@ -270,7 +271,16 @@ def main() -> int:
     parser.add_argument("--label", default="", help="'before': keep the figures as the before figures")
     parser.add_argument("--case", action="append", help="only these cases (repeatable)")
     parser.add_argument("--commit", default="", help="the commit the code of --code is, for the record")
+    parser.add_argument("--table", action="store_true", help="only print the table of the latest results")
     args = parser.parse_args()
+    if args.table:
+        before = json.loads(BEFORE.read_text())["cases"] if BEFORE.exists() else {}
+        print(
+            "\n".join(
+                table(json.loads((RESULTS_DIR / "hostile.json").read_text())["context"]["cases"], before)
+            )
+        )
+        return 0
     results = measure(args.code.resolve(), args.case)
     if args.label == "before":
         BEFORE.parent.mkdir(parents=True, exist_ok=True)
