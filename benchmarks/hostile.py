@@ -240,21 +240,22 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
         result = after[case.name]
         sent = result["requests"]
         size = f"{case.what} ({result['outcome']}, {sent:,} request{'' if sent == 1 else 's'})"
+        key = case.name.replace(" ", "_")
         figures += [
             Figure(
-                key=f"hostile.peak_rss.{case.name.replace(' ', '_')}",
-                what=f"peak RSS of a poll against a hostile server: {case.name}",
-                size=size,
-                unit="MB",
-                runs=[round(result["peak_rss_mb"], 1)],
+                f"hostile.peak_rss.{key}",
+                f"peak RSS of a poll against a hostile server: {case.name}",
+                size,
+                "MB",
+                [round(result["peak_rss_mb"], 1)],
                 target=TARGET_MB,
             ),
             Figure(
-                key=f"hostile.seconds.{case.name.replace(' ', '_')}",
-                what=f"  its duration (plan, fetch, land, load): {case.name}",
-                size=size,
-                unit="s",
-                runs=[round(result["seconds"], 2)],
+                f"hostile.seconds.{key}",
+                f"  its duration (plan, fetch, land, load): {case.name}",
+                size,
+                "s",
+                [round(result["seconds"], 2)],
                 note=result["message"],
             ),
         ]

@@ -70,14 +70,12 @@ def polled(route: Route, tmp_path: Path, **changes: Any) -> tuple[PollRun, list[
 
 
 def raw_responses(database: Path) -> list[dict[str, Any]]:
-    con = warehouse.connect(database, read_only=True)
-    try:
-        frame = con.sql(
-            "select endpoint, attempt, http_status, outcome, body, error from raw_responses order by seq"
-        ).pl()
-    finally:
-        con.close()
-    rows: list[dict[str, Any]] = frame.to_dicts()
+    """Its raw_responses rows, in the order they were received."""
+    columns = "endpoint, attempt, http_status, outcome, body, error"
+    with warehouse.opened(database, read_only=True) as con:
+        rows: list[dict[str, Any]] = (
+            con.sql(f"select {columns} from raw_responses order by seq").pl().to_dicts()
+        )
     return rows
 
 
