@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from streamledger import warehouse
 from streamledger.poll import PollRun
@@ -210,18 +213,31 @@ def test_a_content_length_past_the_cap_is_refused_before_any_of_the_body_is_read
     assert CAP in row.message.splitlines()[0]
 
 
-def test_a_gzip_answer_within_the_cap_reads_as_the_same_answer_plain(tmp_path: Path) -> None:
-    async def gzipped(request: Request, writer: Writer) -> None:
+def raw_deflate(data: bytes) -> bytes:
+    """Deflate without the zlib header, as some servers send "deflate"."""
+    deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return deflate.compress(data) + deflate.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("deflate", raw_deflate)],
+    ids=["gzip", "deflate", "raw-deflate"],
+)
+def test_a_compressed_answer_within_the_cap_reads_as_the_same_answer_plain(
+    encoding: str, encode: Callable[[bytes], bytes], tmp_path: Path
+) -> None:
+    async def compressed(request: Request, writer: Writer) -> None:
         items = [{"id": f"ls-{n}", **livestream()} for n in range(3)]
         page = {
             "success": True,
             "data": items,
             "paging": {"start_offset": 1, "end_offset": 3, "total_count": 3},
         }
-        await answer(writer, gzip.compress(orjson.dumps(page)), headers={"Content-Encoding": "gzip"})
+        await answer(writer, encode(orjson.dumps(page)), headers={"Content-Encoding": encoding})
 
     def route(request: Request) -> Behaviour:
-        return gzipped if request.path.endswith("/livestreams") else endless_api(request)
+        return compressed if request.path.endswith("/livestreams") else endless_api(request)
 
     row, rows, _ = polled(route, tmp_path)
     assert (row.outcome, row.livestreams) == ("ok", 3)
