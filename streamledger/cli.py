@@ -126,8 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--check",
         action="store_true",
-        help="also run the warehouse's checks (sql/checks); exit with status 1 when one fails, else 2 when "
-        "polling is stale or the last poll failed",
+        help="also read the database whole (a damaged block fails) and run the warehouse's checks "
+        "(sql/checks); exit with status 1 when one fails, else 2 when polling is stale or the last poll "
+        "failed",
     )
     _reader_arguments(status)
     status.set_defaults(run=_status)
@@ -276,7 +277,7 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from streamledger.health import read_checks, read_status
+    from streamledger.health import read_checks, read_soundness, read_status
 
     database = settings.database
     if not database.exists():
@@ -322,6 +323,14 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"                     {landing / 'quarantine'}")
     if not args.check:
         return 0
+    soundness = read_soundness(database, wait_seconds=args.wait)
+    print(f"check {'schema_known':<32} " + (f"FAILED: {soundness.schema}" if soundness.schema else "ok"))
+    print(
+        f"check {'read_whole':<32} "
+        + (f"FAILED: {soundness.damage}" if soundness.damage else f"ok ({soundness.rows:,} rows read)")
+    )
+    if not soundness.sound:
+        return 1  # its invariants mean nothing on a file this version cannot trust
     failed = 0
     for check, failure in read_checks(database, wait_seconds=args.wait):
         if failure is None:

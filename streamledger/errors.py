@@ -59,3 +59,14 @@ class WarehouseError(StreamledgerError):
 
 class DatabaseBusy(WarehouseError):
     """Another process held the DuckDB file for longer than this one would wait."""
+
+
+class DatabaseUnusable(WarehouseError):
+    """The DuckDB file cannot be used at all (damaged, on a full or read-only disk, misplaced, or written by a
+    newer streamledger): no poll can load until it is fixed, so landed polls wait instead of being
+    quarantined. The message names the file, what is wrong and the setting or step that fixes it."""
+
+
+class StorageError(StreamledgerError):
+    """A folder the pipeline writes (landing, archive, exports) cannot be written: a full or read-only disk,
+    a file in the folder's place, no permission. The message names the folder, its setting and the fix."""

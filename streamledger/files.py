@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 FILE_MODE = 0o600
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_NOT_A_FOLDER = frozenset({errno.EEXIST, errno.ENOTDIR})
 
 
 def write_atomically(path: Path, data: bytes) -> str:
@@ -70,3 +74,61 @@ def private_files() -> None:
     work pool may start flows without the command line.
     """
     os.umask(0o077)
+
+
+def storage_problem(what: str, folder: Path, setting: str, exc: OSError, *, noun: str = "a folder") -> str:
+    """Return one line: `what` failed under `folder`, what the OSError says is wrong, and the fix, which names
+    `setting` (the variable that moves it to `noun` elsewhere). No errno, no traceback: the cause in words."""
+    code = exc.errno
+    if code in _FULL:
+        why = f"the disk is full ({size_text(free_bytes(folder))} free)"
+        fix = f"free space on it, or set {setting} to {noun} on a larger disk"
+    elif code == errno.EFBIG:
+        why = "a file reached this process's file-size limit (ulimit -f)"
+        fix = f"raise the limit, or set {setting} to {noun} elsewhere"
+    elif code == errno.EROFS:
+        why = "it is on a read-only disk"
+        fix = f"set {setting} to {noun} on a writable disk"
+    elif code in (errno.EACCES, errno.EPERM):
+        why = f"this user (uid {os.getuid()}) may not write there"
+        fix = f"give it write access, or set {setting} to {noun} it can write"
+    elif code in _NOT_A_FOLDER and (blocker := not_a_folder(folder)) is not None:
+        why = f"{blocker} is a file, not a folder"
+        fix = f"move that file away, or set {setting} to {noun} elsewhere"
+    else:
+        why = " ".join((exc.strerror or str(exc)).split())
+        fix = f"check {folder}, or set {setting} to {noun} elsewhere"
+    return f"{what}: {why}: {fix}"
+
+
+def not_a_folder(folder: Path) -> Path | None:
+    """Return the file that stands where `folder` or one of its parents should be a folder, if one does."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def nearest_existing(folder: Path) -> Path:
+    """Return `folder`, or its nearest parent that exists (where the folder would be created)."""
+    return next((candidate for candidate in (folder, *folder.parents) if candidate.exists()), Path("/"))
+
+
+def free_bytes(folder: Path) -> int:
+    """Return the bytes free to this user on the disk that holds `folder` (or would hold it)."""
+    try:
+        return shutil.disk_usage(nearest_existing(folder)).free
+    except OSError:
+        return 0
+
+
+def size_text(size: float) -> str:
+    """Return a byte count as a person reads it: 0 bytes, 12.0 KB, 3.4 MB, 120 GB (powers of 1000)."""
+    units = ("bytes", "KB", "MB", "GB", "TB")
+    index = 0
+    while size >= 1000 and index < len(units) - 1:
+        size /= 1000
+        index += 1
+    if index == 0:
+        return f"{size:.0f} bytes"
+    return f"{size:.1f} {units[index]}" if size < 100 else f"{size:.0f} {units[index]}"

@@ -17,33 +17,44 @@ from pathlib import Path
 
 import orjson
 
-from streamledger.files import fsync_folder, remove_leftovers
+from streamledger.errors import StorageError
+from streamledger.files import fsync_folder, remove_leftovers, storage_problem
 from streamledger.poll import FetchedPoll
 
 QUARANTINE = "quarantine"
+SETTING = "STREAMLEDGER_LANDING_DIR"
 
 
 def land(landing_dir: Path, poll: FetchedPoll) -> Path:
     """Write the poll to its landing file atomically (fsynced, renamed into place, its folder fsynced); return
-    its path."""
-    landing_dir.mkdir(parents=True, exist_ok=True)
+    its path.
+
+    A folder that cannot take it (a full or read-only disk, a file in its place) is a StorageError in one line
+    naming the folder, STREAMLEDGER_LANDING_DIR and the fix; no half-written file is left behind.
+    """
     path = landed_path(landing_dir, poll.poll_id)
     # Named by the writing process, so that a leftover of a killed writer can be told from a live one.
     tmp = landing_dir / f".{path.name}.tmp-{os.getpid()}"
     # Not dataclasses.asdict: it deep-copies every response only for them to be dropped here.
     header = {f.name: getattr(poll, f.name) for f in fields(poll) if f.name != "responses"}
     try:
-        with tmp.open("wb") as out:
-            out.write(orjson.dumps(header) + b"\n")
-            for response in poll.responses:
-                out.write(orjson.dumps(response, option=orjson.OPT_APPEND_NEWLINE))
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_folder(landing_dir)  # the rename is durable only once the folder is: a power loss would undo it
+        landing_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            with tmp.open("wb") as out:
+                out.write(orjson.dumps(header) + b"\n")
+                for response in poll.responses:
+                    out.write(orjson.dumps(response, option=orjson.OPT_APPEND_NEWLINE))
+                out.flush()
+                os.fsync(out.fileno())
+            tmp.replace(path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
+        fsync_folder(landing_dir)  # the rename is durable only once the folder is: a power loss would undo it
+    except OSError as exc:
+        what = f"poll {poll.poll_id} could not be landed in {landing_dir}"
+        raise StorageError(storage_problem(what, landing_dir, SETTING, exc)) from None
     return path
 
 
@@ -89,16 +100,21 @@ def forget(landing_dir: Path, poll_id: str) -> None:
 def quarantine(path: Path) -> Path:
     """Move a landing file that cannot be loaded out of the way (kept, never deleted); return the folder."""
     folder = path.parent / QUARANTINE
-    folder.mkdir(exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        path.replace(folder / path.name)
+    try:
+        folder.mkdir(exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            path.replace(folder / path.name)
+    except OSError as exc:
+        what = f"landing file {path.name} could not be loaded nor moved to {folder}"
+        raise StorageError(storage_problem(what, folder, SETTING, exc)) from None
     return folder
 
 
 def tidy(landing_dir: Path) -> None:
     """Remove the half-written files of landing writers that died (they never landed anything)."""
-    if landing_dir.exists():
-        remove_leftovers(landing_dir)
+    if landing_dir.is_dir():
+        with contextlib.suppress(OSError):  # a folder that cannot be written is reported by land()
+            remove_leftovers(landing_dir)
 
 
 def sent_times(landing_dir: Path, budget: str) -> list[float]:

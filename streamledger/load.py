@@ -11,13 +11,13 @@ import duckdb
 import polars as pl
 
 from streamledger import landing
-from streamledger.errors import DatabaseBusy, WarehouseError
+from streamledger.errors import DatabaseBusy, DatabaseUnusable, StorageError, WarehouseError
 from streamledger.plan import remember_sends
 from streamledger.poll import PLAN_COUNTS, FetchedPoll, PollRun
 from streamledger.settings import Settings
 from streamledger.timing import timed
 from streamledger.transforms.normalize import NormalizedPoll, normalize_responses
-from streamledger.warehouse import opened, register, run_file
+from streamledger.warehouse import opened, register, rollback_quietly, run_file, unusable
 
 MESSAGE_LINES = 20
 # What a poll's observations change, in order; a rebuild replays them over the raw responses.
@@ -68,8 +68,8 @@ def load_poll(
                 run_file(con, step)
             con.execute("commit")
         except duckdb.Error as exc:
-            con.execute("rollback")
-            raise WarehouseError(
+            rollback_quietly(con)  # a failed commit has rolled back already
+            raise unusable(settings.database, exc) or WarehouseError(
                 f"database {settings.database}: loading poll {poll.poll_id} failed at {step}: "
                 f"{' '.join(str(exc).split())[:300]}"
             ) from None
@@ -150,7 +150,8 @@ def load_landed(settings: Settings) -> Recovery:
     Each is read back, normalized and loaded as a new poll is. A file that fails to load moves to quarantine
     (kept) so that it cannot block every later poll. Recovery does not wait for a busy database: the files
     wait for the next run, and this run's own load waits instead, so that a held database costs a poll one
-    wait, not two.
+    wait, not two. A database that cannot be used (a full disk, damage) is no fault of the files either:
+    they wait, never quarantined, for the first run after it is fixed.
     """
     runs: list[PollRun] = []
     quarantined: list[str] = []
@@ -165,7 +166,9 @@ def load_landed(settings: Settings) -> Recovery:
             )
         except FileNotFoundError:
             continue  # another run (snapshot or reconcile) loaded it meanwhile
-        except DatabaseBusy as exc:
+        except (DatabaseBusy, DatabaseUnusable, StorageError) as exc:
+            # Not the file's fault: the database is held, or cannot be used until someone fixes it (a full
+            # disk, damage). The files stay landed, in order, for the first run that can load them.
             waiting = len(landing.pending(settings.landing_dir))
             return Recovery(runs, quarantined, f"{waiting} landed poll(s) wait for the next run: {exc}")
         except (WarehouseError, ValueError, KeyError, TypeError, IndexError) as exc:

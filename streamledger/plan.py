@@ -9,6 +9,8 @@ then sweeps of session lists. This module decides what to read; fetch.py reads i
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import time
@@ -22,11 +24,14 @@ import orjson
 
 from streamledger import landing
 from streamledger.errors import DatabaseBusy
+from streamledger.files import storage_problem
 from streamledger.poll import EMPTY_PLAN, PLAN_COUNTS, FetchedPoll, ListingRound, LivestreamState, PollPlan
 from streamledger.ratelimit import RequestBudget
 from streamledger.settings import Settings
 from streamledger.transforms.shapes import parse_instant
 from streamledger.warehouse import opened, query
+
+logger = logging.getLogger("streamledger.plan")
 
 # Livestreams in these states may have a running session; others are read only if we saw one running.
 READ_STATUSES = frozenset({"LIVE", "INVOKED"})
@@ -146,11 +151,20 @@ def remember_sends(settings: Settings, poll: FetchedPoll) -> None:
 
 
 def _replace_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace the plan cache. It is a cache: a disk that cannot take it (full, read-only) must not cost the
+    poll, so the failure is a warning, the half-written file is removed and so is the stale cache."""
     # A temporary name per process: a snapshot and a reconcile run may write the cache at once.
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as exc:
+        for leftover in (tmp, path):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+        what = f"the plan cache {path} could not be written (a plan made while the database is busy lacks it)"
+        logger.warning(storage_problem(what, path.parent, "STREAMLEDGER_DATABASE", exc, noun="a file"))
 
 
 def _instant(value: str | None) -> datetime | None:

@@ -9,9 +9,11 @@ and the binder's `set variable`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,7 +24,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from streamledger.errors import DatabaseBusy, WarehouseError
+from streamledger.errors import DatabaseBusy, DatabaseUnusable, WarehouseError
+from streamledger.files import storage_problem
 
 SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -36,6 +39,26 @@ STORAGE_COMPATIBILITY = "v1.5.0"
 _VARIABLE = re.compile(r"[a-z_][a-z0-9_]*")
 _READS = re.compile(r"getvariable\('([a-z_][a-z0-9_]*)'\)")
 _STATEMENT_END = re.compile(r";\s*$", re.MULTILINE)
+SETTING = "STREAMLEDGER_DATABASE"
+# What DuckDB's messages say when the disk, not the database, is the problem: the errno it stands for.
+_OS_ERRORS = {
+    "no space left on device": errno.ENOSPC,
+    "disk quota exceeded": errno.EDQUOT,
+    "file too large": errno.EFBIG,
+    "read-only file system": errno.EROFS,
+    "permission denied": errno.EACCES,
+    "not a directory": errno.ENOTDIR,
+}
+# What DuckDB's messages say when the file itself is damaged: a block whose checksum fails, a file cut short,
+# a header that is not DuckDB's, metadata that ends early.
+_DAMAGE = (
+    "corrupt database file",
+    "could not read enough bytes",
+    "not a valid duckdb database file",
+    "no more data remaining in metadatareader",
+    "failed to read database header",
+)
+_NEWER_STORAGE = re.compile(r"version number|newer version of duckdb|storage version", re.IGNORECASE)
 
 
 def sql_text(name: str) -> str:
@@ -118,7 +141,10 @@ def connect(
     this one waits; past the wait a DatabaseBusy error names the file and the holder.
     """
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnusable(_os_problem(path, exc)) from None
     config: dict[str, str | bool | int | float | list[str]] = (
         {} if read_only or path.exists() else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
     )
@@ -129,9 +155,11 @@ def connect(
         try:
             con = duckdb.connect(str(path), read_only=read_only, config=config)
             break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise WarehouseError(f"database {path}: cannot open it: {_one_line(exc)}") from None
+        except duckdb.Error as exc:
+            if not isinstance(exc, duckdb.IOException) or "lock" not in str(exc).lower():
+                raise unusable(path, exc) or WarehouseError(
+                    f"database {path}: cannot open it: {_one_line(exc)}"
+                ) from None
             holder = _lock_holder(str(exc))
             if time.monotonic() >= deadline:
                 raise DatabaseBusy(
@@ -154,14 +182,61 @@ def connect(
 def opened(
     path: Path, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database for a short piece of work and close it (the file lock is held only that long)."""
+    """Open the database for a short piece of work and close it (the file lock is held only that long).
+
+    A DuckDB error inside that says the database cannot be used (damaged, a full or read-only disk) becomes
+    one DatabaseUnusable line naming the file and the fix; other errors pass through as they are. Closing
+    may checkpoint, which writes: a close that fails is reported the same way.
+    """
     con = connect(path, read_only=read_only, wait_seconds=wait_seconds)
     try:
         if not read_only:
             migrate(con, path)
         yield con
+    except duckdb.Error as exc:
+        problem = unusable(path, exc)
+        if problem is None:
+            raise
+        raise problem from None
     finally:
-        con.close()
+        try:
+            con.close()
+        except duckdb.Error as exc:
+            if sys.exc_info()[1] is None:  # not while another error is on its way out: that one says more
+                raise unusable(path, exc) or WarehouseError(
+                    f"database {path}: closing it failed: {_one_line(exc)}"
+                ) from None
+
+
+def unusable(path: Path | str, exc: BaseException) -> DatabaseUnusable | None:
+    """Return the one-line error for a DuckDB or OS error that says the database cannot be used at all: its
+    disk is full or read-only, or the file is damaged or from a newer DuckDB. None for any other error."""
+    if isinstance(exc, OSError):
+        return DatabaseUnusable(_os_problem(Path(path), exc))
+    text = _one_line(exc)
+    lower = text.lower()
+    for marker, code in _OS_ERRORS.items():
+        if marker in lower:
+            return DatabaseUnusable(_os_problem(Path(path), OSError(code, text)))
+    if any(marker in lower for marker in _DAMAGE):
+        return _damaged(path, f"is damaged ({text})")
+    if _NEWER_STORAGE.search(text) and isinstance(exc, duckdb.IOException | duckdb.SerializationException):
+        return DatabaseUnusable(
+            f"database {path} was written by a newer DuckDB than this streamledger's ({text}): upgrade "
+            f"streamledger, or set {SETTING} to another file"
+        )
+    return None
+
+
+def _damaged(path: Path | str, what: str) -> DatabaseUnusable:
+    return DatabaseUnusable(
+        f"database {path} {what}: restore it from a backup, or move it aside and let the next poll start "
+        f"a new one (or set {SETTING} to another file)"
+    )
+
+
+def _os_problem(path: Path, exc: OSError) -> str:
+    return storage_problem(f"database {path}", path.parent, SETTING, exc, noun="a file")
 
 
 def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> list[str]:
@@ -173,10 +248,9 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> li
     version does not have, or another text of one it has (a pre-release schema), is refused in one line.
     """
     migrations, definitions = _applied(con)
-    known = {version: (name, checksum) for version, name, checksum in _migration_files()}
-    for version, (name, checksum) in sorted(migrations.items()):
-        if known.get(version) != (name, checksum):
-            raise _not_this_schema(path, name, known.get(version, ("", ""))[0])
+    problem = _schema_problem(path, migrations)
+    if problem is not None:
+        raise problem
     done: list[str] = []
     for version, name, checksum in _migration_files():
         if version in migrations:
@@ -189,7 +263,9 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> li
             con.execute("commit")
         except duckdb.Error as exc:
             rollback_quietly(con)
-            raise WarehouseError(f"database {path}: migration {name} failed: {_one_line(exc)}") from None
+            raise unusable(path, exc) or WarehouseError(
+                f"database {path}: migration {name} failed: {_one_line(exc)}"
+            ) from None
         done.append(name)
     _apply_definitions(con, path, definitions)
     return done
@@ -228,7 +304,9 @@ def _apply_definitions(con: duckdb.DuckDBPyConnection, path: Path | str, recorde
         con.execute("commit")
     except duckdb.Error as exc:
         rollback_quietly(con)
-        raise WarehouseError(f"database {path}: definition {name} failed: {_one_line(exc)}") from None
+        raise unusable(path, exc) or WarehouseError(
+            f"database {path}: definition {name} failed: {_one_line(exc)}"
+        ) from None
     return True
 
 
@@ -251,16 +329,56 @@ def _definition_files() -> tuple[tuple[str, ...], str]:
     return tuple(f"definitions/{file.name}" for file in files), digest.hexdigest()
 
 
-def _not_this_schema(path: Path | str, recorded: str, ours: str) -> WarehouseError:
-    made_by = (
-        f"a different {recorded} than this version's"
-        if recorded == ours
-        else f"migration {recorded}, which this version does not have"
-    )
-    return WarehouseError(
-        f"database {path} was made by {made_by} (a pre-release schema, which cannot be upgraded): "
-        f"delete {path} or re-create it (the next run then creates it anew)"
-    )
+def schema_problem(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> DatabaseUnusable | None:
+    """Return why this version cannot use the database's schema (a migration it does not have), or None.
+
+    Reads only: for read-only connections, which never migrate (a database not migrated yet is no problem).
+    """
+    (statement,), _ = _prepared("warehouse/applied.sql")
+    try:
+        rows = con.execute(statement).fetchall()
+    except duckdb.CatalogException:
+        return None  # a new database: the next read-write open creates its bookkeeping
+    return _schema_problem(path, {version: (name, sha) for version, name, sha in rows if version is not None})
+
+
+def _schema_problem(path: Path | str, migrations: Mapping[int, tuple[str, str]]) -> DatabaseUnusable | None:
+    known = {version: (name, checksum) for version, name, checksum in _migration_files()}
+    newest = max(known, default=0)
+    for version, (name, checksum) in sorted(migrations.items()):
+        if known.get(version) == (name, checksum):
+            continue
+        if version > newest:
+            ours = known[newest][0] if known else "none"
+            return DatabaseUnusable(
+                f"database {path} was written by a newer streamledger: it records migration {name}, and this "
+                f"version's migrations end at {ours}: upgrade streamledger, or set {SETTING} to another file "
+                "(nothing was changed in it)"
+            )
+        ours = known.get(version, ("", ""))[0]
+        made_by = (
+            f"a different {name} than this version's"
+            if name == ours
+            else f"migration {name}, which this version does not have"
+        )
+        return DatabaseUnusable(
+            f"database {path} was made by {made_by} (a pre-release schema, which cannot be upgraded): "
+            f"delete {path} or re-create it (the next run then creates it anew)"
+        )
+    return None
+
+
+def read_whole(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> int:
+    """Read every value of every table, so that DuckDB verifies the checksum of every data block; return the
+    rows read. A damaged block is a DatabaseUnusable line; a poll reads only the blocks it needs, so this is
+    what finds damage in the rest (`status --check` and `doctor` run it)."""
+    rows = 0
+    try:
+        for (table,) in query(con, "warehouse/tables.sql").rows():
+            rows += int(query(con, "warehouse/read_table.sql", {"table_name": table})["row_count"][0])
+    except duckdb.Error as exc:
+        raise unusable(path, exc) or _damaged(path, f"could not be read whole ({_one_line(exc)})") from None
+    return rows
 
 
 @dataclass(frozen=True)

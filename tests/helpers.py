@@ -3,6 +3,7 @@ and the recorded API bodies of tests/fixtures/api (parsed, as bytes, or served o
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -335,3 +336,45 @@ def serving_fixtures() -> Iterator[FixtureServer]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def small_disk(folder: Path, size: str, *, read_only: bool = False) -> Iterator[Path]:
+    """A real file system of `size` (e.g. "64k") mounted at `folder` (a tmpfs), read-only if asked; unmounted
+    after. Its ENOSPC and EROFS are the kernel's own, as on a full or read-only disk. Needs the right to
+    mount (root, as on these machines and CI): without it the test is skipped, saying why."""
+    import pytest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    options = f"size={size},mode=0700" + (",ro" if read_only else "")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()}): needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def resize_disk(folder: Path, size: str) -> None:
+    """Grow or shrink the small_disk mounted at `folder` (what freeing space on a full disk does)."""
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(folder)], check=True)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Fill the disk that holds `folder` to its last byte with one file; return the file (delete it to free
+    the space again)."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (65536, 4096, 512, 1):  # down to the last partial block
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                continue
+    finally:
+        os.close(fd)
+    return filler

@@ -58,6 +58,7 @@ VARIABLES = {
     "file": "'archive.parquet'",
     "files": "['archive.parquet']",
     "path": "'written.parquet'",
+    "table_name": "'poll_runs'",
     "polls": "(select count(*)::integer from poll_runs)",
     "responses": "(select count(*) from raw_responses)",
     "bytes": "(select sum(length(body)) from raw_responses)",
