@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        if args.run is _doctor and not args.api:
+            return _checkup(args)  # reads the settings itself: every bad variable is one of its lines
         settings = Settings.from_env(_environment(args))
         return int(args.run(args, settings))
     except StreamledgerError as exc:
@@ -101,15 +103,24 @@ def _parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser(
         "doctor",
-        help="check the configured API: a few bounded reads, and what each shows of docs/api-assumptions.md",
-        description="Read a few endpoints with the configured token (at most 12 requests, none retried) "
-        "and print, for each, its status, its shape and the assumptions it confirms or contradicts. Writes "
-        "nothing to the warehouse. Exit status 1 when a read failed.",
+        help="check this setup: settings, folders, the database read whole, the API per app, Prefect",
+        description="Without --api: one line per check, ok or FAIL with the fix: every setting, each folder "
+        "the pipeline writes (writable, free space), the database (opened read-only, its schema, read whole, "
+        "sql/checks), one request per configured app, the Prefect API. With --api: read a few endpoints "
+        "(at most 12 requests, none retried) and print, for each, its status, its shape and the assumptions "
+        "it confirms or contradicts. Writes nothing to the warehouse. Exit status 1 when a check failed.",
     )
-    doctor.add_argument("--api", action="store_true", required=True, help="check the RealtimeKit API")
+    doctor.add_argument(
+        "--api",
+        action="store_true",
+        help="check the RealtimeKit API's answers against docs/api-assumptions.md",
+    )
     doctor.add_argument("--json", action="store_true", help="print the result as JSON")
     doctor.add_argument(
-        "--save", type=Path, metavar="DIR", help="also write the redacted bodies and the result to DIR"
+        "--save",
+        type=Path,
+        metavar="DIR",
+        help="with --api: also write the redacted bodies and the result to DIR",
     )
     doctor.add_argument(
         "--timeout",
@@ -274,6 +285,16 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger.doctor import run_doctor
 
     return run_doctor(settings, timeout_seconds=args.timeout, as_json=args.json, save=args.save)
+
+
+def _checkup(args: argparse.Namespace) -> int:
+    from streamledger.checkup import run_checkup
+
+    if args.save is not None:
+        raise StreamledgerError("doctor: --save keeps the answers of --api; add --api")
+    if not args.timeout > 0:
+        raise StreamledgerError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    return run_checkup(_environment(args), timeout_seconds=args.timeout, as_json=args.json)
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:

@@ -289,7 +289,7 @@ class _Doctor:
         except NotSent as exc:
             read.outcome, read.error, read.failure = "not sent", exc.api_message, exc
         except ApiError as exc:
-            read.outcome, read.error, read.failure = "error", _what_failed(exc), exc
+            read.outcome, read.error, read.failure = "error", what_failed(exc), exc
         for response in self.client.responses[before:]:
             read.request = response["request_path"].removeprefix(self.settings.base_url)
             read.http_status = response["http_status"]
@@ -889,10 +889,10 @@ def _problem(diagnosis: Diagnosis, settings: Settings) -> str | None:
         return None
     first = next((r for r in failed if r.outcome == "error"), failed[0])
     more = f" ({len(failed) - 1} more read(s) failed)" if len(failed) > 1 else ""
-    return f"doctor --api: {first.name}: {first.error}; {_fix(first, settings)}{more}"
+    return f"doctor --api: {first.name}: {first.error}; {fix_for(first, settings)}{more}"
 
 
-def _what_failed(error: ApiError) -> str:
+def what_failed(error: ApiError) -> str:
     """An API error without the endpoint and subject the read's name already gives."""
     what = f"HTTP {error.status}" if error.status is not None else "no response"
     if error.code is not None:
@@ -900,7 +900,7 @@ def _what_failed(error: ApiError) -> str:
     return f"{what}: {error.api_message}"
 
 
-def _fix(read: Read, settings: Settings) -> str:
+def fix_for(read: Read, settings: Settings) -> str:
     """The setting (or step) that fixes a failed read."""
     error = read.failure
     status = error.status if error is not None else None

@@ -386,6 +386,14 @@ def known_variables() -> dict[str, str]:
 
 def warn_unknown(env: Mapping[str, str]) -> list[str]:
     """Warn, one line each, about variables with a setting's prefix that no setting reads; return them."""
+    lines = unknown_variables(env)
+    for line in lines:
+        logger.warning(line)
+    return lines
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """Return a line per variable with a setting's prefix that no setting reads, and the likely meant one."""
     known = known_variables()
     by_rest = {_unprefixed(name): name for name in known}  # the shared prefix would make everything close
     lines = []
@@ -394,8 +402,6 @@ def warn_unknown(env: Mapping[str, str]) -> list[str]:
             close = difflib.get_close_matches(_unprefixed(name), by_rest, n=1, cutoff=0.75)
             hint = f"; did you mean {known[by_rest[close[0]]]}?" if close else " (see docs/settings.md)"
             lines.append(f"{name} is set but is not a streamledger setting{hint}")
-    for line in lines:
-        logger.warning(line)
     return lines
 
 
@@ -520,3 +526,19 @@ def _token_from_block(block: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"STREAMLEDGER_TOKEN_BLOCK: the Prefect Secret block {block!r} holds no token")
     return value.strip()
+
+
+def variable_problems(env: Mapping[str, str]) -> dict[str, str]:
+    """Return each set variable whose value is not valid, with its one-line ConfigError (for `doctor`, which
+    reports every bad variable, where reading the settings stops at the first)."""
+    found: dict[str, str] = {}
+    for item in fields(Settings):
+        for name in (item.metadata["env"], *item.metadata.get("aliases", ())):
+            raw = env.get(name, "").strip()
+            if not raw:
+                continue
+            try:
+                _PARSERS[item.name](name, raw)
+            except ConfigError as exc:
+                found[name] = str(exc)
+    return found
