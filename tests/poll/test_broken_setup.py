@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -33,6 +35,8 @@ from tests.helpers import (
     run_poll,
     small_disk,
 )
+
+SETTING = "STREAMLEDGER_DATABASE"
 
 
 def one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
@@ -57,6 +61,14 @@ def damage(path: Path, offset: int, size: int = 512) -> None:
     with path.open("r+b") as out:
         out.seek(offset)
         out.write(os.urandom(size))
+
+
+@pytest.fixture
+def history(settings: Settings, sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings after one poll that loaded, and the command line's environment pointed at its database."""
+    monkeypatch.setenv("STREAMLEDGER_DATABASE", str(settings.database))
+    monkeypatch.setenv("STREAMLEDGER_STALE_AFTER_SECONDS", "1e9")  # the simulator's clock is not ours
+    return polled(settings, sim)
 
 
 def block_offset(database: Path, table: str, column: str) -> int:
@@ -127,49 +139,56 @@ def test_landing_folder_on_a_read_only_disk_is_one_line(
 # --- the database's place --------------------------------------------------------------------------------
 
 
-def test_database_whose_folder_is_a_file_is_one_line(settings: Settings, tmp_path: Path) -> None:
-    blocker = tmp_path / "data"
-    blocker.write_text("")
-    database = blocker / "history.duckdb"
-    with pytest.raises(DatabaseUnusable) as raised:
+@contextmanager
+def misplaced(case: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A database path that cannot work, and the one line a poll must say about it."""
+    if case == "folder is a file":
+        blocker = tmp_path / "data"
+        blocker.write_text("")
+        why = f"{blocker} is a file, not a folder: move that file away, or set {SETTING} to a file elsewhere"
+        yield blocker / "history.duckdb", why
+        return
+    with small_disk(tmp_path / "disk", "256k", read_only=case == "read-only disk") as disk:
+        if case == "read-only disk":
+            yield (
+                disk / "history.duckdb",
+                f"it is on a read-only disk: set {SETTING} to a file on a writable disk",
+            )
+        else:
+            fill_disk(disk)
+            full = "the disk is full (0 bytes free): free space on it"
+            yield disk / "history.duckdb", f"{full}, or set {SETTING} to a file on a larger disk"
+
+
+@pytest.mark.parametrize("case", ["folder is a file", "read-only disk", "full disk"])
+def test_a_database_path_that_cannot_work_is_one_line(case: str, settings: Settings, tmp_path: Path) -> None:
+    with misplaced(case, tmp_path) as (database, why), pytest.raises(DatabaseUnusable) as raised:
         run_poll(settings.with_overrides(database=database))
-    assert str(raised.value) == (
-        f"database {database}: {blocker} is a file, not a folder: move that file away, or set "
-        "STREAMLEDGER_DATABASE to a file elsewhere"
-    )
+    assert str(raised.value) == f"database {database}: {why}"
 
 
-def test_database_on_a_read_only_disk_is_one_line(settings: Settings, tmp_path: Path) -> None:
-    with small_disk(tmp_path / "disk", "1m", read_only=True) as disk:
-        database = disk / "history.duckdb"
-        with pytest.raises(DatabaseUnusable) as raised:
-            run_poll(settings.with_overrides(database=database))
-    assert str(raised.value) == (
-        f"database {database}: it is on a read-only disk: set STREAMLEDGER_DATABASE to a file on a "
-        "writable disk"
-    )
+def poll_ids(database: Path) -> list[tuple[str, bool]]:
+    """Every poll of poll_runs, in order, and whether it was recovered from its landing file."""
+    con = warehouse.connect(database, read_only=True)
+    try:
+        return con.execute("select poll_id, recovered from poll_runs order by poll_id").fetchall()
+    finally:
+        con.close()
 
 
-def test_new_database_on_a_full_disk_is_one_line(settings: Settings, tmp_path: Path) -> None:
-    with small_disk(tmp_path / "disk", "256k") as disk:
-        database = disk / "history.duckdb"
-        fill_disk(disk)
-        with pytest.raises(DatabaseUnusable) as raised:
-            run_poll(settings.with_overrides(database=database))
-    assert str(raised.value) == (
-        f"database {database}: the disk is full (0 bytes free): free space on it, or set "
-        "STREAMLEDGER_DATABASE to a file on a larger disk"
-    )
+@contextmanager
+def moved_to_small_disk(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """The settings with their database copied onto a small disk of its own (64 MB, to fill or shrink)."""
+    with small_disk(tmp_path / "disk", "64m") as disk:
+        shutil.copy(settings.database, disk / settings.database.name)
+        yield settings.with_overrides(database=disk / settings.database.name)
 
 
 def test_a_full_database_disk_keeps_what_was_landed_and_the_poll_after_the_space_is_freed_loads_it(
     settings: Settings, sim: RunningSimulator, tmp_path: Path
 ) -> None:
-    polled(settings, sim)
-    with small_disk(tmp_path / "disk", "64m") as disk:
-        database = disk / "history.duckdb"
-        shutil.copy(settings.database, database)
-        full = settings.with_overrides(database=database)
+    with moved_to_small_disk(polled(settings, sim), tmp_path) as full:
+        disk, database = full.database.parent, full.database
         filler = fill_disk(disk)
         landed = []
         for _ in range(2):
@@ -189,11 +208,7 @@ def test_a_full_database_disk_keeps_what_was_landed_and_the_poll_after_the_space
         assert run.outcome == "ok"
         assert landing.pending(full.landing_dir) == []
         assert_checks_pass(database)
-        con = warehouse.connect(database, read_only=True)
-        try:
-            rows = con.execute("select poll_id, recovered from poll_runs order by poll_id").fetchall()
-        finally:
-            con.close()
+        rows = poll_ids(database)
     assert [poll_id for poll_id, recovered in rows if recovered] == [
         name.removesuffix(".jsonl") for name in landed
     ]
@@ -203,11 +218,8 @@ def test_a_full_database_disk_keeps_what_was_landed_and_the_poll_after_the_space
 def test_a_disk_that_fills_during_the_checkpoint_loses_no_committed_poll(
     settings: Settings, sim: RunningSimulator, tmp_path: Path
 ) -> None:
-    polled(settings, sim)
-    with small_disk(tmp_path / "disk", "64m") as disk:
-        database = disk / "history.duckdb"
-        shutil.copy(settings.database, database)
-        full = settings.with_overrides(database=database)
+    with moved_to_small_disk(polled(settings, sim), tmp_path) as full:
+        disk, database = full.database.parent, full.database
         # Room for the WAL of a poll but not for the blocks its checkpoint writes at close: each margin
         # fails somewhere else (WAL, checkpoint, plan cache); none may lose a poll or half-load one.
         outcomes: list[str] = []
@@ -223,11 +235,7 @@ def test_a_disk_that_fills_during_the_checkpoint_loses_no_committed_poll(
         run_poll(full)
         assert landing.pending(full.landing_dir) == []
         assert_checks_pass(database)
-        con = warehouse.connect(database, read_only=True)
-        try:
-            ((polls,),) = con.execute("select count(*) from poll_runs").fetchall()
-        finally:
-            con.close()
+        polls = len(poll_ids(database))
     assert polls == 1 + len(outcomes) + 1  # every poll made it, loaded at once or recovered
     assert "full" in outcomes, outcomes  # at least one margin did run out of room, and said so
     assert set(outcomes) <= {"full", "loaded"}, outcomes
@@ -237,12 +245,9 @@ def test_a_disk_that_fills_during_the_checkpoint_loses_no_committed_poll(
 
 
 def test_a_truncated_database_is_one_line_for_the_poll_and_for_status(
-    settings: Settings,
-    sim: RunningSimulator,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    history: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    polled(settings, sim)
+    settings = history
     database = settings.database
     os.truncate(database, database.stat().st_size // 2)
     with pytest.raises(DatabaseUnusable) as raised:
@@ -254,7 +259,6 @@ def test_a_truncated_database_is_one_line_for_the_poll_and_for_status(
     )
     assert truncated.fullmatch(str(raised.value)), raised.value
     assert landing.pending(settings.landing_dir) == []  # the plan failed: nothing was fetched
-    monkeypatch.setenv("STREAMLEDGER_DATABASE", str(database))
     line = one_line(capsys, ["status", "--check"])
     assert truncated.fullmatch(line), line
 
@@ -271,17 +275,12 @@ def test_a_database_whose_header_is_overwritten_is_one_line(
 
 
 def test_a_damaged_block_that_status_does_not_read_is_found_by_status_check(
-    settings: Settings,
-    sim: RunningSimulator,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    history: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    polled(settings, sim)
+    settings = history
     run_poll(settings)
     database = settings.database
     damage(database, block_offset(database, "raw_responses", "body") + 1000)
-    monkeypatch.setenv("STREAMLEDGER_DATABASE", str(database))
-    monkeypatch.setenv("STREAMLEDGER_STALE_AFTER_SECONDS", "1e9")  # the simulator's clock is not ours
     assert main(["status"]) == 0  # the status query never reads raw bodies: it cannot tell
     capsys.readouterr()
     assert main(["status", "--check"]) == 1
@@ -296,12 +295,9 @@ def test_a_damaged_block_that_status_does_not_read_is_found_by_status_check(
 
 
 def test_a_database_of_a_newer_streamledger_is_refused_unchanged_and_status_check_fails(
-    settings: Settings,
-    sim: RunningSimulator,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    history: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    polled(settings, sim)
+    settings = history
     database = settings.database
     newest = max(version for version, _, _ in warehouse._migration_files())
     con = duckdb.connect(str(database))
@@ -320,8 +316,6 @@ def test_a_database_of_a_newer_streamledger_is_refused_unchanged_and_status_chec
         "streamledger, or set STREAMLEDGER_DATABASE to another file (nothing was changed in it)"
     )
     assert database.read_bytes() == before
-    monkeypatch.setenv("STREAMLEDGER_DATABASE", str(database))
-    monkeypatch.setenv("STREAMLEDGER_STALE_AFTER_SECONDS", "1e9")
     assert main(["status", "--check"]) == 1
     assert f"check schema_known                     FAILED: {raised.value}" in capsys.readouterr().out
 
