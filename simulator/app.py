@@ -81,7 +81,8 @@ class _CutTransfer(Response):
 
 def _date_header(state: SimulatorState, t: float) -> dict[str, str]:
     """The HTTP Date header on the simulator's clock (a manual clock's date, not the machine's)."""
-    return {"Date": email.utils.formatdate(state.model.origin_ms / 1000.0 + t, usegmt=True)}
+    offset = state.config.date_offset_seconds
+    return {"Date": email.utils.formatdate(state.model.origin_ms / 1000.0 + t + offset, usegmt=True)}
 
 
 def _ratelimit_headers(config: SimulatorConfig, admission: Admission) -> dict[str, str]:
@@ -94,6 +95,8 @@ def _ratelimit_headers(config: SimulatorConfig, admission: Admission) -> dict[st
     }
     if admission.retry_after is not None:
         headers["Retry-After"] = str(admission.retry_after)
+    if config.echo_token:
+        headers["Ratelimit"] += f';echo="Bearer {config.token}"'
     return headers
 
 
@@ -198,6 +201,8 @@ async def _api(request: Request) -> Response:
         except _BadRequest as error:
             status, body = 400, realtimekit_error(400, str(error))
         fault = state.body_fault(plan) if status == 200 and plan.request_fault is None else None
+        if config.echo_token:
+            body = body | {"x_echo": f"Authorization: Bearer {config.token}"}
         content = orjson.dumps(reshape(body, plan.shape_form) if fault == "shape" else body)
         if fault == "malformed":
             # A proper prefix of a JSON object is never valid JSON.
@@ -262,7 +267,10 @@ async def _truth_livestreams(request: Request) -> Response:
         for livestream in model.livestreams:
             body = livestream_json(model, livestream, t)
             body.update(
-                app_id=livestream.app_id, disabled=livestream.disabled, inactive_form=livestream.inactive_form
+                app_id=livestream.app_id,
+                disabled=livestream.disabled,
+                inactive_form=livestream.inactive_form,
+                stream_key=livestream.stream_key,  # under its own name, whatever stream_key_field says
             )
             livestreams.append(body)
         return _control_json({"now": model.iso_at(t), "livestreams": livestreams})

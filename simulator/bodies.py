@@ -101,18 +101,26 @@ def livestream_json(model: SimulatorModel, livestream: Livestream, t: float) -> 
     disabled: bool | str = livestream.disabled
     if livestream.disabled_as_string:
         disabled = "true" if livestream.disabled else "false"
-    return {
+    key, copies = livestream.stream_key, model.config.stream_key_copies
+    body: Json = {
         "id": livestream.id,
-        "name": livestream.name,
+        "name": f"{livestream.name or 'stream'} ({key})" if "name" in copies else livestream.name,
         "meeting_id": livestream.meeting_id,
         "status": model.livestream_status(livestream, t),
         "disabled": disabled,
-        "ingest_server": livestream.ingest_server,
-        "playback_url": livestream.playback_url,
-        "stream_key": livestream.stream_key,
+        "ingest_server": f"{livestream.ingest_server}{key}"
+        if "ingest_server" in copies
+        else livestream.ingest_server,
+        "playback_url": f"{livestream.playback_url}?key={key}"
+        if "playback_url" in copies
+        else livestream.playback_url,
+        model.config.stream_key_field: key,
         "created_at": model.iso(livestream.created_ms),
         "updated_at": model.iso(model.livestream_updated_ms(livestream, t)),
     }
+    if "nested" in copies:
+        body["x_publish"] = {"targets": [{"protocol": "rtmps", "credentials": key}]}
+    return body
 
 
 def _optional_iso(model: SimulatorModel, offset_ms: int | None, t: float) -> str | None:
@@ -124,6 +132,11 @@ def _optional_iso(model: SimulatorModel, offset_ms: int | None, t: float) -> str
 
 def session_times_json(model: SimulatorModel, session: Session, t: float) -> Json:
     """Identity and timestamps of a session as known at t."""
+    err_message = session.err_message if session.phase(t) == "STOPPED" else None
+    if "err_message" in model.config.stream_key_copies and session.phase(t) == "STOPPED":
+        livestream = model.livestream(session.livestream_id)
+        key = livestream.stream_key if livestream is not None else ""
+        err_message = f"{err_message or 'ingest stopped'} (stream key {key})"
     return {
         "id": session.id,
         "livestream_id": session.livestream_id,
@@ -133,7 +146,7 @@ def session_times_json(model: SimulatorModel, session: Session, t: float) -> Jso
         "started_time": _optional_iso(model, session.started_ms, t),
         "stopped_time": _optional_iso(model, session.stopped_ms, t),
         "updated_at": model.iso(session.updated_ms(t)),
-        "err_message": session.err_message if session.phase(t) == "STOPPED" else None,
+        "err_message": err_message,
     }
 
 

@@ -25,6 +25,8 @@ RouteName = Literal[
     "livestream_details",
 ]
 ShapeForm = Literal["missing_data", "data_list", "data_string", "extra_fields", "nulls"]
+# Where a hostile API copies each livestream's stream key besides its own field.
+KeyCopy = Literal["playback_url", "ingest_server", "name", "err_message", "nested"]
 # [start, end) in seconds after the model origin on the simulator clock; end may be math.inf.
 Window = tuple[float, float]
 
@@ -36,6 +38,7 @@ DETAILS_SHAPES: tuple[DetailsShape, ...] = ("mixed", "top", "inner", "session")
 ACTIVE_FIGURES: tuple[ActiveFigures, ...] = ("mixed", "number", "string")
 UNAUTHORIZED_FORMS: tuple[UnauthorizedForm, ...] = ("mixed", "v4", "message")
 SHAPE_FORMS: tuple[ShapeForm, ...] = ("missing_data", "data_list", "data_string", "extra_fields", "nulls")
+KEY_COPIES: tuple[KeyCopy, ...] = ("playback_url", "ingest_server", "name", "err_message", "nested")
 ROUTE_NAMES: tuple[RouteName, ...] = (
     "list_apps",
     "analytics_daywise",
@@ -167,6 +170,16 @@ class SimulatorConfig:
     ignore_status_filter: bool = False
     # The order of a livestream's sessions in its details (undocumented): newest first, or oldest first.
     sessions_order: SessionsOrder = "newest_first"
+    # Hostile but plausible echoes of credentials. stream_key_copies: where each livestream's stream key is
+    # copied too: a `key` query of playback_url, the end of ingest_server's path, the name, the err_message
+    # of its stopped sessions (session by id included, which shows no livestream), an unknown nested field.
+    # stream_key_field: the name of the key's own field (the API's is stream_key; e.g. stream-key).
+    # echo_token: every API answer echoes the bearer token in its Ratelimit header and its JSON body.
+    stream_key_copies: tuple[KeyCopy, ...] = ()
+    stream_key_field: str = "stream_key"
+    echo_token: bool = False
+    # Seconds added to the Date header alone (the answers' timestamps stay on the simulator's clock).
+    date_offset_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         """Reject values that would make the simulator misbehave silently."""
@@ -235,6 +248,12 @@ class SimulatorConfig:
             raise ValueError("start_at must be timezone-aware")
         if not 1 <= self.default_per_page <= self.max_per_page:
             raise ValueError("default_per_page must be within [1, max_per_page]")
+        if not set(self.stream_key_copies) <= set(KEY_COPIES):
+            raise ValueError(f"stream_key_copies must be a selection of {KEY_COPIES}")
+        if not self.stream_key_field:
+            raise ValueError("stream_key_field must not be empty")
+        if not math.isfinite(self.date_offset_seconds):
+            raise ValueError("date_offset_seconds must be finite")
 
     def _check_faults(self) -> None:
         """Reject fault knobs that are out of range (shares are checked with the other shares)."""

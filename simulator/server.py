@@ -8,7 +8,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -23,9 +23,9 @@ from simulator.config import (
     DAYWISE_DATE_FORMS,
     DETAILS_SHAPES,
     INACTIVE_FORMS,
+    KEY_COPIES,
     SHAPE_FORMS,
     UNAUTHORIZED_FORMS,
-    ShapeForm,
     SimulatorConfig,
 )
 from simulator.model import SimulatorModel
@@ -216,12 +216,16 @@ def _seconds_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _shape_forms(text: str) -> tuple[ShapeForm, ...]:
-    """--shape-forms: comma-separated forms from SHAPE_FORMS."""
-    named = {part.strip() for part in text.split(",")}
-    if not named or not named <= set(SHAPE_FORMS):
-        raise argparse.ArgumentTypeError(f"expected some of {','.join(SHAPE_FORMS)}, got {text!r}")
-    return tuple(form for form in SHAPE_FORMS if form in named)
+def _selection(allowed: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    """A parser of comma-separated names from `allowed` (--shape-forms, --stream-key-copies)."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        named = {part.strip() for part in text.split(",")}
+        if not named or not named <= set(allowed):
+            raise argparse.ArgumentTypeError(f"expected some of {','.join(allowed)}, got {text!r}")
+        return tuple(name for name in allowed if name in named)
+
+    return parse
 
 
 def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -285,7 +289,7 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shape-forms",
         dest="sim_shape_forms",
-        type=_shape_forms,
+        type=_selection(SHAPE_FORMS),
         default=d.shape_forms,
         metavar=",".join(SHAPE_FORMS),
     )
@@ -394,6 +398,33 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dip-share", dest="sim_dip_share", type=float, default=d.dip_share, help="share 0..1"
     )
+    parser.add_argument(
+        "--stream-key-copies",
+        dest="sim_stream_key_copies",
+        type=_selection(KEY_COPIES),
+        default=d.stream_key_copies,
+        metavar=",".join(KEY_COPIES),
+        help="copy each stream key into these fields too (hostile)",
+    )
+    parser.add_argument(
+        "--stream-key-field",
+        dest="sim_stream_key_field",
+        default=d.stream_key_field,
+        help="the name of the stream key's own field (hostile: stream-key, streamKey)",
+    )
+    parser.add_argument(
+        "--echo-token",
+        dest="sim_echo_token",
+        action="store_true",
+        help="echo the bearer token in every Ratelimit header and JSON body (hostile)",
+    )
+    parser.add_argument(
+        "--date-offset-seconds",
+        dest="sim_date_offset_seconds",
+        type=float,
+        default=d.date_offset_seconds,
+        help="add this to the Date header alone (a skewed API clock)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -435,4 +466,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         short_share=args.sim_short_share,
         short_live_seconds=args.sim_short_live_seconds,
         dip_share=args.sim_dip_share,
+        stream_key_copies=args.sim_stream_key_copies,
+        stream_key_field=args.sim_stream_key_field,
+        echo_token=args.sim_echo_token,
+        date_offset_seconds=args.sim_date_offset_seconds,
     )

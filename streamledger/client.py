@@ -13,7 +13,7 @@ import random
 import ssl
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
@@ -26,7 +26,7 @@ import orjson
 from streamledger.errors import ApiError
 from streamledger.ratelimit import RequestBudget, parse_ratelimit, shared_budget
 from streamledger.settings import Settings
-from streamledger.transforms.redact import redact_body
+from streamledger.transforms.redact import Redactor
 from streamledger.transforms.shapes import (
     active_session_parts,
     active_session_shape_problem,
@@ -178,12 +178,17 @@ class RealtimeKitClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         deadline_seconds: float | None = None,
+        stream_key_fingerprints: Iterable[str] = (),
     ) -> None:
-        """`deadline_seconds`: the poll's deadline from now (see Settings.poll_deadline); None, none."""
+        """`deadline_seconds`: the poll's deadline from now (see Settings.poll_deadline); None, none.
+        `stream_key_fingerprints`: those of the keys earlier polls saw (see Redactor)."""
         token = settings.api_token.reveal()
         self._settings = settings
         self._poll_id = poll_id
-        self._secrets = (token,)
+        # Every text kept of a response goes through it: the token and the poll's stream keys, wherever
+        # they appear (see redacted and redact_recorded), and those of earlier polls, by their fingerprints.
+        self._redactor = Redactor((token,), stream_key_fingerprints)
+        self._keys_at: list[int] = []  # per recorded response, how many keys the redactor knew then
         self._budget = budget or shared_budget(
             settings.base_url,
             settings.budget,
@@ -229,7 +234,27 @@ class RealtimeKitClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self.redact_recorded()
         await self._http.aclose()
+
+    def redacted(self, text: str) -> str:
+        """Return a text (an error message) without the token and every stream key this client has seen."""
+        return self._redactor.text(text) or text
+
+    def redact_recorded(self) -> None:
+        """Redact, again, the responses recorded before a stream key they hold was learnt from a later one.
+
+        A key is learnt from the field that names it; an earlier answer may have shown it elsewhere (an
+        error message of a session read before its livestream was listed).
+        """
+        known = len(self._redactor.keys)
+        for response, keys_then in zip(self.responses, self._keys_at, strict=True):
+            if keys_then < known:
+                if response["body"] is not None:
+                    response["body"] = self._redactor.body(response["body"])
+                for name in ("error", "ratelimit", "request_path"):
+                    response[name] = self._redactor.text(response[name])
+        self._keys_at = [known] * len(self.responses)
 
     async def list_livestreams(
         self, app_id: str, status: str | None = None, grant: Callable[[], bool] | None = None
@@ -470,7 +495,7 @@ class RealtimeKitClient:
                     "(STREAMLEDGER_MAX_POLL_BYTES); the next poll reads the rest"
                 )
             return self._unanswered(where, url, progress, str(exc), retryable=False, answered=True)
-        text = redact_body(content.decode(response.encoding or "utf-8", errors="replace"), self._secrets)
+        text = self._redactor.body(content.decode(response.encoding or "utf-8", errors="replace"))
         if response.is_redirect:
             redirect = where.error(response.status_code, None, _redirect_problem(response))
             return _Answer(response.status_code, response.headers, url, text, None, "error", redirect)
@@ -559,6 +584,8 @@ class RealtimeKitClient:
         raise where.not_sent(self.halted)
 
     def _record(self, **row: Any) -> None:
+        redact = self._redactor.text
+        self._keys_at.append(len(self._redactor.keys))
         self.responses.append(
             {
                 "poll_id": self._poll_id,
@@ -568,15 +595,15 @@ class RealtimeKitClient:
                 "app_id": row["app_id"],
                 "livestream_id": row["livestream_id"],
                 "session_id": row["session_id"],
-                "request_path": row["url"],
+                "request_path": redact(_without_userinfo(row["url"])),
                 "attempt": row["attempt"],
                 "http_status": row["status"],
                 "elapsed_ms": round(row["elapsed_ms"], 3),
-                "ratelimit": row["ratelimit"],
+                "ratelimit": redact(row["ratelimit"]),
                 "server_date": row["server_date"],
                 "outcome": row["outcome"],
                 "body": row["body"],
-                "error": row["error"],
+                "error": redact(row["error"]),
             }
         )
 
@@ -585,6 +612,15 @@ class RealtimeKitClient:
 def _tls_context() -> ssl.SSLContext:
     """One TLS context per process: building it (the CA bundle) costs about 30 ms, every poll otherwise."""
     return ssl.create_default_context(cafile=certifi.where())
+
+
+def _without_userinfo(url: str) -> str:
+    """Return a URL without a user or password before its host (settings refuse them; never stored)."""
+    scheme, found, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not found or "@" not in authority:
+        return url
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _segment(value: str) -> str:

@@ -82,7 +82,7 @@ async def _fetch(
     poll.allowance = poll_allowance(settings, budget)
     # Discovery draws on the allowance too, page by page: endless apps or listings end where it does.
     allowance = Allowance(poll.allowance)
-    async with _client(settings, poll, budget, transport) as client:
+    async with _client(settings, poll, budget, transport, plan.stream_key_fingerprints) as client:
         poll.app_ids = await _discover_apps(client, poll, settings, allowance)
         listed, answered = await _list_livestreams(client, poll, allowance)
         poll.discovery_requests = client.requests
@@ -141,15 +141,20 @@ async def _fetch_analytics(
 
 
 def _client(
-    settings: Settings, poll: FetchedPoll, budget: RequestBudget, transport: httpx.AsyncBaseTransport | None
+    settings: Settings,
+    poll: FetchedPoll,
+    budget: RequestBudget,
+    transport: httpx.AsyncBaseTransport | None,
+    stream_key_fingerprints: tuple[str, ...] = (),
 ) -> RealtimeKitClient:
-    """The poll's client: its budget, and its deadline counted from now."""
+    """The poll's client: its budget, its deadline counted from now, the keys earlier polls saw."""
     return RealtimeKitClient(
         settings,
         poll_id=poll.poll_id,
         budget=budget,
         transport=transport,
         deadline_seconds=settings.poll_deadline,
+        stream_key_fingerprints=stream_key_fingerprints,
     )
 
 
@@ -173,6 +178,10 @@ def _finish(poll: FetchedPoll, client: RealtimeKitClient) -> None:
             poll.errors.append(cut)
         if poll.fatal is None and not any(r["outcome"] in ("data", "none") for r in client.responses):
             poll.fatal = f"nothing was read before {cut}"
+    # A stream key learnt late in the poll leaves the earlier responses and error lines too.
+    client.redact_recorded()
+    poll.errors = [client.redacted(line) for line in poll.errors]
+    poll.fatal = client.redacted(poll.fatal) if poll.fatal else poll.fatal
     poll.responses = client.responses
     poll.requests = client.requests
     poll.retries = client.retries

@@ -76,6 +76,7 @@ def read_plan(settings: Settings) -> PollPlan:
             window = {"window_seconds": settings.budget_window_seconds, "budget": settings.budget}
             sends = query(con, "queries/recent_requests.sql", window)
             rounds = query(con, "queries/listing_rounds.sql").rows()
+            fingerprints = query(con, "queries/stream_key_fingerprints.sql")["stream_key_fingerprint"]
     except DatabaseBusy:
         plan = cached_plan(settings.plan_cache)
     else:
@@ -92,6 +93,7 @@ def read_plan(settings: Settings) -> PollPlan:
             to_finalize=tuple((app_id, ls, session_id) for app_id, ls, session_id in finalize),
             recent_sends=tuple(sends["sent_at"].to_list()),
             rounds={app_id: ListingRound(*state) for app_id, *state in rounds},
+            stream_key_fingerprints=tuple(fingerprints.to_list()),
         )
         _replace_file(settings.plan_cache, orjson.dumps(plan))
     landed = landing.sent_times(settings.landing_dir, settings.budget)
@@ -132,6 +134,7 @@ def cached_plan(path: Path) -> PollPlan:
                 )
                 for app_id, state in raw.get("rounds", {}).items()
             },
+            stream_key_fingerprints=tuple(raw.get("stream_key_fingerprints", ())),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return EMPTY_PLAN  # a damaged cache only costs the poll its priorities, never its budget

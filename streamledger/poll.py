@@ -60,6 +60,9 @@ class PollPlan:
     to_finalize: tuple[tuple[str, str, str], ...]  # (app_id, livestream_id, session_id), oldest first
     recent_sends: tuple[float, ...]  # epoch seconds of the requests sent in the last budget window
     rounds: Mapping[str, ListingRound] = field(default_factory=dict)  # app_id -> its full listing round
+    # The fingerprints of the stream keys earlier polls saw: a key shown again only outside its own field
+    # (an error message of a session read by id) is recognized by its fingerprint.
+    stream_key_fingerprints: tuple[str, ...] = ()
 
 
 EMPTY_PLAN = PollPlan({}, {}, (), ())

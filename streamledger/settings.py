@@ -434,6 +434,15 @@ def _app_ids(name: str, raw: str) -> tuple[str, ...]:
 
 
 def _base_url(name: str, raw: str) -> str:
+    if "@" in raw:
+        # Credentials in the URL (user:password@host; a password may hold "/" or "?") would travel with
+        # every request and be kept in raw_responses: the token has its own variable. None of it is shown.
+        scheme = raw.partition("://")[0] if "://" in raw else "…"
+        host = raw.rpartition("@")[2].split("/", 1)[0]
+        raise ConfigError(
+            f"{name} holds a user name or password before its host ({scheme}://…@{host}): remove them; "
+            "the API token goes in CLOUDFLARE_API_TOKEN (see docs/settings.md)"
+        )
     if not raw.startswith(("http://", "https://")):
         raise ConfigError(f"{name} must start with http:// or https://, got {raw!r}")
     return raw.rstrip("/")

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import polars as pl
 
-from streamledger.transforms.redact import fingerprint, stream_key_fingerprint
+from streamledger.transforms.redact import fingerprint, is_key_name, stream_key_fingerprint
 from streamledger.transforms.shapes import active_session_parts, list_items, session_items
 
 UTC_INSTANT = pl.Datetime("us", "UTC")
@@ -337,6 +337,8 @@ class _Flattener:
             return
         row = self._raw_fields(context, response, item, _LIVESTREAM_SOURCES, "livestream")
         key = item.get("stream_key")
+        if key is None:  # under another spelling (streamKey, stream-key): its fingerprint all the same
+            key = next((v for name, v in item.items() if v is not None and is_key_name(name)), None)
         if isinstance(key, dict | list):
             # A credential, even when misshapen: the issue keeps only a fingerprint of what was sent.
             raw = f"[redacted {fingerprint(_json_text(key))}]"

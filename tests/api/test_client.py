@@ -18,6 +18,7 @@ from streamledger.client import RealtimeKitClient
 from streamledger.errors import ApiError
 from streamledger.ratelimit import RequestBudget
 from streamledger.settings import Secret, Settings
+from streamledger.transforms.redact import fingerprint
 from tests.helpers import fixture, fixture_bytes, fixture_redacted
 
 TOKEN = "tok-secret-42"
@@ -468,3 +469,51 @@ def test_a_retry_without_a_free_slot_fails_alone_and_the_poll_goes_on() -> None:
     assert client.halted is None  # later calls of the poll are still sent
     assert client.requests == 1
     assert len(script.requests) == 1
+
+
+KEY = "sk_ap-south-1_x3lKBdJa8UDN_3q6PPLMJnqnbnhyrkXrOG504MUsxnZ"
+
+
+def test_a_key_learnt_late_in_a_poll_leaves_the_answers_and_headers_recorded_before() -> None:
+    echo = {"Ratelimit": f'"default";r=50;t=30;echo="Bearer {TOKEN}";k="{KEY}"'}
+    session = {"success": True, "data": {"id": "s1", "err_message": f"refused: stream key {KEY}"}}
+    listing = {"success": True, "data": [{"id": "ls1", "stream_key": KEY}], "paging": None}
+    script = Script(ok(session, echo), ok(listing, echo))
+
+    async def calls(client: RealtimeKitClient) -> Any:
+        await client.session_by_id("app", "s1")
+        return await client.livestreams_page("app", 1)
+
+    _, client = run(script, calls)
+    recorded = " ".join(str(value) for response in client.responses for value in response.values())
+    assert KEY not in recorded
+    assert TOKEN not in recorded
+    assert recorded.count("[redacted sha256:") == 4  # the error message, the key field, the two headers
+    assert client.redacted(f"{KEY} and {TOKEN}") == f"[redacted {fingerprint(KEY)}] and [redacted]"
+
+
+def test_a_key_of_an_earlier_poll_is_recognized_by_its_fingerprint() -> None:
+    session = {"success": True, "data": {"id": "s1", "err_message": f"refused: stream key {KEY}"}}
+
+    async def main() -> RealtimeKitClient:
+        transport = httpx.MockTransport(Script(ok(session)).handler)
+        async with RealtimeKitClient(
+            SETTINGS, transport=transport, stream_key_fingerprints=[fingerprint(KEY)]
+        ) as client:
+            await client.session_by_id("app", "s1")
+        return client
+
+    (response,) = asyncio.run(main()).responses
+    assert (
+        orjson.loads(response["body"])["data"]["err_message"]
+        == f"refused: stream key [redacted {fingerprint(KEY)}]"
+    )
+
+
+def test_a_user_and_password_before_the_host_are_never_recorded() -> None:
+    script = Script(ok(LIVE))
+    _, client = run(
+        script, lambda c: c.active_session("app", "ls1"), base_url="http://me:hunter2@api.test/client/v4"
+    )
+    (response,) = client.responses
+    assert response["request_path"].startswith("http://api.test/client/v4/accounts/acc/")

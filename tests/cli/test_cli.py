@@ -36,3 +36,17 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     child.stderr.close()
     assert child.wait(timeout=60) == 141
     assert err == b""
+
+
+def test_a_password_in_the_base_url_is_one_line_that_does_not_show_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "tok-123")
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "acc")
+    monkeypatch.setenv("CLOUDFLARE_BASE_URL", "https://me:hunter2@api.cloudflare.com/client/v4")
+    assert main(["snapshot"]) == 1
+    assert capsys.readouterr().err == (
+        "streamledger: error: CLOUDFLARE_BASE_URL holds a user name or password before its host "
+        "(https://…@api.cloudflare.com): remove them; the API token goes in CLOUDFLARE_API_TOKEN "
+        "(see docs/settings.md)\n"
+    )

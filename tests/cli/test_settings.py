@@ -145,3 +145,24 @@ def test_a_poll_deadline_not_under_the_poll_interval_is_one_line_naming_both() -
         "STREAMLEDGER_POLL_DEADLINE_SECONDS (60) must be less than STREAMLEDGER_POLL_INTERVAL_SECONDS (60): "
         "a poll must end before the next one starts (unset, it is 3/4 of the interval)"
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:pa55word@api.cloudflare.com/client/v4",
+        "https://pa55word@api.cloudflare.com/client/v4",
+        "https://user:pa55/word?x@api.cloudflare.com/client/v4",  # a password may hold "/" and "?"
+        "ftp://user:pa55word@api.cloudflare.com/client/v4",
+    ],
+)
+def test_credentials_in_the_base_url_are_refused_in_one_line_without_showing_them(url: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(REQUIRED | {"CLOUDFLARE_BASE_URL": url})
+    message = str(refused.value)
+    scheme = url.partition("://")[0]
+    assert message == (
+        f"CLOUDFLARE_BASE_URL holds a user name or password before its host ({scheme}://…@api.cloudflare.com):"
+        " remove them; the API token goes in CLOUDFLARE_API_TOKEN (see docs/settings.md)"
+    )
+    assert "pa55" not in message

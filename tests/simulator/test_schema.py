@@ -76,8 +76,9 @@ EXEMPT = {
     "fault_truncated": "its transfer stops halfway: no complete body",
 }
 # Literal-valued fields of SimulatorConfig that are not shape knobs: the clock and credentials, the order of
-# a livestream's sessions (the same bodies, another order), and how analytics round (integers every way).
-NOT_SHAPES = {"clock", "account_id", "token", "sessions_order", "analytics_rounding"}
+# a livestream's sessions (the same bodies, another order), how analytics round (integers every way), and
+# the name of the stream key's field (hostile: off the schema on purpose, like the faults above).
+NOT_SHAPES = {"clock", "account_id", "token", "sessions_order", "analytics_rounding", "stream_key_field"}
 STEPS = (30.0, 70.0, 130.0, 200.0, 320.0)  # simulated seconds at which every endpoint is read
 Route = str  # the endpoint names of tests/api/schema.py OPERATIONS, or an error kind
 Body = tuple[Route, int, Any]  # (what was asked, HTTP status, decoded body)
