@@ -4,6 +4,7 @@ is forgotten. Loading a poll again replaces it: a rerun never duplicates.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ import polars as pl
 from streamledger import landing
 from streamledger.errors import DatabaseBusy, DatabaseUnusable, StorageError, WarehouseError
 from streamledger.plan import remember_sends
-from streamledger.poll import PLAN_COUNTS, FetchedPoll, PollRun
+from streamledger.poll import PLAN_COUNTS, FetchedPoll, PollRun, clock_skew_seconds, clock_warning
 from streamledger.settings import Settings
 from streamledger.timing import timed
 from streamledger.transforms.normalize import NormalizedPoll, normalize_responses
@@ -61,7 +62,14 @@ def load_poll(
             stage(con, normalized)
             for step in LOAD_FILES:
                 run_file(con, step, {"poll_id": poll.poll_id, "settle_seconds": settings.settle_seconds})
-            run = ledger_row(poll, normalized, normalize_seconds, time.perf_counter() - clock, recovered)
+            run = ledger_row(
+                poll,
+                normalized,
+                normalize_seconds,
+                time.perf_counter() - clock,
+                recovered,
+                max_clock_skew_seconds=settings.max_clock_skew_seconds,
+            )
             register(con, "staged_poll_run", run.frame())
             register(con, "staged_listing_rounds", poll.rounds_frame())
             for step in LEDGER_FILES:
@@ -95,8 +103,10 @@ def ledger_row(
     normalize_seconds: float,
     load_seconds: float,
     recovered: bool,
+    *,
+    max_clock_skew_seconds: float = math.inf,
 ) -> PollRun:
-    """Return the poll's ledger row (one row of poll_runs)."""
+    """Return the poll's ledger row (one row of poll_runs); a skewed clock adds a warning line."""
     mine = normalized.counts().filter(pl.col("poll_id") == poll.poll_id)
     counts = mine.row(0, named=True) if mine.height else dict.fromkeys(mine.columns, 0)
     problems: list[str] = [poll.fatal] if poll.fatal else []
@@ -104,6 +114,12 @@ def ledger_row(
     problems += [e for e in poll.errors if poll.fatal is None or e not in poll.fatal]
     if len(problems) > MESSAGE_LINES:
         problems = [*problems[:MESSAGE_LINES], f"... and {len(problems) - MESSAGE_LINES} more"]
+    # A skewed clock is a warning, not a failure: every read succeeded and is kept, the readings are placed
+    # by the rule (never after their receipt), and staleness is about reading, not clocks.
+    skew = clock_skew_seconds(poll.responses)
+    skewed = skew is not None and abs(skew) > max_clock_skew_seconds
+    if skewed and skew is not None:
+        problems.append(clock_warning(skew, max_clock_skew_seconds))
     return PollRun(
         poll_id=poll.poll_id,
         kind=poll.kind,
@@ -132,6 +148,8 @@ def ledger_row(
         **{name: poll.plan.get(name, 0) for name in PLAN_COUNTS},
         listing=poll.listing,
         budget=poll.budget,
+        clock_skew_seconds=None if skew is None else round(skew, 3),
+        clock_skewed=skewed,
     )
 
 

@@ -7,7 +7,8 @@ transforms.normalize (typed frames) and load (the warehouse). The snapshot flow 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+import statistics
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -107,6 +108,26 @@ class FetchedPoll:
         return "partial" if self.errors else "ok"
 
 
+def clock_skew_seconds(responses: Iterable[Mapping[str, Any]]) -> float | None:
+    """How far the API's clock is ahead of ours (negative: behind): the median over the answers with a Date
+    header of that Date minus when we received them; None when none had one."""
+    skews = [(r["server_date"] - r["fetched_at"]).total_seconds() for r in responses if r.get("server_date")]
+    return statistics.median(skews) if skews else None
+
+
+CLOCK_LINE = "clock: "
+
+
+def clock_warning(skew: float, limit: float) -> str:
+    """The line a poll's message and summary carry when the API's clock is too far from ours."""
+    direction = "ahead of" if skew > 0 else "behind"
+    return (
+        f"{CLOCK_LINE}the API's Date header is {abs(skew):,.0f} s {direction} our clock (more than "
+        f"STREAMLEDGER_MAX_CLOCK_SKEW_SECONDS={limit:g}); readings are placed no later than we received "
+        "them; check this machine's time (NTP)"
+    )
+
+
 def new_poll_id(started_at: datetime) -> str:
     """Return a poll id that sorts by start time: 20261127T183200.123456Z-1a2b3c."""
     return f"{started_at:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(3)}"
@@ -153,6 +174,8 @@ class PollRun:
     deferred_list: int
     listing: str | None
     budget: str | None
+    clock_skew_seconds: float | None = None
+    clock_skewed: bool | None = None
 
     def frame(self) -> pl.DataFrame:
         """Return the row as a one-row frame with the poll_runs column types."""
@@ -169,6 +192,9 @@ class PollRun:
                 "; the API ignored the status filter, so every page was listed"
                 if self.listing == "fallback"
                 else ""
+            )
+            + "".join(
+                f"; {line}" for line in (self.message or "").splitlines() if line.startswith(CLOCK_LINE)
             )
         )
 
@@ -206,6 +232,8 @@ POLL_RUN_SCHEMA: dict[str, pl.DataType] = {
     **dict.fromkeys(PLAN_COUNTS, _COUNT),
     "listing": pl.String(),
     "budget": pl.String(),
+    "clock_skew_seconds": pl.Float64(),
+    "clock_skewed": pl.Boolean(),
 }
 
 LISTING_ROUND_SCHEMA: dict[str, pl.DataType] = {

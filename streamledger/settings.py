@@ -181,6 +181,15 @@ class Settings:
     max_pages: int = field(
         default=200, metadata=variable("STREAMLEDGER_MAX_PAGES", "pages one listing may read")
     )
+    max_clock_skew_seconds: float = field(
+        default=300.0,
+        metadata=variable(
+            "STREAMLEDGER_MAX_CLOCK_SKEW_SECONDS",
+            "a poll whose answers' Date header is further than this from our clock (the median over them) is "
+            "flagged in poll_runs (clock_skewed) and its message; a reading is never placed after the moment "
+            "we received it, whatever the skew",
+        ),
+    )
     timeout_seconds: float = field(
         default=30.0,
         metadata=variable(

@@ -358,7 +358,7 @@ class _Flattener:
             return
         row = self._raw_fields(context, response, item, _SESSION_SOURCES, "session")
         row["status"] = _scalar_text(status)
-        row["observed_at"] = response.get("server_date") or response["fetched_at"]
+        row["observed_at"] = observed_at(response)
         row["livestream_id"] = row["livestream_id"] or response["livestream_id"]
         row["session_id"] = row["session_id"] or response["session_id"]
         if row["session_id"] is None:
@@ -467,6 +467,14 @@ def _raw_text(value: Any) -> str | None:
 def _scalar_text(value: Any) -> str | None:
     """Return a JSON scalar as text, and None for an object or an array (an id or a status is a scalar)."""
     return None if isinstance(value, dict | list) else _raw_text(value)
+
+
+def observed_at(response: Mapping[str, Any]) -> datetime:
+    """When a response's readings were taken: its Date header (the API's clock), else our receive time;
+    never later than our receive time, so that a Date ahead of our clock puts no usage in hours to come."""
+    received: datetime = response["fetched_at"]
+    date: datetime | None = response.get("server_date")
+    return received if date is None or date > received else date
 
 
 def _json_text(value: Any) -> str:

@@ -62,7 +62,9 @@ comment on column poll_runs.unknown_statuses is
 comment on column poll_runs.outcome is
     'ok (read all it planned), partial (some reads failed, each named in message; the rest is kept) or '
     'failed (could not read what it was asked to: no app, no listing, a refused token).';
-comment on column poll_runs.message is 'The failures, one per line (at most 20 and a count); null when ok.';
+comment on column poll_runs.message is
+    'The failures, one per line (at most 20 and a count), then a warning about the clock when clock_skewed; '
+    'null when there is neither.';
 comment on column poll_runs.network_seconds is 'Seconds spent fetching.';
 comment on column poll_runs.normalize_seconds is 'Seconds spent typing the responses.';
 comment on column poll_runs.load_seconds is
@@ -89,6 +91,13 @@ comment on column poll_runs.planned_list is 'Pages of the full listing round rea
 comment on column poll_runs.deferred_list is
     'Listing pages left for a later poll for want of allowance: of the full listing round, and of discovery '
     '(the apps list, the LIVE and INVOKED listings), which draws on the same allowance.';
+comment on column poll_runs.clock_skew_seconds is
+    'How far the API''s clock was ahead of ours (negative: behind), in seconds: the median of its answers'' '
+    'Date header minus the time we received them; null without a Date (or for a poll archived before '
+    'migration 004).';
+comment on column poll_runs.clock_skewed is
+    'True when clock_skew_seconds was further from 0 than STREAMLEDGER_MAX_CLOCK_SKEW_SECONDS (its message '
+    'says so; readings are never placed after the moment we received them); null before migration 004.';
 
 comment on table listing_rounds is
     'One row per app per poll that read pages of the app''s full (unfiltered) livestream list. Filtered '
@@ -180,7 +189,8 @@ comment on column session_snapshots.ingest_seconds is
 comment on column session_snapshots.viewer_seconds is
     'Cumulative viewer seconds as read; null when not given (or not typed).';
 comment on column session_snapshots.observed_at is
-    'When the reading was taken, on the API''s clock: the response''s Date header, else fetched_at.';
+    'When the reading was taken, on the API''s clock: the response''s Date header, else fetched_at; never '
+    'later than fetched_at (a Date ahead of our clock would place usage in hours that have not happened).';
 
 comment on table parse_issues is
     'One row per raw value that could not be typed, or record that could not be read. The typed column '

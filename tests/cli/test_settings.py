@@ -166,3 +166,13 @@ def test_credentials_in_the_base_url_are_refused_in_one_line_without_showing_the
         " remove them; the API token goes in CLOUDFLARE_API_TOKEN (see docs/settings.md)"
     )
     assert "pa55" not in message
+
+
+def test_the_clock_skew_limit_is_a_positive_number_of_seconds() -> None:
+    assert Settings.from_env(REQUIRED).max_clock_skew_seconds == 300.0
+    assert (
+        Settings.from_env(REQUIRED | {"STREAMLEDGER_MAX_CLOCK_SKEW_SECONDS": "5"}).max_clock_skew_seconds
+        == 5.0
+    )
+    with pytest.raises(ConfigError, match=r"^STREAMLEDGER_MAX_CLOCK_SKEW_SECONDS must be a positive"):
+        Settings.from_env(REQUIRED | {"STREAMLEDGER_MAX_CLOCK_SKEW_SECONDS": "-1"})

@@ -1,6 +1,6 @@
 """Normalization on the recorded bodies of tests/fixtures/api, one field changed at a time."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -286,3 +286,20 @@ def test_unreadable_overall_totals_are_parse_issues_with_their_reason_never_zero
     assert not_an_object.overall.is_empty()
     not_an_object_issues = not_an_object.issues.select("field", "reason").rows()
     assert not_an_object_issues == [("overall", "expected an object of totals")]
+
+
+@pytest.mark.parametrize(
+    ("server_date", "expected"),
+    [
+        (None, FETCHED),  # no Date: our receive time
+        (FETCHED - timedelta(hours=3), FETCHED - timedelta(hours=3)),  # behind ours: the API's clock
+        (FETCHED, FETCHED),
+        (FETCHED + timedelta(seconds=1), FETCHED),  # ahead of ours: never after we received it
+        (FETCHED + timedelta(hours=3), FETCHED),
+    ],
+)
+def test_a_reading_is_observed_at_its_date_but_never_after_it_was_received(
+    server_date: datetime | None, expected: datetime
+) -> None:
+    poll = normalize_responses([response(active({})) | {"server_date": server_date}])
+    assert poll.sessions["observed_at"].to_list() == [expected]

@@ -86,7 +86,14 @@ COLUMNS_ADDED_SINCE_PRE_RELEASE = {
     ("poll_runs", "planned_list"): "002_listing_rounds.sql",
     ("poll_runs", "deferred_list"): "002_listing_rounds.sql",
     ("poll_runs", "budget"): "002_listing_rounds.sql",
+    # Each poll's clock skew and whether it was flagged (issue 13).
+    ("poll_runs", "clock_skew_seconds"): "004_clock_skew.sql",
+    ("poll_runs", "clock_skewed"): "004_clock_skew.sql",
 }
+# Every migration after the baseline, in order.
+MIGRATIONS_SINCE_BASELINE = sorted(
+    {*ADDED_SINCE_PRE_RELEASE.values(), *COLUMNS_ADDED_SINCE_PRE_RELEASE.values()}
+)
 
 
 def pre_release() -> dict[str, Any]:
@@ -136,12 +143,14 @@ def test_migration_002_adds_the_listing_columns_and_listing_rounds(tmp_path: Pat
     warehouse.migrate(con, path)
     con.close()
     after = described(path)
-    added = [row for row in after["columns"] if row[0] == "poll_runs"][-4:]
+    added = [row for row in after["columns"] if row[0] == "poll_runs"][-6:]
     assert [(row[3], row[4], row[6]) for row in added] == [
         ("listing", "VARCHAR", None),
         ("planned_list", "INTEGER", "0"),
         ("deferred_list", "INTEGER", "0"),
         ("budget", "VARCHAR", None),
+        ("clock_skew_seconds", "DOUBLE", None),
+        ("clock_skewed", "BOOLEAN", None),
     ]
     assert {(row[0], row[3]) for row in added} == set(COLUMNS_ADDED_SINCE_PRE_RELEASE)
     assert columns_of(after, "listing_rounds") == [
@@ -158,9 +167,42 @@ def test_migration_002_adds_the_listing_columns_and_listing_rounds(tmp_path: Pat
     assert ["listing_rounds", "PRIMARY KEY", ["poll_id", "app_id"]] in after["constraints"]
     poll_runs = after["tables"]["poll_runs"]
     assert (
-        "listing VARCHAR, planned_list INTEGER DEFAULT(0), deferred_list INTEGER DEFAULT(0), budget VARCHAR)"
-        in (poll_runs)
+        "listing VARCHAR, planned_list INTEGER DEFAULT(0), deferred_list INTEGER DEFAULT(0), budget VARCHAR, "
+        "clock_skew_seconds DOUBLE, clock_skewed BOOLEAN)" in (poll_runs)
     )
+
+
+def test_migration_004_gives_the_polls_before_it_their_clock_skew_from_their_raw_responses(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.duckdb"
+    con = warehouse.connect(path)
+    warehouse.migrate(con, path)
+    # A database of 003: the columns of 004 not there yet, nor its record.
+    con.execute("alter table poll_runs drop column clock_skewed")
+    con.execute("alter table poll_runs drop column clock_skew_seconds")
+    con.execute("delete from schema_migrations where version = 4")
+    con.execute(
+        "insert into poll_runs (poll_id, kind, started_at, finished_at, app_ids, livestreams, active_reads,"
+        " sessions, requests, responses, retries, rate_limited, transport_errors, failed_calls, parse_issues,"
+        " unknown_statuses, outcome, network_seconds, normalize_seconds, load_seconds, recovered)"
+        " select poll_id, 'snapshot', now(), now(), [], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'ok', 0, 0, 0, false"
+        " from (values ('p1'), ('p2')) as polls (poll_id)"
+    )
+    # p1: answers 10 s, 20 s and 600 s ahead (median 20 s) and one without a Date; p2: none dated.
+    for seq, (poll, ahead) in enumerate([("p1", 10), ("p1", 20), ("p1", 600), ("p1", None), ("p2", None)]):
+        con.execute(
+            "insert into raw_responses (poll_id, seq, fetched_at, endpoint, request_path, attempt, outcome,"
+            " server_date) values (?, ?, '2026-11-01 00:00:00+00', 'list_livestreams', '/x', 1, 'data',"
+            " '2026-11-01 00:00:00+00'::timestamptz + to_seconds(?))",
+            [poll, seq, ahead],
+        )
+    assert warehouse.migrate(con, path) == ["004_clock_skew.sql"]
+    rows = con.execute(
+        "select poll_id, clock_skew_seconds, clock_skewed from poll_runs order by 1"
+    ).fetchall()
+    con.close()
+    assert rows == [("p1", 20.0, None), ("p2", None, None)]
 
 
 def columns_of(description: dict[str, Any], name: str) -> list[str]:
@@ -191,7 +233,8 @@ def test_the_baseline_makes_exactly_the_tables_the_pre_release_migrations_ended_
 def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     names = sorted(path.name for path in warehouse.MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))
-    assert names == ["001_baseline.sql", "002_listing_rounds.sql", "003_analytics_overall.sql"]
+    assert names == ["001_baseline.sql", *MIGRATIONS_SINCE_BASELINE]
+    assert names[-1] == "004_clock_skew.sql"
     assert warehouse.migrate(con) == names
     assert warehouse.migrate(con) == []
     recorded = con.execute("select version, name from schema_migrations order by version").fetchall()
@@ -203,7 +246,7 @@ def test_the_definitions_are_the_views_and_macros_the_pre_release_migrations_end
 ) -> None:
     path = tmp_path / "w.duckdb"
     con = warehouse.connect(path)
-    assert warehouse.migrate(con, path) == ["001_baseline.sql", *ADDED_SINCE_PRE_RELEASE.values()]
+    assert warehouse.migrate(con, path) == ["001_baseline.sql", *MIGRATIONS_SINCE_BASELINE]
     con.close()
     # The views' and macros' definitions as DuckDB parsed them: the same statements, whatever the layout,
     # but for those changed on purpose since, which must differ, and the tables added since.
