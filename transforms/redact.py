@@ -6,7 +6,8 @@ aside), and is then replaced wherever it appears, in whatever field, by its fing
 `[redacted sha256:<12 hex>]`: in a playback URL, an ingest path, a name, an error message, a field of any
 name. A Redactor keeps the keys it learnt, so that every later text it redacts (bodies, headers, error
 messages) loses them too; RealtimeKitClient keeps one per poll. Keys are known in clear only while the poll
-that read them runs: the warehouse stores fingerprints alone.
+that read them runs: the warehouse stores fingerprints alone, by which a key of an earlier poll is known
+again when a text without a key field of its own shows it as a word (see docs/poll.md).
 """
 
 from __future__ import annotations
@@ -121,10 +122,13 @@ class Redactor:
             except orjson.JSONDecodeError:
                 return self._unparsed(text)
             values = _key_values(root)
-        short, rewrite = False, False
+        short, rewrite, shows_key = False, False, False
         for value in values:
             if isinstance(value, str):
-                if _MARKER.match(value) or value == "":
+                if value == "":
+                    continue
+                shows_key = True
+                if _MARKER.match(value):
                     continue
                 if len(value) >= KEY_MIN_CHARS:
                     self.learn(value)
@@ -133,7 +137,9 @@ class Redactor:
             elif value is not None:
                 rewrite = True  # a number, object or array as the key: only a rewrite can replace it
         redacted, replaced = self._scan(text)
-        if self._recognized(redacted):
+        # A body that shows a key in its own field is its livestream's: its copies are that key. One that
+        # shows none (a session read by id) may quote the key of a livestream this poll did not list.
+        if not shows_key and self._recognized(redacted):
             redacted, more = self._scan(redacted)
             replaced |= more
         if short:
@@ -230,14 +236,16 @@ class Redactor:
         learnt = False
         for start, end in _runs(text, _WORD_MASK, _WORD_BYTES_MASK, _WORD_MIN):
             word = text[start:end]
-            for candidate in (word, *_ALNUM_RUN.findall(word)) if ("_" in word or "-" in word) else (word,):
-                if candidate in self._not_keys or not _WORD_MIN <= len(candidate) <= _MAX_SCANNED:
-                    continue
-                if fingerprint(candidate) in self._unseen:
-                    self.learn(candidate)
-                    learnt = True
-                elif len(self._not_keys) < 100_000:  # ids repeat from body to body
-                    self._not_keys.add(candidate)
+            if word in self._not_keys or len(word) > _MAX_SCANNED:
+                continue
+            pieces = _ALNUM_RUN.findall(word) if "_" in word or "-" in word else []
+            found = [key for key in (word, *pieces) if fingerprint(key) in self._unseen]
+            for key in found:
+                self.learn(key)
+            if found:
+                learnt = True
+            elif len(self._not_keys) < 100_000:  # ids repeat from body to body
+                self._not_keys.add(word)
         return learnt
 
     def _within(self, run: str, offset: int) -> Iterator[tuple[int, int, str]]:

@@ -517,3 +517,21 @@ def test_a_user_and_password_before_the_host_are_never_recorded() -> None:
     )
     (response,) = client.responses
     assert response["request_path"].startswith("http://api.test/client/v4/accounts/acc/")
+
+
+def test_a_token_or_key_an_error_answer_echoes_is_in_neither_the_error_nor_the_record() -> None:
+    refused = {"success": False, "errors": [{"code": 10000, "message": f"bad token {TOKEN} for key {KEY}"}]}
+    script = Script((403, refused, {}))
+
+    async def calls(client: RealtimeKitClient) -> Any:
+        client._redactor.learn(KEY)  # as if a listing earlier in the poll had shown it
+        return await client.active_session("app", "ls1")
+
+    error, client = run(script, calls)
+    assert isinstance(error, ApiError)
+    assert str(error).endswith(
+        f"HTTP 403, code 10000: bad token [redacted] for key [redacted {fingerprint(KEY)}]"
+    )
+    (response,) = client.responses
+    assert TOKEN not in f"{response['error']}{response['body']}"
+    assert KEY not in f"{response['error']}{response['body']}"
