@@ -313,7 +313,7 @@ def test_a_poll_without_prefect_takes_the_flow_tasks_in_the_flow_order(
             assert time.monotonic() < deadline, f"{len(task_runs)} task runs recorded"
             time.sleep(0.2)
     by_start = sorted(task_runs, key=lambda run: str(run.start_time))
-    flow_steps = [run.name.rsplit("-", 1)[0] for run in by_start]
+    flow_steps = [run.name.split()[0] for run in by_start]
     STEPS_TAKEN.clear()
     sim.advance(60)
     run_poll(settings_for(sim, tmp_path / "plain"))

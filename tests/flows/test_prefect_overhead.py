@@ -48,7 +48,7 @@ def test_each_task_run_still_names_the_task_runs_its_inputs_came_from(
                 break
             assert time.monotonic() < deadline, f"{len(runs)} task runs recorded"
             time.sleep(0.2)
-    by_id = {run.id: run.name.rsplit("-", 1)[0] for run in runs}
+    by_id = {run.id: run.name.split()[0] for run in runs}
     upstream = {
         by_id[run.id]: {
             name: {by_id[i.id] for i in inputs if hasattr(i, "id")}
