@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -140,6 +141,12 @@ def _parser() -> argparse.ArgumentParser:
         help="also read the database whole (a damaged block fails) and run the warehouse's checks "
         "(sql/checks); exit with status 1 when one fails, else 2 when polling is stale or the last poll "
         "failed",
+    )
+    status.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one object for a probe (the status row, staleness, the checks with --check)",
     )
     _reader_arguments(status)
     status.set_defaults(run=_status)
@@ -310,6 +317,58 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     last = row["last_success_at"]
     age = (now - last).total_seconds() if last is not None else None
     stale = age is None or age > stale_after
+    landing = settings.landing_dir
+    landed = list(landing.glob("*.jsonl"))
+    quarantined = list((landing / "quarantine").glob("*.jsonl"))
+    soundness = read_soundness(database, wait_seconds=args.wait) if args.check else None
+    # A file this version cannot trust has no invariants worth asking about.
+    sound = soundness is not None and soundness.sound
+    results = read_checks(database, wait_seconds=args.wait) if sound else []
+    failed = sum(1 for _, failure in results if failure is not None)
+    unwell = stale or row["last_outcome"] == "failed"
+    code = 0
+    if soundness is not None:
+        code = 1 if failed or not sound else 2 if unwell else 0
+    if args.format == "json":
+        print(
+            _json_text(
+                {
+                    "database": str(database),
+                    "checked_at": now,
+                    "healthy": not unwell and not failed and (soundness is None or sound),
+                    "stale": stale,
+                    "stale_after_seconds": stale_after,
+                    "last_success_age_seconds": None if age is None else round(age, 3),
+                    "budget_requests": budget,
+                    "budget_window_seconds": window,
+                    "landed_not_loaded": len(landed),
+                    "quarantined": len(quarantined),
+                    "status": row,
+                    "soundness": None
+                    if soundness is None
+                    else {
+                        "sound": sound,
+                        "schema": soundness.schema,
+                        "damage": soundness.damage,
+                        "rows_read": soundness.rows,
+                    },
+                    "checks": None
+                    if soundness is None
+                    else [
+                        {
+                            "name": check.name,
+                            "description": check.description,
+                            "ok": failure is None,
+                            "violations": 0 if failure is None else failure.violations,
+                            "rows": [] if failure is None else list(failure.rows),
+                        }
+                        for check, failure in results
+                    ],
+                    "exit_status": code,
+                }
+            )
+        )
+        return code
     print(f"database            {database}")
     print(
         "last successful poll "
@@ -334,39 +393,39 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         f"request budget       {row['requests_in_window']} of {budget} used in the last {window:g} s "
         f"({100 * row['requests_in_window'] / budget:.0f} %)"
     )
-    landing = settings.landing_dir
-    landed = list(landing.glob("*.jsonl"))
     if landed:
         print(f"landed, not loaded   {len(landed)} poll(s) wait for the next run in {landing}")
-    quarantined = list((landing / "quarantine").glob("*.jsonl"))
     if quarantined:
         print(f"quarantined          {len(quarantined)} landing file(s) that could not be loaded, kept in")
         print(f"                     {landing / 'quarantine'}")
-    if not args.check:
-        return 0
-    soundness = read_soundness(database, wait_seconds=args.wait)
-    print(f"check {'schema_known':<32} " + (f"FAILED: {soundness.schema}" if soundness.schema else "ok"))
-    print(
-        f"check {'read_whole':<32} "
-        + (f"FAILED: {soundness.damage}" if soundness.damage else f"ok ({soundness.rows:,} rows read)")
-    )
-    if not soundness.sound:
-        return 1  # its invariants mean nothing on a file this version cannot trust
-    failed = 0
-    for check, failure in read_checks(database, wait_seconds=args.wait):
+    if soundness is not None:
+        print(f"check {'schema_known':<32} " + (f"FAILED: {soundness.schema}" if soundness.schema else "ok"))
+        print(
+            f"check {'read_whole':<32} "
+            + (f"FAILED: {soundness.damage}" if soundness.damage else f"ok ({soundness.rows:,} rows read)")
+        )
+    for check, failure in results:
         if failure is None:
             print(f"check {check.name:<32} ok")
             continue
-        failed += 1
         rows = "row" if failure.violations == 1 else "rows"
         print(f"check {check.name:<32} FAILED: {failure.violations} {rows} ({check.description})")
         for violation in failure.rows:
             print("      " + ", ".join(f"{name}={value}" for name, value in violation.items()))
         if failure.violations > len(failure.rows):
             print(f"      ... and {failure.violations - len(failure.rows)} more")
-    if failed:
-        return 1
-    return 2 if stale or row["last_outcome"] == "failed" else 0
+    return code
+
+
+def _json_text(value: object) -> str:
+    """Return `value` as one line of JSON: instants as ISO 8601 UTC text, other values as text."""
+
+    def plain(item: object) -> object:
+        if isinstance(item, datetime):
+            return item.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return str(item)
+
+    return json.dumps(value, default=plain, sort_keys=True)
 
 
 def _environment(args: argparse.Namespace) -> dict[str, str]:
