@@ -7,11 +7,11 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -23,7 +23,15 @@ from streamledger.progress import Progress
 from streamledger.reports import FORMATS, READ_WAIT_SECONDS
 from streamledger.settings import Settings, checked_retention_days
 
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
+
 DOCTOR_TIMEOUT_SECONDS = 10.0
+TEMPORARY_SERVER = (
+    "streamledger: no Prefect server is running (PREFECT_API_URL is unset and `streamledger serve` is not "
+    "running), so this run starts a temporary one first, about 10 s: run `streamledger serve`, or set "
+    "PREFECT_API_URL, to skip it"
+)
 # Prefect reads these at import time: quiet, no telemetry, and room for a cold temporary server.
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -194,24 +202,44 @@ def _parser() -> argparse.ArgumentParser:
 
 def _snapshot(args: argparse.Namespace, settings: Settings) -> int:
     settings.with_api()  # a missing credential is reported here, in one line, before Prefect starts
+    _use_a_running_server(settings)
     from streamledger.flows.snapshot import snapshot
 
-    state = snapshot(return_state=True)
-    if not state.is_completed():
-        raise StreamledgerError(state.message or "the snapshot flow run failed")
-    result = state.result()
-    print(result.summary() if isinstance(result, PollRun) else state.message)
-    _print_failed_reads(result)
-    return 0
+    return _one_run(snapshot, "snapshot")
 
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     settings.with_api()
+    _use_a_running_server(settings)
     from streamledger.flows.reconcile import reconcile
 
-    state = reconcile(return_state=True)
+    return _one_run(reconcile, "reconcile")
+
+
+def _use_a_running_server(settings: Settings) -> None:
+    """Before Prefect is imported: without PREFECT_API_URL, use the server `streamledger serve` started, if
+    it answers (a temporary server of the run's own costs about 10 s)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from streamledger.prefect_server import running_server
+
+    api_url = running_server(settings.prefect_home)
+    if api_url is not None:
+        os.environ["PREFECT_API_URL"] = api_url
+
+
+def _one_run(flow: Callable[..., object], name: str) -> int:
+    """Run one flow run in this process and print its one line; a failed run is one line and status 1."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+
+    if get_current_settings().api.url is None:
+        print(TEMPORARY_SERVER, file=sys.stderr, flush=True)
+    # Heartbeats tell a server that a long run still lives; this one runs in the foreground for about a
+    # second, and joining the heartbeat thread at its end would cost up to another.
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        state = cast("State[object]", flow(return_state=True))
     if not state.is_completed():
-        raise StreamledgerError(state.message or "the reconcile flow run failed")
+        raise StreamledgerError(state.message or f"the {name} flow run failed")
     result = state.result()
     print(result.summary() if isinstance(result, PollRun) else state.message)
     _print_failed_reads(result)
