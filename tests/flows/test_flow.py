@@ -29,19 +29,6 @@ from tests.helpers import STEPS_TAKEN, aged_history, held, run_poll, settings_fo
 pytestmark = pytest.mark.prefect
 
 
-@pytest.fixture
-def sim_env(sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the flow's settings (read from the environment) at the simulator; return the database path."""
-    database = tmp_path / "flow.duckdb"
-    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", sim.config.token)
-    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", sim.config.account_id)
-    monkeypatch.setenv("REALTIMEKIT_APP_ID", "sim-app")
-    monkeypatch.setenv("CLOUDFLARE_BASE_URL", sim.base_url)
-    monkeypatch.setenv("STREAMLEDGER_DATABASE", str(database))
-    sim.advance(60)
-    return database
-
-
 def test_a_flow_run_is_one_poll_with_its_ledger_row_and_artifact(prefect_api: None, sim_env: Path) -> None:
     state = snapshot(return_state=True)
     assert state.is_completed()

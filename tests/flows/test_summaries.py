@@ -6,10 +6,11 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+import polars as pl
 import pytest
 
 from streamledger.errors import ApiError, ConfigError, DatabaseBusy, WarehouseError
-from streamledger.poll import PLAN_COUNTS, FetchedPoll, PollRun
+from streamledger.poll import POLL_RUN_SCHEMA, FetchedPoll, PollRun
 from streamledger.summaries import MAX_DIFFERENCES, hint, poll_facts, poll_markdown, reconcile_markdown
 
 STARTED = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
@@ -42,24 +43,7 @@ def test_each_failure_says_what_to_do(cause: BaseException | str, names: str) ->
 
 
 def ledger_row(**changes: Any) -> PollRun:
-    counts = dict.fromkeys(
-        (
-            "livestreams",
-            "active_reads",
-            "sessions",
-            "requests",
-            "responses",
-            "retries",
-            "rate_limited",
-            "transport_errors",
-            "failed_calls",
-            "parse_issues",
-            "unknown_statuses",
-            "discovery_requests",
-            *PLAN_COUNTS,
-        ),
-        0,
-    )
+    counts = {name: 0 for name, kind in POLL_RUN_SCHEMA.items() if kind == pl.Int32() and name != "allowance"}
     row = PollRun(
         poll_id="20261102T100000.000000Z-abcdef",
         kind="snapshot",

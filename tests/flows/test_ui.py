@@ -33,23 +33,6 @@ from streamledger.poll import PollRun
 pytestmark = pytest.mark.prefect
 
 
-@pytest.fixture
-def sim_env(sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the flows' settings at the simulator; return the database path."""
-    database = tmp_path / "ui.duckdb"
-    for name, value in {
-        "CLOUDFLARE_API_TOKEN": sim.config.token,
-        "CLOUDFLARE_ACCOUNT_ID": sim.config.account_id,
-        "REALTIMEKIT_APP_ID": "sim-app",
-        "CLOUDFLARE_BASE_URL": sim.base_url,
-        "STREAMLEDGER_DATABASE": str(database),
-        "STREAMLEDGER_EXPORT_DIR": str(tmp_path / "exports"),
-    }.items():
-        monkeypatch.setenv(name, value)
-    sim.advance(60)
-    return database
-
-
 class Recorded:
     """A flow run as the API holds it once its task runs, logs and artifacts have arrived."""
 
