@@ -46,7 +46,6 @@ def local_prefect_server(home: Path, *, port: int | None = None) -> Iterator[str
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_UI_URL": f"http://127.0.0.1:{port}",  # the links in alerts
     }
     env.pop("PREFECT_API_URL", None)
     log = (home / "server.log").open("ab")
