@@ -1,7 +1,8 @@
 """Alerts out of the box, end to end: `streamledger serve` on its own local Prefect server creates the
 automations, a run of its snapshot deployment fails (a refused token), and a real HTTP receiver on 127.0.0.1
 gets each alert through STREAMLEDGER_ALERT_URL (apprise's json://); a one-shot snapshot meanwhile runs on
-that server. Also what the UI shows of a served failed run: no engine traceback.
+that server, and once serve has stopped says that it starts a temporary one. Also what the UI shows of a
+served failed run: no engine traceback.
 
 The deployment's run is started through the API, as the UI's "Run" does, not by its schedule: Prefect 3.9
 holds the state events of a run its scheduler created less than 5 minutes before it started (they follow
@@ -226,3 +227,6 @@ def test_serve_alerts_on_failed_and_missing_snapshots_and_on_an_export_incomplet
     finally:
         stop(serving)
     assert not (home / API_URL_FILE).exists()
+    # With serve gone, a one-shot snapshot starts a temporary server of its own, and says so once.
+    alone, _ = snapshot_command(env | {"CLOUDFLARE_API_TOKEN": sim.config.token})
+    assert alone.stderr.count(TEMPORARY_SERVER) == 1
