@@ -157,6 +157,36 @@ def test_a_poll_is_named_tagged_and_summed_up_beside_its_ledger_row(prefect_api:
     assert f"| budget | {row.budget} |" in summary
 
 
+def test_a_partial_poll_stays_green_and_warns_which_reads_failed(
+    prefect_api: None, sim_env: Path, sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert snapshot(return_state=True).is_completed()  # sessions are live: the next poll reads them
+    monkeypatch.setenv("STREAMLEDGER_MAX_ATTEMPTS", "1")
+    sim.set_faults(fault_routes=("active_session",), fault_5xx=1.0)
+    sim.advance(30)
+    state = snapshot(return_state=True)
+    assert state.is_completed()
+    row = state.result()
+    assert isinstance(row, PollRun)
+    assert row.outcome == "partial"
+    assert row.message is not None
+    problems = row.message.splitlines()
+    run = recorded(state, tasks=7)
+    assert run.state_of("fetch") == "COMPLETED"
+    warnings = [
+        log.message for log in run.logs if log.level == 30 and log.task_run_id == run.tasks["fetch"].id
+    ]
+    assert warnings == [
+        f"poll {row.poll_id} is partial: {len(problems)} read(s) failed, the rest is kept:\n"
+        + "\n".join(problems[:10])
+        + (f"\n... and {len(problems) - 10} more" if len(problems) > 10 else "")
+    ]
+    summary = run.markdown("snapshot-report")
+    assert summary.startswith(f"## Snapshot poll `{row.poll_id}`: **partial**\n")
+    assert f"**Problems** ({len(problems)}):" in summary
+    assert "active\\_session on app sim-app" in summary
+
+
 def test_the_reconcile_summary_shows_cloudflare_beside_the_warehouse(
     prefect_api: None, sim_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
