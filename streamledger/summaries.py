@@ -8,7 +8,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from streamledger.errors import ApiError, ConfigError, DatabaseBusy, StreamledgerError, WarehouseError
+from streamledger.errors import (
+    ApiError,
+    ConfigError,
+    DatabaseBusy,
+    DatabaseUnusable,
+    StorageError,
+    StreamledgerError,
+    WarehouseError,
+)
 from streamledger.poll import FetchedPoll, PollRun
 
 DOCTOR = "`streamledger doctor` checks the settings, the database and the API"
@@ -31,6 +39,16 @@ def hint(cause: BaseException | str) -> str:
         return (
             "another process held the database longer than `STREAMLEDGER_LOCK_WAIT_SECONDS`: the poll stays "
             "landed and the next run loads it"
+        )
+    if isinstance(cause, DatabaseUnusable):
+        return (
+            "fix what the message names (the database file, or the disk under it); polls wait landed until "
+            f"it can be used and are loaded then. {DOCTOR}"
+        )
+    if isinstance(cause, StorageError):
+        return (
+            "free space on, or fix the folder the message names (or point its setting elsewhere); "
+            f"nothing half-written is kept. {DOCTOR}"
         )
     if isinstance(cause, WarehouseError):
         return f"the message names the database file; {DOCTOR}, `streamledger status --check` its contents"

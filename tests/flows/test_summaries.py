@@ -9,7 +9,14 @@ from typing import Any
 import polars as pl
 import pytest
 
-from streamledger.errors import ApiError, ConfigError, DatabaseBusy, WarehouseError
+from streamledger.errors import (
+    ApiError,
+    ConfigError,
+    DatabaseBusy,
+    DatabaseUnusable,
+    StorageError,
+    WarehouseError,
+)
 from streamledger.poll import POLL_RUN_SCHEMA, FetchedPoll, PollRun
 from streamledger.summaries import MAX_DIFFERENCES, hint, poll_facts, poll_markdown, reconcile_markdown
 
@@ -34,6 +41,8 @@ def api_error(status: int | None, code: int | None = None) -> ApiError:
         ("list_apps: no response: connection refused", "`CLOUDFLARE_BASE_URL`"),
         (DatabaseBusy("database x is held"), "`STREAMLEDGER_LOCK_WAIT_SECONDS`"),
         (WarehouseError("database x: cannot open it"), "`streamledger status --check`"),
+        (DatabaseUnusable("database x is on a full disk"), "polls wait landed"),
+        (StorageError("landing folder x is on a full disk (STREAMLEDGER_LANDING_DIR)"), "free space"),
         (ConfigError("STREAMLEDGER_PER_PAGE must be a int"), "docs/settings.md"),
         ("stale: the last successful poll finished at ...", "`streamledger status`"),
     ],
