@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +21,15 @@ from streamledger.cli import main
 from streamledger.flows.reconcile import reconcile
 from streamledger.flows.snapshot import snapshot
 from streamledger.poll import PollRun
-from tests.helpers import STEPS_TAKEN, aged_history, held, run_poll, settings_for
+from tests.helpers import (
+    STEPS_TAKEN,
+    aged_history,
+    command_env,
+    held,
+    run_poll,
+    settings_for,
+    snapshot_command,
+)
 
 pytestmark = pytest.mark.prefect
 
@@ -121,26 +126,12 @@ def test_a_snapshot_command_in_its_own_process_logs_nothing_secret(
     prefect_api: None, sim: RunningSimulator, tmp_path: Path
 ) -> None:
     sim.advance(60)
-    env = os.environ | {
-        "CLOUDFLARE_API_TOKEN": sim.config.token,
-        "CLOUDFLARE_ACCOUNT_ID": sim.config.account_id,
-        "REALTIMEKIT_APP_ID": "sim-app",
-        "CLOUDFLARE_BASE_URL": sim.base_url,
-        "STREAMLEDGER_DATABASE": str(tmp_path / "cli.duckdb"),
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_LOGGING_LEVEL": "DEBUG",
-    }
     # The harness's server: a first run's own temporary server is what .ci/wheel-check runs, secrets
     # checked there too; here its 15 s start would only repeat that.
-    env["PREFECT_API_URL"] = str(get_current_settings().api.url)
-    done = subprocess.run(
-        [sys.executable, "-m", "streamledger.cli", "snapshot"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    server = str(get_current_settings().api.url)
+    done, _ = snapshot_command(
+        command_env(sim, tmp_path, PREFECT_API_URL=server, PREFECT_LOGGING_LEVEL="DEBUG")
     )
-    assert done.returncode == 0, done.stderr[-2000:]
     assert ": ok, 12 livestreams, " in done.stdout
     keys = [
         ls["stream_key"] for ls in httpx.get(f"{sim.root_url}/_simulator/livestreams").json()["livestreams"]
