@@ -10,6 +10,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
 from streamledger.errors import ConfigError
+from streamledger.flows.alerts import ensure_automations
 from streamledger.flows.export import monthly_export
 from streamledger.flows.reconcile import reconcile
 from streamledger.flows.snapshot import snapshot
@@ -17,12 +18,15 @@ from streamledger.settings import Settings
 
 
 def serve_snapshots(settings: Settings) -> None:
-    """Serve the snapshot flow on its interval until stopped (schedules need a real Prefect server)."""
+    """Serve the deployments on their schedules until stopped (schedules need a real Prefect server), with
+    the automations that alert on them."""
     if not os.environ.get("PREFECT_API_URL"):
         raise ConfigError(
             "PREFECT_API_URL is not set: schedules need a running `prefect server start` "
             "(then PREFECT_API_URL=http://127.0.0.1:4200/api)"
         )
+    for line in ensure_automations(settings):
+        print(line, flush=True)
     deployment = snapshot.to_deployment(
         name=f"poll-every-{settings.poll_interval_seconds:g}s",
         interval=settings.poll_interval_seconds,
@@ -31,6 +35,7 @@ def serve_snapshots(settings: Settings) -> None:
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
         description="One poll per interval of every configured app's active livestream sessions.",
+        tags=["snapshot"],
     )
     daily = reconcile.to_deployment(
         name="daily-00-15-utc",
@@ -39,6 +44,7 @@ def serve_snapshots(settings: Settings) -> None:
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
         description="Cloudflare's daywise totals of the recent days and overall totals of the recent months.",
+        tags=["reconcile"],
     )
     monthly = monthly_export.to_deployment(
         name="monthly-1st-to-7th-03-00-utc",
@@ -49,6 +55,7 @@ def serve_snapshots(settings: Settings) -> None:
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
         description="The previous UTC month's finance statement, session log, chart and manifest.",
+        tags=["export"],
     )
     assert isinstance(deployment, RunnerDeployment)  # called from sync code, so not coroutines
     assert isinstance(daily, RunnerDeployment)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -22,7 +23,15 @@ from streamledger.progress import Progress
 from streamledger.reports import FORMATS, READ_WAIT_SECONDS
 from streamledger.settings import Settings, checked_retention_days
 
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import State
+
 DOCTOR_TIMEOUT_SECONDS = 10.0
+TEMPORARY_SERVER = (
+    "streamledger: no Prefect server is running (PREFECT_API_URL is unset and `streamledger serve` is not "
+    "running), so this run starts a temporary one first, about 10 s: run `streamledger serve`, or set "
+    "PREFECT_API_URL, to skip it"
+)
 # Prefect reads these at import time: quiet, no telemetry, and room for a cold temporary server.
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -141,6 +150,12 @@ def _parser() -> argparse.ArgumentParser:
         "(sql/checks); exit with status 1 when one fails, else 2 when polling is stale or the last poll "
         "failed",
     )
+    status.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one object for a probe (the status row, staleness, the checks with --check)",
+    )
     _reader_arguments(status)
     status.set_defaults(run=_status)
 
@@ -187,24 +202,44 @@ def _parser() -> argparse.ArgumentParser:
 
 def _snapshot(args: argparse.Namespace, settings: Settings) -> int:
     settings.with_api()  # a missing credential is reported here, in one line, before Prefect starts
+    _use_a_running_server(settings)
     from streamledger.flows.snapshot import snapshot
 
-    state = snapshot(return_state=True)
-    if not state.is_completed():
-        raise StreamledgerError(state.message or "the snapshot flow run failed")
-    result = state.result()
-    print(result.summary() if isinstance(result, PollRun) else state.message)
-    _print_failed_reads(result)
-    return 0
+    return _one_run(snapshot, "snapshot")
 
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     settings.with_api()
+    _use_a_running_server(settings)
     from streamledger.flows.reconcile import reconcile
 
-    state = reconcile(return_state=True)
+    return _one_run(reconcile, "reconcile")
+
+
+def _use_a_running_server(settings: Settings) -> None:
+    """Before Prefect is imported: without PREFECT_API_URL, use the server `streamledger serve` started, if
+    it answers (a temporary server of the run's own costs about 10 s)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from streamledger.prefect_server import running_server
+
+    api_url = running_server(settings.prefect_home)
+    if api_url is not None:
+        os.environ["PREFECT_API_URL"] = api_url
+
+
+def _one_run(flow: Callable[..., object], name: str) -> int:
+    """Run one flow run in this process and print its one line; a failed run is one line and status 1."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+
+    if get_current_settings().api.url is None:
+        print(TEMPORARY_SERVER, file=sys.stderr, flush=True)
+    # Heartbeats tell a server that a long run still lives; this one runs in the foreground for about a
+    # second, and joining the heartbeat thread at its end would cost up to another.
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        state = cast("State[object]", flow(return_state=True))
     if not state.is_completed():
-        raise StreamledgerError(state.message or "the reconcile flow run failed")
+        raise StreamledgerError(state.message or f"the {name} flow run failed")
     result = state.result()
     print(result.summary() if isinstance(result, PollRun) else state.message)
     _print_failed_reads(result)
@@ -310,6 +345,58 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     last = row["last_success_at"]
     age = (now - last).total_seconds() if last is not None else None
     stale = age is None or age > stale_after
+    landing = settings.landing_dir
+    landed = list(landing.glob("*.jsonl"))
+    quarantined = list((landing / "quarantine").glob("*.jsonl"))
+    soundness = read_soundness(database, wait_seconds=args.wait) if args.check else None
+    # A file this version cannot trust has no invariants worth asking about.
+    sound = soundness is not None and soundness.sound
+    results = read_checks(database, wait_seconds=args.wait) if sound else []
+    failed = sum(1 for _, failure in results if failure is not None)
+    unwell = stale or row["last_outcome"] == "failed"
+    code = 0
+    if soundness is not None:
+        code = 1 if failed or not sound else 2 if unwell else 0
+    if args.format == "json":
+        print(
+            _json_text(
+                {
+                    "database": str(database),
+                    "checked_at": now,
+                    "healthy": not unwell and not failed and (soundness is None or sound),
+                    "stale": stale,
+                    "stale_after_seconds": stale_after,
+                    "last_success_age_seconds": None if age is None else round(age, 3),
+                    "budget_requests": budget,
+                    "budget_window_seconds": window,
+                    "landed_not_loaded": len(landed),
+                    "quarantined": len(quarantined),
+                    "status": row,
+                    "soundness": None
+                    if soundness is None
+                    else {
+                        "sound": sound,
+                        "schema": soundness.schema,
+                        "damage": soundness.damage,
+                        "rows_read": soundness.rows,
+                    },
+                    "checks": None
+                    if soundness is None
+                    else [
+                        {
+                            "name": check.name,
+                            "description": check.description,
+                            "ok": failure is None,
+                            "violations": 0 if failure is None else failure.violations,
+                            "rows": [] if failure is None else list(failure.rows),
+                        }
+                        for check, failure in results
+                    ],
+                    "exit_status": code,
+                }
+            )
+        )
+        return code
     print(f"database            {database}")
     print(
         "last successful poll "
@@ -334,39 +421,39 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         f"request budget       {row['requests_in_window']} of {budget} used in the last {window:g} s "
         f"({100 * row['requests_in_window'] / budget:.0f} %)"
     )
-    landing = settings.landing_dir
-    landed = list(landing.glob("*.jsonl"))
     if landed:
         print(f"landed, not loaded   {len(landed)} poll(s) wait for the next run in {landing}")
-    quarantined = list((landing / "quarantine").glob("*.jsonl"))
     if quarantined:
         print(f"quarantined          {len(quarantined)} landing file(s) that could not be loaded, kept in")
         print(f"                     {landing / 'quarantine'}")
-    if not args.check:
-        return 0
-    soundness = read_soundness(database, wait_seconds=args.wait)
-    print(f"check {'schema_known':<32} " + (f"FAILED: {soundness.schema}" if soundness.schema else "ok"))
-    print(
-        f"check {'read_whole':<32} "
-        + (f"FAILED: {soundness.damage}" if soundness.damage else f"ok ({soundness.rows:,} rows read)")
-    )
-    if not soundness.sound:
-        return 1  # its invariants mean nothing on a file this version cannot trust
-    failed = 0
-    for check, failure in read_checks(database, wait_seconds=args.wait):
+    if soundness is not None:
+        print(f"check {'schema_known':<32} " + (f"FAILED: {soundness.schema}" if soundness.schema else "ok"))
+        print(
+            f"check {'read_whole':<32} "
+            + (f"FAILED: {soundness.damage}" if soundness.damage else f"ok ({soundness.rows:,} rows read)")
+        )
+    for check, failure in results:
         if failure is None:
             print(f"check {check.name:<32} ok")
             continue
-        failed += 1
         rows = "row" if failure.violations == 1 else "rows"
         print(f"check {check.name:<32} FAILED: {failure.violations} {rows} ({check.description})")
         for violation in failure.rows:
             print("      " + ", ".join(f"{name}={value}" for name, value in violation.items()))
         if failure.violations > len(failure.rows):
             print(f"      ... and {failure.violations - len(failure.rows)} more")
-    if failed:
-        return 1
-    return 2 if stale or row["last_outcome"] == "failed" else 0
+    return code
+
+
+def _json_text(value: object) -> str:
+    """Return `value` as one line of JSON: instants as ISO 8601 UTC text, other values as text."""
+
+    def plain(item: object) -> object:
+        if isinstance(item, datetime):
+            return item.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return str(item)
+
+    return json.dumps(value, default=plain, sort_keys=True)
 
 
 def _environment(args: argparse.Namespace) -> dict[str, str]:

@@ -1,4 +1,8 @@
-"""A local `prefect server` for `streamledger serve` without PREFECT_API_URL: started, then stopped."""
+"""A local `prefect server` for `streamledger serve` without PREFECT_API_URL: started, then stopped.
+
+While it runs, its API URL is in a file in its home, so that a one-shot `streamledger snapshot` runs on it
+instead of starting a temporary server of its own (about 10 s).
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,13 @@ from types import FrameType
 import httpx
 
 from streamledger.errors import ConfigError
+from streamledger.files import write_atomically
 
 PREFERRED_PORT = 4200
 STARTUP_SECONDS = 120.0
 STOP_SECONDS = 20.0
+API_URL_FILE = "api-url"  # in the server's home while it runs
+ANSWER_SECONDS = 1.0  # how long a one-shot command waits for a recorded server to say it is healthy
 PR_SET_PDEATHSIG = 1
 
 
@@ -53,13 +60,37 @@ def local_prefect_server(home: Path, *, port: int | None = None) -> Iterator[str
         start_new_session=True,
         preexec_fn=_die_with_parent,
     )
+    api_url = f"http://127.0.0.1:{port}/api"
     try:
-        api_url = f"http://127.0.0.1:{port}/api"
         _wait_until_healthy(server, api_url, home / "server.log")
+        write_atomically(home / API_URL_FILE, f"{api_url}\n".encode())
         yield api_url
     finally:
+        if _recorded(home) == api_url:
+            (home / API_URL_FILE).unlink(missing_ok=True)
         _stop(server)
         log.close()
+
+
+def running_server(home: Path) -> str | None:
+    """Return the API URL of the local server whose state is in `home` (the one `serve` started), if it
+    runs and answers its health check within ANSWER_SECONDS; else None."""
+    api_url = _recorded(home)
+    if api_url is None:
+        return None
+    try:
+        answer = httpx.get(f"{api_url}/health", timeout=ANSWER_SECONDS)
+    except httpx.HTTPError:
+        return None
+    return api_url if answer.status_code == 200 and answer.text.strip() == "true" else None
+
+
+def _recorded(home: Path) -> str | None:
+    try:
+        api_url = (home / API_URL_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return api_url if api_url.startswith("http://127.0.0.1:") else None
 
 
 def free_port(preferred: int) -> int:

@@ -33,6 +33,7 @@ DEFAULT_MAX_POLL_BYTES = 24 * 2**20
 # The network stage of a poll ends at this share of the poll interval unless told otherwise: the time left
 # lands and loads the poll before the next one starts.
 POLL_DEADLINE_SHARE = 0.75
+MIN_ALERT_AFTER_SECONDS = 10.0
 MAX_ID_LENGTH = 32  # account_id and app_id are at most 32 characters [CFAPI]
 PREFIXES = ("STREAMLEDGER_", "CLOUDFLARE_", "REALTIMEKIT_")
 logger = logging.getLogger("streamledger.settings")
@@ -299,6 +300,24 @@ class Settings:
             "STREAMLEDGER_RAW_RETENTION_DAYS", "days raw responses stay in the database before the archive"
         ),
     )
+    alert_url: Secret = field(
+        default_factory=lambda: Secret(""),
+        metadata=variable(
+            "STREAMLEDGER_ALERT_URL",
+            "where the alerts of `serve`'s automations go: an apprise URL, e.g. json://host:port/path (a "
+            "JSON POST to any webhook; jsons:// for https), a Slack or Discord webhook URL, mailto://...; "
+            "unset: the automations are created but notify nobody",
+            shown="(none)",
+        ),
+    )
+    alert_after_seconds: float = field(
+        default=600.0,
+        metadata=variable(
+            "STREAMLEDGER_ALERT_AFTER_SECONDS",
+            "alert when no snapshot run has completed for this long (at least 10; checked in windows of "
+            "this length, so an alert comes between one and two of them after the last completed run)",
+        ),
+    )
 
     def __post_init__(self) -> None:
         if (
@@ -476,6 +495,13 @@ def number(kind: type[N]) -> Callable[[str, str], N]:
     return parse
 
 
+def _alert_after(name: str, raw: str) -> float:
+    seconds = number(float)(name, raw)
+    if seconds < MIN_ALERT_AFTER_SECONDS:  # Prefect's shortest window for a trigger on missing events
+        raise ConfigError(f"{name} must be at least {MIN_ALERT_AFTER_SECONDS:g} seconds, got {raw!r}")
+    return seconds
+
+
 def _retention(name: str, raw: str) -> int:
     try:
         days = int(raw)
@@ -503,6 +529,8 @@ def _parsers() -> dict[str, Callable[[str, str], Any]]:
     }
     special: dict[str, Callable[[str, str], Any]] = {
         "api_token": lambda name, raw: Secret(raw),
+        "alert_url": lambda name, raw: Secret(raw),
+        "alert_after_seconds": _alert_after,
         "account_id": _identifier,
         "app_ids": _app_ids,
         "base_url": _base_url,

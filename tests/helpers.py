@@ -79,6 +79,37 @@ def settings_for(sim: RunningSimulator, tmp_path: Path, **changes: object) -> Se
     return settings.with_overrides(**changes)
 
 
+def command_env(sim: RunningSimulator, tmp_path: Path, **changes: str) -> dict[str, str]:
+    """The environment of a `streamledger` command in a process of its own: pointed at `sim`, with its
+    database, Prefect server home and Prefect client home under tmp_path, and none of this process's
+    Prefect, Cloudflare or streamledger variables."""
+    ours = ("PREFECT_", "CLOUDFLARE_", "STREAMLEDGER_", "REALTIMEKIT_")
+    return {key: value for key, value in os.environ.items() if not key.startswith(ours)} | {
+        "CLOUDFLARE_API_TOKEN": sim.config.token,
+        "CLOUDFLARE_ACCOUNT_ID": sim.config.account_id,
+        "REALTIMEKIT_APP_ID": "sim-app",
+        "CLOUDFLARE_BASE_URL": sim.base_url,
+        "STREAMLEDGER_DATABASE": str(tmp_path / "command.duckdb"),
+        "STREAMLEDGER_PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_HOME": str(tmp_path / "client"),
+        **changes,
+    }
+
+
+def snapshot_command(env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run `streamledger snapshot` in a process of its own; return it and the id of its poll, which must
+    have succeeded."""
+    done = subprocess.run(
+        [sys.executable, "-m", "streamledger.cli", "snapshot"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done, done.stdout.split()[1].rstrip(":")
+
+
 # The snapshot flow's tasks that poll_or_landed took, by name, in order (a flow test holds them to the
 # task runs of a real flow run).
 STEPS_TAKEN: list[str] = []

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from simulator import RunningSimulator
 
 
 @pytest.fixture(scope="package")
@@ -22,3 +25,21 @@ def prefect_api() -> Iterator[None]:
         temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield
+
+
+@pytest.fixture
+def sim_env(sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the flows' settings (read from the environment, as a scheduled run's are) at the simulator, a
+    minute into its day; return the database path."""
+    database = tmp_path / "flow.duckdb"
+    for name, value in {
+        "CLOUDFLARE_API_TOKEN": sim.config.token,
+        "CLOUDFLARE_ACCOUNT_ID": sim.config.account_id,
+        "REALTIMEKIT_APP_ID": "sim-app",
+        "CLOUDFLARE_BASE_URL": sim.base_url,
+        "STREAMLEDGER_DATABASE": str(database),
+        "STREAMLEDGER_EXPORT_DIR": str(tmp_path / "exports"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    sim.advance(60)
+    return database

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,22 +21,17 @@ from streamledger.cli import main
 from streamledger.flows.reconcile import reconcile
 from streamledger.flows.snapshot import snapshot
 from streamledger.poll import PollRun
-from tests.helpers import STEPS_TAKEN, aged_history, held, run_poll, settings_for
+from tests.helpers import (
+    STEPS_TAKEN,
+    aged_history,
+    command_env,
+    held,
+    run_poll,
+    settings_for,
+    snapshot_command,
+)
 
 pytestmark = pytest.mark.prefect
-
-
-@pytest.fixture
-def sim_env(sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the flow's settings (read from the environment) at the simulator; return the database path."""
-    database = tmp_path / "flow.duckdb"
-    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", sim.config.token)
-    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", sim.config.account_id)
-    monkeypatch.setenv("REALTIMEKIT_APP_ID", "sim-app")
-    monkeypatch.setenv("CLOUDFLARE_BASE_URL", sim.base_url)
-    monkeypatch.setenv("STREAMLEDGER_DATABASE", str(database))
-    sim.advance(60)
-    return database
 
 
 def test_a_flow_run_is_one_poll_with_its_ledger_row_and_artifact(prefect_api: None, sim_env: Path) -> None:
@@ -134,26 +126,12 @@ def test_a_snapshot_command_in_its_own_process_logs_nothing_secret(
     prefect_api: None, sim: RunningSimulator, tmp_path: Path
 ) -> None:
     sim.advance(60)
-    env = os.environ | {
-        "CLOUDFLARE_API_TOKEN": sim.config.token,
-        "CLOUDFLARE_ACCOUNT_ID": sim.config.account_id,
-        "REALTIMEKIT_APP_ID": "sim-app",
-        "CLOUDFLARE_BASE_URL": sim.base_url,
-        "STREAMLEDGER_DATABASE": str(tmp_path / "cli.duckdb"),
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_LOGGING_LEVEL": "DEBUG",
-    }
     # The harness's server: a first run's own temporary server is what .ci/wheel-check runs, secrets
     # checked there too; here its 15 s start would only repeat that.
-    env["PREFECT_API_URL"] = str(get_current_settings().api.url)
-    done = subprocess.run(
-        [sys.executable, "-m", "streamledger.cli", "snapshot"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    server = str(get_current_settings().api.url)
+    done, _ = snapshot_command(
+        command_env(sim, tmp_path, PREFECT_API_URL=server, PREFECT_LOGGING_LEVEL="DEBUG")
     )
-    assert done.returncode == 0, done.stderr[-2000:]
     assert ": ok, 12 livestreams, " in done.stdout
     keys = [
         ls["stream_key"] for ls in httpx.get(f"{sim.root_url}/_simulator/livestreams").json()["livestreams"]
@@ -313,7 +291,7 @@ def test_a_poll_without_prefect_takes_the_flow_tasks_in_the_flow_order(
             assert time.monotonic() < deadline, f"{len(task_runs)} task runs recorded"
             time.sleep(0.2)
     by_start = sorted(task_runs, key=lambda run: str(run.start_time))
-    flow_steps = [run.name.rsplit("-", 1)[0] for run in by_start]
+    flow_steps = [run.name.split()[0] for run in by_start]
     STEPS_TAKEN.clear()
     sim.advance(60)
     run_poll(settings_for(sim, tmp_path / "plain"))

@@ -9,25 +9,11 @@ import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from simulator import RunningSimulator
 from streamledger.flows.snapshot import snapshot
 
 pytestmark = pytest.mark.prefect
 
 TASKS_PER_POLL = 7  # recover_interrupted, plan, fetch, land, normalize, load, publish
-
-
-@pytest.fixture
-def sim_env(sim: RunningSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the flow's settings at the simulator; return the database path."""
-    database = tmp_path / "flow.duckdb"
-    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", sim.config.token)
-    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", sim.config.account_id)
-    monkeypatch.setenv("REALTIMEKIT_APP_ID", "sim-app")
-    monkeypatch.setenv("CLOUDFLARE_BASE_URL", sim.base_url)
-    monkeypatch.setenv("STREAMLEDGER_DATABASE", str(database))
-    sim.advance(60)
-    return database
 
 
 def test_each_task_run_still_names_the_task_runs_its_inputs_came_from(
@@ -48,7 +34,7 @@ def test_each_task_run_still_names_the_task_runs_its_inputs_came_from(
                 break
             assert time.monotonic() < deadline, f"{len(runs)} task runs recorded"
             time.sleep(0.2)
-    by_id = {run.id: run.name.rsplit("-", 1)[0] for run in runs}
+    by_id = {run.id: run.name.split()[0] for run in runs}
     upstream = {
         by_id[run.id]: {
             name: {by_id[i.id] for i in inputs if hasattr(i, "id")}
