@@ -52,7 +52,9 @@ def test_each_failure_says_what_to_do(cause: BaseException | str, names: str) ->
 
 
 def ledger_row(**changes: Any) -> PollRun:
-    counts = {name: 0 for name, kind in POLL_RUN_SCHEMA.items() if kind == pl.Int32() and name != "allowance"}
+    counts: dict[str, Any] = {
+        name: 0 for name, kind in POLL_RUN_SCHEMA.items() if kind == pl.Int32() and name != "allowance"
+    }
     row = PollRun(
         poll_id="20261102T100000.000000Z-abcdef",
         kind="snapshot",
