@@ -29,7 +29,7 @@ import duckdb
 import polars as pl
 
 from streamledger.errors import DatabaseBusy, DatabaseUnusable, WarehouseError
-from streamledger.files import storage_problem
+from streamledger.files import process_alive, storage_problem
 from streamledger.settings import QueryLimits
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -260,20 +260,10 @@ def remove_orphaned_temp_folders() -> list[Path]:
     removed = []
     for folder in Path(tempfile.gettempdir()).glob(f"{QUERY_TEMP_PREFIX}*-*"):
         pid = folder.name.removeprefix(QUERY_TEMP_PREFIX).partition("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 @contextmanager

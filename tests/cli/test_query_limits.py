@@ -28,10 +28,6 @@ SPILLING = (
 UNSPILLABLE = "select len(list(md5(range::varchar))) from range(5000000)"
 # 10^11 products: minutes of work at any memory limit.
 ENDLESS = "select sum(a.range * b.range) from range(100000) as a, range(1000000) as b"
-TEMP_MESSAGE = (
-    "streamledger: error: sql: stopped: its temporary files reached 32MB (STREAMLEDGER_QUERY_TEMP_LIMIT); "
-    "narrow the query, or raise that setting"
-)
 
 
 @pytest.fixture
@@ -73,38 +69,31 @@ def left_behind(database: Path, temp_root: Path) -> list[str]:
     return sorted(p.name for p in temp_root.iterdir()) + beside
 
 
-def test_a_query_past_its_time_is_stopped_in_one_line_naming_the_setting(
-    database: Path, temp_root: Path
+@pytest.mark.parametrize(
+    ("statement", "limits", "reached"),
+    [
+        (ENDLESS, {"timeout_seconds": "1.5"}, "it ran for 1.5 s (STREAMLEDGER_QUERY_TIMEOUT_SECONDS)"),
+        (
+            UNSPILLABLE,
+            {"memory_limit": "64MB"},
+            "it needed more than 64MB of memory (STREAMLEDGER_QUERY_MEMORY_LIMIT)",
+        ),
+        (
+            SPILLING.format(side=1500),
+            {"memory_limit": "64MB", "temp_limit": "32MB"},
+            "its temporary files reached 32MB (STREAMLEDGER_QUERY_TEMP_LIMIT)",
+        ),
+    ],
+    ids=["time", "memory", "temporary files"],
+)
+def test_a_query_past_a_limit_is_stopped_in_one_line_naming_the_setting_and_leaves_no_file(
+    database: Path, temp_root: Path, statement: str, limits: dict[str, str], reached: str
 ) -> None:
-    done = streamledger(database, temp_root, "sql", ENDLESS, timeout_seconds="1.5")
+    done = streamledger(database, temp_root, "sql", statement, **limits)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        "streamledger: error: sql: stopped: it ran for 1.5 s (STREAMLEDGER_QUERY_TIMEOUT_SECONDS); "
-        "narrow the query, or raise that setting"
+        f"streamledger: error: sql: stopped: {reached}; narrow the query, or raise that setting"
     ]
-    assert left_behind(database, temp_root) == []
-
-
-def test_a_query_needing_more_memory_than_its_limit_is_stopped_in_one_line(
-    database: Path, temp_root: Path
-) -> None:
-    done = streamledger(database, temp_root, "sql", UNSPILLABLE, memory_limit="64MB")
-    assert done.returncode == 1
-    assert done.stderr.splitlines() == [
-        "streamledger: error: sql: stopped: it needed more than 64MB of memory "
-        "(STREAMLEDGER_QUERY_MEMORY_LIMIT); narrow the query, or raise that setting"
-    ]
-    assert left_behind(database, temp_root) == []
-
-
-def test_a_query_spilling_past_its_temp_limit_is_stopped_and_its_files_removed(
-    database: Path, temp_root: Path
-) -> None:
-    done = streamledger(
-        database, temp_root, "sql", SPILLING.format(side=1500), memory_limit="64MB", temp_limit="32MB"
-    )
-    assert done.returncode == 1
-    assert done.stderr.splitlines() == [TEMP_MESSAGE]
     assert left_behind(database, temp_root) == []
 
 
@@ -219,28 +208,23 @@ def long_history(database: Path) -> Path:
     return database
 
 
-def test_a_report_past_its_time_is_stopped_in_one_line_naming_the_setting(
-    long_history: Path, temp_root: Path
+@pytest.mark.parametrize(
+    ("limits", "reached"),
+    [
+        ({"timeout_seconds": "1"}, "it ran for 1 s (STREAMLEDGER_QUERY_TIMEOUT_SECONDS)"),
+        ({"memory_limit": "1MB"}, "it needed more than 1MB of memory (STREAMLEDGER_QUERY_MEMORY_LIMIT)"),
+    ],
+    ids=["time", "memory"],
+)
+def test_a_report_past_a_limit_is_stopped_in_one_line_naming_the_setting(
+    long_history: Path, temp_root: Path, limits: dict[str, str], reached: str
 ) -> None:
     args = ("report", "concurrency", "--from", "2024-01-01", "--to", "2025-12-31", "--format", "csv")
-    done = streamledger(long_history, temp_root, *args, timeout_seconds="1")
+    done = streamledger(long_history, temp_root, *args, **limits)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        "streamledger: error: report concurrency: stopped: it ran for 1 s "
-        "(STREAMLEDGER_QUERY_TIMEOUT_SECONDS); narrow the query, or raise that setting"
-    ]
-    assert left_behind(long_history, temp_root) == []
-
-
-def test_a_report_needing_more_memory_than_its_limit_is_stopped_in_one_line(
-    long_history: Path, temp_root: Path
-) -> None:
-    args = ("report", "concurrency", "--from", "2024-01-01", "--to", "2025-12-31", "--format", "csv")
-    done = streamledger(long_history, temp_root, *args, memory_limit="1MB")
-    assert done.returncode == 1
-    assert done.stderr.splitlines() == [
-        "streamledger: error: report concurrency: stopped: it needed more than 1MB of memory "
-        "(STREAMLEDGER_QUERY_MEMORY_LIMIT); narrow the query, or raise that setting"
+        f"streamledger: error: report concurrency: stopped: {reached}; "
+        "narrow the query, or raise that setting"
     ]
     assert left_behind(long_history, temp_root) == []
 

@@ -149,29 +149,25 @@ class HeldFetch:
         return fetched
 
 
-def unfinished(database: Path) -> list[str]:
-    """Sessions seen stopped and not final yet, oldest first."""
+def rows(database: Path, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """The rows of a query on the warehouse, read-only."""
     con = warehouse.connect(database, read_only=True)
     try:
-        rows = con.execute(
-            "select session_id from sessions where stopped_time is not null and not is_final order by all"
-        ).fetchall()
+        return con.execute(sql, params or {}).fetchall()
     finally:
         con.close()
-    return [session_id for (session_id,) in rows]
+
+
+def unfinished(database: Path) -> list[str]:
+    """Sessions seen stopped and not final yet."""
+    sql = "select session_id from sessions where stopped_time is not null and not is_final order by all"
+    return [session_id for (session_id,) in rows(database, sql)]
 
 
 def final_figures(database: Path, session_id: str) -> tuple[bool, float, float]:
-    con = warehouse.connect(database, read_only=True)
-    try:
-        row = con.execute(
-            "select is_final, ingest_seconds, viewer_seconds from sessions where session_id = $id",
-            {"id": session_id},
-        ).fetchone()
-    finally:
-        con.close()
-    assert row is not None
-    return row[0], row[1], row[2]
+    sql = "select is_final, ingest_seconds, viewer_seconds from sessions where session_id = $id"
+    ((is_final, ingest, viewer),) = rows(database, sql, {"id": session_id})
+    return is_final, ingest, viewer
 
 
 def next_stop(sim: RunningSimulator, after: float) -> float:
@@ -321,12 +317,12 @@ def test_every_order_of_two_overlapping_polls_finalizes_only_true_final_figures(
         if s["settled"] and verify.seconds_before(s["stopped_time"], sim, end) > 2 * LATE_STEP_SECONDS
     }
     finality = "select session_id, is_final, finalized_at, ingest_seconds, viewer_seconds from sessions"
-    before = session_rows(settings.database, finality)
+    before = sorted(rows(settings.database, finality))
     assert settled <= {sid for sid, is_final, *_ in before if is_final}
     assert len(settled) >= 35
     assert late >= 5, "some orders should finalize sessions before A receives its older readings of them"
     rebuild(settings.database, settle_seconds=settings.settle_seconds)
-    assert session_rows(settings.database, finality) == before
+    assert sorted(rows(settings.database, finality)) == before
 
 
 def finalized_otherwise(database: Path, fetched: FetchedPoll) -> set[str]:
@@ -336,36 +332,15 @@ def finalized_otherwise(database: Path, fetched: FetchedPoll) -> set[str]:
         for r in fetched.responses
         if r["endpoint"] == "session_by_id" and r["http_status"] == 200
     }
-    con = warehouse.connect(database, read_only=True)
-    try:
-        rows = con.execute(
-            "select session_id, ingest_seconds, viewer_seconds from sessions where is_final and session_id in"
-            " (select unnest($ids))",
-            {"ids": list(read)},
-        ).fetchall()
-    finally:
-        con.close()
+    sql = (
+        "select session_id, ingest_seconds, viewer_seconds from sessions"
+        " where is_final and session_id in (select unnest($ids))"
+    )
     return {
         sid
-        for sid, ingest, viewer in rows
+        for sid, ingest, viewer in rows(database, sql, {"ids": list(read)})
         if (read[sid]["ingest_seconds"], read[sid]["viewer_seconds"]) != (ingest, viewer)
     }
-
-
-def session_rows(database: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = warehouse.connect(database, read_only=True)
-    try:
-        return sorted(con.execute(sql).fetchall())
-    finally:
-        con.close()
-
-
-def final_sessions(database: Path) -> list[str]:
-    con = warehouse.connect(database, read_only=True)
-    try:
-        return [sid for (sid,) in con.execute("select session_id from sessions where is_final").fetchall()]
-    finally:
-        con.close()
 
 
 SOAK_SECONDS = 180.0
@@ -429,12 +404,9 @@ def test_two_pollers_running_at_once_finalize_only_true_final_figures(tmp_path: 
 
 def reads_received_out_of_order(database: Path) -> int:
     """Reads of a session received after another one that the API wrote at least 2 s later."""
-    con = warehouse.connect(database, read_only=True)
-    try:
-        ((count,),) = con.execute(
-            "select count(*) from session_snapshots as a join session_snapshots as b using (session_id)"
-            " where a.fetched_at > b.fetched_at and a.observed_at + interval 2 second <= b.observed_at"
-        ).fetchall()
-    finally:
-        con.close()
+    sql = (
+        "select count(*) from session_snapshots as a join session_snapshots as b using (session_id)"
+        " where a.fetched_at > b.fetched_at and a.observed_at + interval 2 second <= b.observed_at"
+    )
+    ((count,),) = rows(database, sql)
     return int(count)
