@@ -6,8 +6,10 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -505,8 +507,42 @@ def _reader_arguments(parser: argparse.ArgumentParser) -> None:
 def _sql(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger.reports import run_sql, write_output
 
-    write_output(run_sql(settings.database, args.statement, wait_seconds=args.wait), args.format, args.output)
+    with _ended_by_signals():
+        limits = settings.query_limits
+        frame = run_sql(settings.database, args.statement, wait_seconds=args.wait, limits=limits)
+        write_output(frame, args.format, args.output)
     return 0
+
+
+@contextlib.contextmanager
+def _ended_by_signals() -> Iterator[None]:
+    """Let Ctrl-C and SIGTERM end a reading as exceptions, so that its connection closes and its temporary
+    files are removed on the way out: exit status 130 and 143, as if killed, without a traceback.
+
+    DuckDB reports a signal that arrives while a statement runs as its own "Query interrupted" error: the
+    signal received is what is raised instead.
+    """
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except Exception:
+        if not received:
+            raise
+        if received[0] == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        raise SystemExit(128 + received[0]) from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
@@ -533,9 +569,13 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     values = reports.parse_parameters(report, raw)
     if args.chart is not None and report.name != "daily-usage":
         raise StreamledgerError("--chart draws the daily-usage report only")
-    frame = reports.run_report(settings.database, report.name, values, wait_seconds=args.wait)
-    title = f"{report.name}: {report.description}"
-    reports.write_output(frame, args.format, args.output, title=title, tz=cast(str | None, values.get("tz")))
+    with _ended_by_signals():
+        frame = reports.run_report(
+            settings.database, report.name, values, wait_seconds=args.wait, limits=settings.query_limits
+        )
+        title = f"{report.name}: {report.description}"
+        tz = cast(str | None, values.get("tz"))
+        reports.write_output(frame, args.format, args.output, title=title, tz=tz)
     if args.chart is not None:
         _daily_chart(frame, values, args.chart)
     return 0

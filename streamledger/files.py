@@ -50,13 +50,14 @@ def remove_leftovers(folder: Path) -> list[str]:
     removed = []
     for tmp in folder.glob(".*.tmp-*"):
         pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp.name)
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of that id exists (another user's too): a file it left is still its own."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

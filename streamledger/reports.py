@@ -23,7 +23,16 @@ from rich.table import Table
 
 from streamledger.errors import StreamledgerError
 from streamledger.files import write_atomically
-from streamledger.warehouse import SQL_DIR, bind_variables, connect, query, run_file, statements
+from streamledger.settings import QueryLimits
+from streamledger.warehouse import (
+    SQL_DIR,
+    bind_variables,
+    bounded_reader,
+    connect,
+    query,
+    run_file,
+    statements,
+)
 
 REPORTS_DIR = SQL_DIR / "reports"
 READ_WAIT_SECONDS = 60.0
@@ -140,16 +149,37 @@ PARAMETERS.update(
 )
 
 
+# Errors a bounded reading turns into the one line naming the limit it reached (warehouse.bounded_reader).
+LIMIT_ERRORS = (duckdb.InterruptException, duckdb.OutOfMemoryException)
+
+
 @contextmanager
 def reader(
-    database: Path, *, wait_seconds: float = READ_WAIT_SECONDS, on_wait: Callable[[str], None] | None = None
+    database: Path,
+    *,
+    wait_seconds: float = READ_WAIT_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
+    limits: QueryLimits | None = None,
+    subject: str = "reading",
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database read-only for one piece of reading, waiting (bounded) while a writer holds it."""
+    """Open the database read-only for one piece of reading, waiting (bounded) while a writer holds it.
+
+    With `limits` (`sql`, `report`, the dashboard), the reading is bounded in time, memory and temporary
+    files, and a limit reached is one line naming `subject` and the setting (warehouse.bounded_reader).
+    """
     if not database.exists():
         raise ReportError(f"database {database} does not exist yet (run a snapshot first)")
+    if limits is not None:
+        with bounded_reader(
+            database, limits, subject=subject, wait_seconds=wait_seconds, on_wait=on_wait or _tell
+        ) as bounded:
+            yield bounded
+        return
     con = connect(database, read_only=True, wait_seconds=wait_seconds, on_wait=on_wait or _tell)
     try:
         yield con
+    except LIMIT_ERRORS as exc:
+        raise ReportError(f"{subject}: {' '.join(str(exc).split())[:300]}") from None
     finally:
         con.close()
 
@@ -171,6 +201,8 @@ def query_report(
         if "tz" in (values or {}):
             _check_zone(con, str((values or {})["tz"]))
         frame: pl.DataFrame = con.sql(report.sql()).pl()
+    except LIMIT_ERRORS:
+        raise
     except duckdb.Error as exc:
         raise ReportError(f"report {report.name}: {' '.join(str(exc).split())[:300]}") from None
     return frame
@@ -187,25 +219,34 @@ def run_report(
     values: Mapping[str, object] | None = None,
     *,
     wait_seconds: float = READ_WAIT_SECONDS,
+    limits: QueryLimits | None = None,
 ) -> pl.DataFrame:
-    """Return one report's rows from a read-only connection that is closed at once."""
+    """Return one report's rows from a read-only connection that is closed at once (bounded by `limits`)."""
     report = find(name)
-    with reader(database, wait_seconds=wait_seconds) as con:
+    with reader(database, wait_seconds=wait_seconds, limits=limits, subject=f"report {report.name}") as con:
         return query_report(con, report, values)
 
 
-def run_sql(database: Path, statement: str, *, wait_seconds: float = READ_WAIT_SECONDS) -> pl.DataFrame:
-    """Return the result of ad-hoc SQL on a read-only connection.
+def run_sql(
+    database: Path,
+    statement: str,
+    *,
+    wait_seconds: float = READ_WAIT_SECONDS,
+    limits: QueryLimits | None = None,
+) -> pl.DataFrame:
+    """Return the result of ad-hoc SQL on a read-only connection (bounded by `limits`).
 
     DuckDB refuses writes to the database; reading or writing other files is switched off too (and locked),
-    so that ad-hoc SQL cannot copy the history elsewhere or read the machine's files.
+    so that ad-hoc SQL cannot copy the history elsewhere or read the machine's files, nor lift its limits.
     """
-    with reader(database, wait_seconds=wait_seconds) as con:
+    with reader(database, wait_seconds=wait_seconds, limits=limits, subject="sql") as con:
         run_file(con, "warehouse/ad_hoc_session.sql")
         try:
             relation = con.sql(statement)
             result: pl.DataFrame = relation.pl() if relation is not None else pl.DataFrame()
             return result
+        except LIMIT_ERRORS:
+            raise
         except duckdb.Error as exc:
             raise ReportError(f"sql: {' '.join(str(exc).split())[:300]}") from None
         except pl.exceptions.PolarsError as exc:

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -71,6 +72,16 @@ class Secret:
 def variable(name: str, help: str, **extra: Any) -> dict[str, Any]:
     """Return a settings field's metadata: the variable it is read from, what it means, aliases, docs."""
     return {"env": name, "help": help, **extra}
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one reading of the warehouse may take: wall time, DuckDB's memory, temporary files (as DuckDB
+    reads sizes, e.g. 1GB); each named by its setting when it is reached."""
+
+    timeout_seconds: float
+    memory_limit: str
+    temp_limit: str
 
 
 @dataclass(frozen=True)
@@ -287,6 +298,30 @@ class Settings:
             "STREAMLEDGER_LOCK_WAIT_SECONDS", "how long a poll waits while another process holds the database"
         ),
     )
+    query_timeout_seconds: float = field(
+        default=60.0,
+        metadata=variable(
+            "STREAMLEDGER_QUERY_TIMEOUT_SECONDS",
+            "longest a `sql` or `report` reading runs before it is stopped; it also bounds how long a "
+            "reader holds the database, which a poll waits for (STREAMLEDGER_LOCK_WAIT_SECONDS) before it "
+            "lands aside",
+        ),
+    )
+    query_memory_limit: str = field(
+        default="1GB",
+        metadata=variable(
+            "STREAMLEDGER_QUERY_MEMORY_LIMIT",
+            "memory DuckDB may use for a `sql` or `report` reading, e.g. 512MB or 2GB",
+        ),
+    )
+    query_temp_limit: str = field(
+        default="1GB",
+        metadata=variable(
+            "STREAMLEDGER_QUERY_TEMP_LIMIT",
+            "temporary files a `sql` or `report` reading may write when it spills; they go to a folder of "
+            "its own in the system's temporary folder (TMPDIR), removed when it ends",
+        ),
+    )
     stale_after_seconds: float = field(
         default=600.0,
         metadata=variable(
@@ -382,6 +417,11 @@ class Settings:
         if self.budget_name:
             return self.budget_name
         return "token " + hashlib.sha256(self.api_token.reveal().encode()).hexdigest()[:16]
+
+    @property
+    def query_limits(self) -> QueryLimits:
+        """The bounds of a `sql` or `report` reading (and of the dashboard's)."""
+        return QueryLimits(self.query_timeout_seconds, self.query_memory_limit, self.query_temp_limit)
 
     @property
     def plan_cache(self) -> Path:
@@ -502,6 +542,18 @@ def _alert_after(name: str, raw: str) -> float:
     return seconds
 
 
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B)", re.IGNORECASE)
+
+
+def _size(name: str, raw: str) -> str:
+    """A size as DuckDB reads it (KB, MB, GB, TB by 1,000; KiB, MiB, GiB, TiB by 1,024), not zero."""
+    match = _SIZE.fullmatch(raw)
+    if match is None or float(match.group(1)) == 0:
+        raise ConfigError(f"{name} must be a size such as 512MB or 2GB, got {raw!r}")
+    unit = match.group(2)
+    return f"{match.group(1)}{unit[0].upper()}{unit[1:-1].lower()}B"
+
+
 def _retention(name: str, raw: str) -> int:
     try:
         days = int(raw)
@@ -536,6 +588,8 @@ def _parsers() -> dict[str, Callable[[str, str], Any]]:
         "base_url": _base_url,
         "raw_retention_days": _retention,
         "poll_deadline_seconds": number(float),
+        "query_memory_limit": _size,
+        "query_temp_limit": _size,
     }
     return {item.name: special.get(item.name) or by_type[cast(str, item.type)] for item in fields(Settings)}
 

@@ -12,8 +12,12 @@ import contextlib
 import errno
 import functools
 import hashlib
+import os
 import re
+import shutil
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,7 +29,8 @@ import duckdb
 import polars as pl
 
 from streamledger.errors import DatabaseBusy, DatabaseUnusable, WarehouseError
-from streamledger.files import storage_problem
+from streamledger.files import process_alive, storage_problem
+from streamledger.settings import QueryLimits
 
 SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -176,6 +181,89 @@ def connect(
             delay = min(delay * 2, 1.0)
     run_file(con, "warehouse/session.sql")
     return con
+
+
+class QueryLimitReached(WarehouseError):
+    """A bounded reading reached one of its limits and was stopped; the message names the setting."""
+
+
+# A bounded reading's temporary folder: <system temp>/streamledger-query-<pid>-<random>.
+QUERY_TEMP_PREFIX = "streamledger-query-"
+# Once its time is up, a reading's connection is interrupted this often: an interrupt between two
+# statements is lost, the next statement would run unbounded.
+INTERRUPT_EVERY_SECONDS = 0.05
+
+
+@contextmanager
+def bounded_reader(
+    path: Path,
+    limits: QueryLimits,
+    *,
+    subject: str,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database read-only for one reading bounded by `limits`, then close it.
+
+    Past limits.timeout_seconds its running statement is interrupted (the file is held that long at most);
+    DuckDB's memory and temporary files are capped. A limit reached is a QueryLimitReached naming `subject`
+    and the setting. The temporary files go to a folder of this reading's own, removed when it ends; folders
+    left by readers that were killed are removed first.
+    """
+    remove_orphaned_temp_folders()
+    folder = Path(tempfile.mkdtemp(prefix=f"{QUERY_TEMP_PREFIX}{os.getpid()}-"))
+    try:
+        con = connect(path, read_only=True, wait_seconds=wait_seconds, on_wait=on_wait)
+        stop = threading.Event()
+        watchdog = threading.Thread(
+            target=_interrupt_after, args=(con, limits.timeout_seconds, stop), name="query-timeout"
+        )
+        try:
+            values = {"temp_directory": str(folder), "memory_limit": limits.memory_limit}
+            run_file(con, "warehouse/reader_limits.sql", values | {"temp_limit": limits.temp_limit})
+            watchdog.start()
+            yield con
+        except (duckdb.InterruptException, duckdb.OutOfMemoryException) as exc:
+            raise QueryLimitReached(f"{subject}: stopped: {_limit_reached(exc, limits)}") from None
+        finally:
+            stop.set()
+            if watchdog.is_alive():
+                watchdog.join()
+            con.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _limit_reached(exc: duckdb.Error, limits: QueryLimits) -> str:
+    """What a bounded reading reached, and the setting of that limit."""
+    if isinstance(exc, duckdb.InterruptException):
+        what = f"it ran for {limits.timeout_seconds:g} s (STREAMLEDGER_QUERY_TIMEOUT_SECONDS)"
+    elif "max_temp_directory_size" in str(exc):
+        what = f"its temporary files reached {limits.temp_limit} (STREAMLEDGER_QUERY_TEMP_LIMIT)"
+    else:
+        what = f"it needed more than {limits.memory_limit} of memory (STREAMLEDGER_QUERY_MEMORY_LIMIT)"
+    return f"{what}; narrow the query, or raise that setting"
+
+
+def _interrupt_after(con: duckdb.DuckDBPyConnection, seconds: float, stop: threading.Event) -> None:
+    """Interrupt the connection's statements from `seconds` on, until the reading stops."""
+    if stop.wait(seconds):
+        return
+    while not stop.is_set():
+        with contextlib.suppress(duckdb.Error):
+            con.interrupt()
+        stop.wait(INTERRUPT_EVERY_SECONDS)
+
+
+def remove_orphaned_temp_folders() -> list[Path]:
+    """Remove the temporary folders of bounded readings whose process is gone (killed); return them."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{QUERY_TEMP_PREFIX}*-*"):
+        pid = folder.name.removeprefix(QUERY_TEMP_PREFIX).partition("-")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 @contextmanager

@@ -140,8 +140,9 @@ comment on column livestreams.last_swept_at is 'When its session list was last r
 comment on column livestreams.swept_updated_at is 'Its updated_at as of that sweep; null: never swept.';
 
 comment on table sessions is
-    'One row per livestream session: its latest observed attributes and figures (a null never erases a known '
-    'value; a stopped session stays stopped), and whether the figures are final.';
+    'One row per livestream session: its attributes and figures as last observed on the API''s clock (a null '
+    'never erases a known value; a stopped session stays stopped), and whether the figures are final (then '
+    'those of the confirming read, whatever was read before or after).';
 comment on column sessions.session_id is 'The session''s id.';
 comment on column sessions.livestream_id is 'The livestream it belongs to.';
 comment on column sessions.app_id is 'The app it belongs to.';
@@ -155,23 +156,25 @@ comment on column sessions.stopped_time is
     'When it stopped, on the API''s clock; null while running (or not yet seen).';
 comment on column sessions.err_message is 'The API''s error message for the session; null when none.';
 comment on column sessions.ingest_seconds is
-    'Ingest seconds so far, cumulative, as last read (exactly final once is_final); null until read.';
+    'Ingest seconds so far, cumulative, as last read (once is_final, those of the confirming read); null until '
+    'read.';
 comment on column sessions.viewer_seconds is
-    'Viewer seconds so far, cumulative, as last read (exactly final once is_final); null until read.';
+    'Viewer seconds so far, cumulative, as last read (once is_final, those of the confirming read); null until '
+    'read.';
 comment on column sessions.first_seen_at is 'When a poll first observed it (fetched_at).';
 comment on column sessions.last_seen_at is 'When a poll last observed it (fetched_at).';
 comment on column sessions.last_poll_id is 'The poll that last observed it.';
 comment on column sessions.is_final is
-    'True once two reads after the stop, in different polls, reported the same figures: they will not '
-    'change.';
+    'True once two consecutive reads after the stop (on the API''s clock, in different polls) reported the '
+    'same figures, the later at least STREAMLEDGER_SETTLE_SECONDS after it: they will not change.';
 comment on column sessions.finalized_at is 'When the confirming read was fetched; null until final.';
 comment on column sessions.last_observed_at is
     'When it was last observed on the API''s clock (Date header, else fetched_at): a running session''s end '
     'in reports.';
 
 comment on table session_snapshots is
-    'One row per session per poll: the poll''s latest observation of it. Its readings are the points of the '
-    'usage curve (see stale_session_usage).';
+    'One row per session per poll: the poll''s latest observation of it on the API''s clock. Its readings are '
+    'the points of the usage curve (see stale_session_usage).';
 comment on column session_snapshots.poll_id is 'The poll (poll_runs.poll_id).';
 comment on column session_snapshots.fetched_at is 'When the response was received, on our clock.';
 comment on column session_snapshots.session_id is 'The session.';

@@ -68,6 +68,9 @@ VARIABLES = {
     "migration_version": "(select max(version) + 1 from schema_migrations)",
     "migration_name": "'999_from_the_cli_test.sql'",
     "migration_checksum": "sha256('')",
+    "temp_directory": "'reader-temp'",
+    "memory_limit": "'512MB'",
+    "temp_limit": "'256MB'",
     # Null: every stale session, as in a rebuild. Typed: an untyped null is an INTEGER to the CLI's binder.
     "usage_stale_ids": "null::varchar[]",
 }
