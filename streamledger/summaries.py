@@ -173,6 +173,9 @@ def failure_markdown(kind: str, cause: BaseException | str) -> str:
 
 
 def _requests(facts: Mapping[str, Any]) -> str:
+    # Without an allowance (a reconcile: its few reads are not planned against one) discovery is not told
+    # apart from the rest.
+    planned = bool(facts["allowance"])
     parts = [
         f"{facts[name]:,} {label}"
         for name, label in (
@@ -182,13 +185,9 @@ def _requests(facts: Mapping[str, Any]) -> str:
             ("transport_errors", "transport errors"),
             ("failed_calls", "failed"),
         )
-        if facts.get(name)
+        if facts.get(name) and (planned or name != "discovery_requests")
     ]
-    if not facts["allowance"]:  # a reconcile: its few reads are not planned against an allowance
-        parts = parts[1:] if facts.get("discovery_requests") else parts
-        allowance = ""
-    else:
-        allowance = f" of an allowance of {facts['allowance']:,}"
+    allowance = f" of an allowance of {facts['allowance']:,}" if planned else ""
     return f"{facts['requests']:,}{allowance}" + (f" ({', '.join(parts)})" if parts else "")
 
 
