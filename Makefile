@@ -30,8 +30,8 @@ lint: $(VENV)/.synced
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-docs: $(VENV)/.synced  ## write the generated pages of docs/ (settings, reports, tables) from the code
-	$(BIN)/python -m tests.docs_pages
+docs: $(VENV)/.synced  ## write the generated pages of docs/ (settings, reports, tables; Markdown and HTML) from the code
+	$(BIN)/streamledger docs --output docs
 
 wheel-check: $(VENV)/.synced  ## the wheel, installed outside the checkout, polls the simulator (what CI runs last)
 	.ci/wheel-check

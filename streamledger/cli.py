@@ -168,6 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("name", nargs="?", help="the report, e.g. usage-by-livestream (see --list)")
     report.add_argument("--list", action="store_true", help="list the reports with what each answers")
+    report.add_argument(
+        "--describe", action="store_true", help="print the report's question, grain, parameters and columns"
+    )
     report.add_argument("--from", dest="from_date", metavar="DATE", help="first day, YYYY-MM-DD (inclusive)")
     report.add_argument("--to", dest="to_date", metavar="DATE", help="last day, YYYY-MM-DD (inclusive)")
     report.add_argument("--tz", metavar="ZONE", help="IANA time zone for days and hours (default UTC)")
@@ -187,6 +190,12 @@ def _parser() -> argparse.ArgumentParser:
     _output_arguments(sql)
     _reader_arguments(sql)
     sql.set_defaults(run=_sql)
+
+    docs = commands.add_parser(
+        "docs", help="write the catalog of tables, views, macros, reports and settings as Markdown and HTML"
+    )
+    docs.add_argument("--output", type=Path, default=Path("docs"), metavar="DIR", help="default docs")
+    docs.set_defaults(run=_docs)
 
     export = commands.add_parser(
         "export", help="write a month's finance statement and session log for finance, with a manifest"
@@ -549,11 +558,13 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     from streamledger import reports
 
     if args.list:
-        for report in reports.catalog().values():
-            print(f"{report.name:<22} {report.description}")
+        print(reports.catalog_text(), end="")
         return 0
     if not args.name:
         raise StreamledgerError("report: name a report, or --list them")
+    if args.describe:
+        print(reports.describe(args.name), end="")
+        return 0
     report = reports.find(args.name)
     raw: dict[str, str | None] = {
         "from_date": args.from_date,
@@ -578,6 +589,14 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         reports.write_output(frame, args.format, args.output, title=title, tz=tz)
     if args.chart is not None:
         _daily_chart(frame, values, args.chart)
+    return 0
+
+
+def _docs(args: argparse.Namespace, settings: Settings) -> int:
+    from streamledger.catalog import write_docs
+
+    for path in write_docs(args.output):
+        print(f"wrote {path}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import orjson
@@ -40,8 +41,26 @@ MAX_PRICE = Decimal(10) ** 12  # the statement holds prices as decimal(18, 6)
 FORMATS = ("table", "csv", "json", "parquet")
 # Every parameter a report may declare, and how a command-line value becomes a typed, bound value.
 PARAMETERS: dict[str, Callable[[str], object]] = {}
-_HEADER = re.compile(r"^--\s*(Grain|Parameters|Units):\s*(.*)$")
-_DECLARED = re.compile(r"(?:^|,\s*)([a-z_]+) \(")
+# Command-line flags of the parameters that have one; any other is given as --param NAME=VALUE.
+FLAGS = {"from_date": "--from", "to_date": "--to", "tz": "--tz", "price_per_ingest_minute": "--price"}
+# The value each parameter takes in a report's example command line (fixed, so that the docs are stable).
+EXAMPLES = {
+    "from_date": "2026-11-01",
+    "to_date": "2026-11-30",
+    "tz": "Europe/Paris",
+    "price_per_ingest_minute": "0.010",
+    "max_gap_seconds": "300",
+}
+WIDTH = 80  # the terminal width catalog_text() and describe() fit
+# A report file's header, its first comment lines (docs/reports.md shows it whole):
+#   -- <the question it answers>
+#   -- Grain: one row per ...
+#   -- Parameter <name> [<unit>] = <default>               (one line per parameter; none: no line)
+#   -- Columns: <name> [<unit>], <name> [<unit>], ...       (repeated lines continue the list)
+#   -- Units: <how to read the figures>
+_HEADER = re.compile(r"^--\s*(Grain|Parameter|Columns|Units)\b:?\s*(.*)$")
+_PARAMETER = re.compile(r"([a-z_]+) \[([^\]]+)\] = (.+)")
+_COLUMN = re.compile(r"\s*([a-z_]+) \[([^\]]+)\]\s*(?:,|$)")
 
 
 class ReportError(StreamledgerError):
@@ -49,8 +68,37 @@ class ReportError(StreamledgerError):
 
 
 @dataclass(frozen=True)
+class Parameter:
+    """A parameter a report declares: its name, its unit and the value it takes when not given."""
+
+    name: str
+    unit: str
+    default: str
+
+    @property
+    def usage(self) -> str:
+        """Its name and how the command line gives it: its own flag (--from), or --param NAME=VALUE."""
+        flag = FLAGS.get(self.name)
+        return f"{self.name} ({flag or f'--param {self.name}=VALUE'})"
+
+    def given(self, value: str) -> str:
+        """Return the command-line words that give it `value`."""
+        flag = FLAGS.get(self.name)
+        return f"{flag} {value}" if flag else f"--param {self.name}={value}"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column a report returns, with the unit of its values."""
+
+    name: str
+    unit: str
+
+
+@dataclass(frozen=True)
 class Report:
-    """One report file: its name and the header that states its question, grain, parameters and units."""
+    """One report file: its name and the header that states its question, grain, parameters, columns
+    and units (see _HEADER for the syntax)."""
 
     name: str
     description: str
@@ -58,6 +106,8 @@ class Report:
     parameters: tuple[str, ...]
     units: str
     path: Path
+    parameter_specs: tuple[Parameter, ...] = ()
+    columns: tuple[Column, ...] = ()
 
     def sql(self) -> str:
         """Return the report's one statement."""
@@ -67,21 +117,55 @@ class Report:
 
 @cache
 def catalog() -> dict[str, Report]:
-    """Return every report in sql/reports/ by name."""
-    reports = {}
-    for path in sorted(REPORTS_DIR.glob("*.sql")):
-        lines = path.read_text().splitlines()
-        header = {m.group(1): m.group(2) for line in lines[1:6] if (m := _HEADER.match(line))}
-        if not lines or not lines[0].startswith("-- ") or set(header) != {"Grain", "Parameters", "Units"}:
-            raise ReportError(f"{path}: a report starts with its question, then Grain, Parameters and Units")
-        declared = tuple(_DECLARED.findall(header["Parameters"]))
-        unknown = set(declared) - set(PARAMETERS)
-        if unknown:
-            raise ReportError(f"{path}: unknown parameters {sorted(unknown)}")
-        reports[path.stem] = Report(
-            path.stem, lines[0][3:].strip(), header["Grain"], declared, header["Units"], path
-        )
-    return reports
+    """Return every report in sql/reports/ by name, read from the header of its file."""
+    return {path.stem: _read_header(path) for path in sorted(REPORTS_DIR.glob("*.sql"))}
+
+
+def _read_header(path: Path) -> Report:
+    """Return the report a file's header declares; a header that breaks the syntax names its line."""
+    lines = path.read_text().splitlines()
+    if not lines or not lines[0].startswith("-- ") or _HEADER.match(lines[0]):
+        raise ReportError(f"{path}: line 1: a report starts with its question ('-- What ...')")
+    fields: dict[str, list[str]] = {"Grain": [], "Parameter": [], "Columns": [], "Units": []}
+    for number, line in enumerate(lines[1:], start=2):
+        match = _HEADER.match(line)
+        if match is None:
+            break
+        fields[match.group(1)].append(match.group(2).strip())
+        if match.group(1) == "Parameter" and not _PARAMETER.fullmatch(match.group(2).strip()):
+            raise ReportError(f"{path}: line {number}: expected '-- Parameter NAME [UNIT] = DEFAULT'")
+    missing = [key for key in ("Grain", "Columns", "Units") if not fields[key]]
+    if missing or len(fields["Grain"]) > 1 or len(fields["Units"]) > 1:
+        raise ReportError(f"{path}: the header needs one Grain, one or more Columns and one Units line")
+    specs = tuple(_parameter(item) for item in fields["Parameter"])
+    unknown = sorted({spec.name for spec in specs} - set(PARAMETERS))
+    if unknown:
+        raise ReportError(f"{path}: unknown parameters {unknown}")
+    return Report(
+        name=path.stem,
+        description=lines[0][3:].strip(),
+        grain=fields["Grain"][0],
+        parameters=tuple(spec.name for spec in specs),
+        units=fields["Units"][0],
+        path=path,
+        parameter_specs=specs,
+        columns=tuple(_columns(path, ", ".join(line.rstrip(",") for line in fields["Columns"]))),
+    )
+
+
+def _parameter(text: str) -> Parameter:
+    name, unit, default = cast(re.Match[str], _PARAMETER.fullmatch(text)).groups()
+    return Parameter(name, unit, default)
+
+
+def _columns(path: Path, text: str) -> Iterator[Column]:
+    position = 0
+    while position < len(text):
+        match = _COLUMN.match(text, position)
+        if match is None:
+            raise ReportError(f"{path}: Columns: expected 'NAME [UNIT], ...' at {text[position:][:40]!r}")
+        yield Column(*match.groups())
+        position = match.end()
 
 
 def find(name: str) -> Report:
@@ -91,6 +175,64 @@ def find(name: str) -> Report:
     if report is None:
         raise ReportError(f"no report {name!r} (available: {', '.join(reports)})")
     return report
+
+
+def example(report: Report) -> list[str]:
+    """Return a command line that runs the report with every parameter given (the values of EXAMPLES), in
+    lines that fit WIDTH, continued with a backslash as a shell reads them."""
+    words = [
+        f"streamledger report {report.name}",
+        *(spec.given(EXAMPLES[spec.name]) for spec in report.parameter_specs),
+    ]
+    lines = [f"  {words[0]}"]
+    for word in words[1:]:
+        if len(lines[-1]) + len(word) + 3 > WIDTH:
+            lines[-1] += " \\"
+            lines.append(f"    {word}")
+        else:
+            lines[-1] += f" {word}"
+    return lines
+
+
+def describe(name: str) -> str:
+    """Return what `report NAME --describe` prints, in 80 columns: the question, grain, parameters (flag,
+    unit, default), the columns with their units, how to read the figures, and an example."""
+    report = find(name)
+    lines = [*_wrapped(f"{report.name}: {report.description}"), "", *_wrapped(report.grain, "Grain: ")]
+    lines += ["", "Parameters:" if report.parameter_specs else "Parameters: none"]
+    for spec in report.parameter_specs:
+        lines += _wrapped(f"{spec.usage}: {spec.unit}; default {spec.default}", "  ", indent=4)
+    width = max(len(column.name) for column in report.columns)
+    lines += ["", "Columns:", *(f"  {column.name:<{width}}  {column.unit}" for column in report.columns)]
+    lines += ["", *_wrapped(report.units, "Units: "), "", "Example:", *example(report)]
+    return "\n".join(lines) + "\n"
+
+
+def catalog_text() -> str:
+    """Return what `report --list` prints, in 80 columns: every report's name, question, grain, parameters
+    and units (`report NAME --describe` adds each parameter's default and each column's unit)."""
+    blocks = []
+    for report in catalog().values():
+        block = [report.name, *_wrapped(report.description, "  ")]
+        block += _wrapped(report.grain, "  Grain:      ")
+        block += _wrapped(", ".join(report.parameters) or "none", "  Parameters: ")
+        block += _wrapped(report.units, "  Units:      ")
+        blocks.append("\n".join(block))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _wrapped(text: str, first: str = "", *, indent: int | None = None) -> list[str]:
+    """Return `text` in lines of at most WIDTH columns: after `first` on the first line, then indented by
+    `indent` (by default, the width of `first`). Words are never cut, so a long id or URL stays whole."""
+    rest = " " * (len(first) if indent is None else indent)
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def parse_parameters(report: Report, raw: Mapping[str, str | None]) -> dict[str, object]:

@@ -1,6 +1,10 @@
 -- Concurrency: how many streams were live in each hour of a period, and when the period's peak was.
 -- Grain: one row per hour of the period (local hour in tz), hours without a live stream included.
--- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC)
+-- Parameter from_date [local date in tz, inclusive] = first day of this month
+-- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter tz [IANA time zone] = UTC
+-- Columns: hour [local time in tz], hour_utc [UTC instant], live_livestreams [count],
+-- Columns: peak_concurrent [count], is_period_peak [yes/no]
 -- Units: counts of streams. A stream is live from its session's started_time to its stopped_time (or, while running, its last observation). peak_concurrent is the most streams live at one instant in the hour.
 with spans as (
     select

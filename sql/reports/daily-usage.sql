@@ -1,6 +1,10 @@
 -- Daily usage per app and livestream: sessions, viewer hours and ingest hours on each local day.
 -- Grain: one row per local day (in tz) per livestream with usage that day.
--- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC)
+-- Parameter from_date [local date in tz, inclusive] = first day of this month
+-- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter tz [IANA time zone] = UTC
+-- Columns: day [local date in tz], app_id [id], livestream [text], livestream_id [id], sessions [count],
+-- Columns: viewer_hours [hours], ingest_hours [hours]
 -- Units: hours of usage that happened on that day (sessions crossing midnight are split). Days are bucketed by the UTC hour they start in, converted to tz.
 with usage as (
     select

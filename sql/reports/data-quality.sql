@@ -1,6 +1,11 @@
 -- Data quality of a period: failed, partial and rate-limited polls, polling gaps, parse issues, sessions not yet final, reconciliation differences.
 -- Grain: one row per finding (a gap, a kind of parse issue, a session, a day, or a kind of poll failure).
--- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC), max_gap_seconds (longest normal time between two polls; default: 150)
+-- Parameter from_date [local date in tz, inclusive] = first day of this month
+-- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter tz [IANA time zone] = UTC
+-- Parameter max_gap_seconds [seconds] = 150
+-- Columns: check [text], subject [text], occurrences [count], first_at [UTC instant],
+-- Columns: last_at [UTC instant], detail [text]
 -- Units: occurrences are counts; first_at and last_at are UTC instants; details name seconds where they give durations.
 with params as (
     select

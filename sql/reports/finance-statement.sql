@@ -1,6 +1,14 @@
 -- Monthly finance statement: viewer and ingest minutes and the estimated cost per app, livestream and meeting.
 -- Grain: one row per livestream (with its app and meeting) with a session whose span overlaps the period.
--- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC), price_per_ingest_minute (USD; default: 0.010, the published export price)
+-- Parameter from_date [local date in tz, inclusive] = first day of this month
+-- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter tz [IANA time zone] = UTC
+-- Parameter price_per_ingest_minute [USD per ingest minute] = 0.010 (the published export price)
+-- Columns: period_from [local date in tz], period_to [local date in tz], app_id [id], app_name [text],
+-- Columns: livestream_id [id], livestream_name [text], meeting_id [id], sessions [count],
+-- Columns: sessions_not_final [count], viewer_seconds [seconds], ingest_seconds [seconds],
+-- Columns: viewer_minutes [minutes], ingest_minutes [minutes], price_per_ingest_minute_usd [USD per minute],
+-- Columns: estimated_cost_usd [USD], complete [yes/no]
 -- Units: seconds and minutes of usage that happened inside the period (a session crossing its edge is split, see session_usage), exact decimals; estimated_cost_usd = ingest_minutes x price, rounded half away from zero to 0.000001 USD. Rows with sessions_not_final > 0 are not complete: their figures may still grow.
 with sessions_in_period as (
     select

@@ -1,6 +1,11 @@
 -- Poll health of a period: polls by outcome with their requests, retries, 429s, parse issues and time.
 -- Grain: one row per poll kind (snapshot, reconcile) and outcome (ok, partial, failed).
--- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC)
+-- Parameter from_date [local date in tz, inclusive] = first day of this month
+-- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter tz [IANA time zone] = UTC
+-- Columns: kind [text], outcome [text], polls [count], requests [count], retries [count],
+-- Columns: rate_limited [count], parse_issues [count], avg_poll_seconds [seconds],
+-- Columns: max_poll_seconds [seconds], last_started_at [UTC instant]
 -- Units: counts; seconds for the poll time (network + normalize + load); instants in UTC.
 with in_period as (
     select *

@@ -1,6 +1,11 @@
 -- Usage by livestream in a period: sessions, viewer and ingest hours, average and longest session, errors.
 -- Grain: one row per livestream with a session whose span overlaps the period.
--- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC)
+-- Parameter from_date [local date in tz, inclusive] = first day of this month
+-- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter tz [IANA time zone] = UTC
+-- Columns: app_id [id], livestream [text], livestream_id [id], meeting_id [id], sessions [count],
+-- Columns: sessions_not_final [count], errored_sessions [count], viewer_hours [hours],
+-- Columns: ingest_hours [hours], avg_session_minutes [minutes], longest_session_minutes [minutes]
 -- Units: hours and minutes as the column names say. Hours are the usage that happened inside the period (a session crossing its edge is split, see session_usage); minutes are whole-session durations.
 with in_period as (
     select *
