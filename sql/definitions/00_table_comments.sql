@@ -9,7 +9,7 @@ comment on table raw_responses is
 comment on column raw_responses.poll_id is 'The poll that sent the request (poll_runs.poll_id).';
 comment on column raw_responses.seq is 'Order of receipt within the poll, from 1; (poll_id, seq) is unique.';
 comment on column raw_responses.fetched_at is
-    'When the response (or the failure) was received, on our clock.';
+    'When the response (or the failure) was received, on our clock (UTC).';
 comment on column raw_responses.endpoint is
     'Which call: list_apps, list_livestreams, active_session, session_by_id, livestream_sessions, '
     'analytics_daywise or analytics_overall.';
@@ -32,7 +32,7 @@ comment on column raw_responses.body is
     'there was no response.';
 comment on column raw_responses.error is 'Why a retry or error attempt failed, one line; null for answers.';
 comment on column raw_responses.server_date is
-    'The response''s Date header: when the API produced it, on the API''s clock (1 s resolution); null '
+    'The response''s Date header: when the API produced it, on the API''s clock (UTC, 1 s resolution); null '
     'when absent.';
 
 comment on table poll_runs is
@@ -41,8 +41,8 @@ comment on table poll_runs is
     'is here.';
 comment on column poll_runs.poll_id is
     'Sorts by start time: 20261127T183200.123456Z-1a2b3c (UTC start, then random hex).';
-comment on column poll_runs.started_at is 'When the poll started.';
-comment on column poll_runs.finished_at is 'When its fetching finished.';
+comment on column poll_runs.started_at is 'When the poll started, on our clock (UTC).';
+comment on column poll_runs.finished_at is 'When its fetching finished, on our clock (UTC).';
 comment on column poll_runs.app_ids is 'The apps the poll read.';
 comment on column poll_runs.livestreams is 'Distinct livestreams observed.';
 comment on column poll_runs.active_reads is 'Active-session reads planned.';
@@ -65,10 +65,10 @@ comment on column poll_runs.outcome is
 comment on column poll_runs.message is
     'The failures, one per line (at most 20 and a count), then a warning about the clock when clock_skewed; '
     'null when there is neither.';
-comment on column poll_runs.network_seconds is 'Seconds spent fetching.';
-comment on column poll_runs.normalize_seconds is 'Seconds spent typing the responses.';
+comment on column poll_runs.network_seconds is 'Seconds spent fetching (wall clock).';
+comment on column poll_runs.normalize_seconds is 'Seconds spent typing the responses (wall clock).';
 comment on column poll_runs.load_seconds is
-    'Seconds spent loading, up to the ledger row (the commit not included).';
+    'Seconds spent loading, up to the ledger row (wall clock; the commit not included).';
 comment on column poll_runs.recovered is 'True when loaded from a landing file that an interrupted run left.';
 comment on column poll_runs.kind is
     'snapshot (a poll of the sessions) or reconcile (a read of daywise and overall analytics).';
@@ -105,12 +105,13 @@ comment on table listing_rounds is
     'continues the latest round. Bookkeeping like poll_runs: a rebuild keeps it.';
 comment on column listing_rounds.poll_id is 'The poll that read the pages (poll_runs.poll_id).';
 comment on column listing_rounds.app_id is 'The app listed.';
-comment on column listing_rounds.fetched_at is 'When the poll started.';
-comment on column listing_rounds.round_started_at is 'When the round''s first page was read.';
+comment on column listing_rounds.fetched_at is 'When the poll started, on our clock (UTC).';
+comment on column listing_rounds.round_started_at is 'When the round''s first page was read (UTC).';
 comment on column listing_rounds.first_page is 'The first page this poll read (page_no, from 1).';
 comment on column listing_rounds.last_page is
     'The last page this poll read in order (a failed page ends the poll''s share of the round).';
-comment on column listing_rounds.total_count is 'Livestreams in the list, as its paging said; null: not said.';
+comment on column listing_rounds.total_count is
+    'Livestreams in the list, as its paging said (paging.total_count); null: not said.';
 comment on column listing_rounds.complete is 'True when this poll read the round''s last page.';
 comment on column listing_rounds.filter_ignored is
     'True when the list answered status=LIVE with other statuses: the poll listed every page instead.';
@@ -118,56 +119,68 @@ comment on column listing_rounds.filter_ignored is
 comment on table livestreams is
     'One row per livestream: its latest observed attributes (a null never erases a known value), and when '
     'the poll planner last read it.';
-comment on column livestreams.livestream_id is 'The livestream''s id.';
-comment on column livestreams.app_id is 'The app it belongs to.';
-comment on column livestreams.name is 'Its name as last observed; null when it has none.';
-comment on column livestreams.meeting_id is 'The RealtimeKit meeting it streams; null when it has none.';
+comment on column livestreams.livestream_id is 'The livestream''s id (the API''s id).';
+comment on column livestreams.app_id is
+    'The app it belongs to (the app whose list or session call returned it).';
+comment on column livestreams.name is 'Its name as last observed (the API''s name); null when it has none.';
+comment on column livestreams.meeting_id is
+    'The RealtimeKit meeting it streams (the API''s meeting_id); null when it has none.';
 comment on column livestreams.status is
     'As last observed: LIVE, IDLE, ERRORED, INVOKED, or another value the API sent.';
-comment on column livestreams.disabled is 'Whether it is disabled; null until observed.';
-comment on column livestreams.ingest_server is 'The RTMP ingest server.';
-comment on column livestreams.playback_url is 'The HLS playback URL.';
+comment on column livestreams.disabled is
+    'Whether it is disabled (the API''s disabled); null until observed.';
+comment on column livestreams.ingest_server is 'The RTMP ingest server (the API''s ingest_server).';
+comment on column livestreams.playback_url is 'The HLS playback URL (the API''s playback_url).';
 comment on column livestreams.stream_key_fingerprint is
-    'sha256:<12 hex> of the stream key; the key itself is never stored.';
-comment on column livestreams.created_at is 'When the API says it was created.';
-comment on column livestreams.updated_at is 'When the API says it last changed (a change triggers a sweep).';
-comment on column livestreams.first_seen_at is 'When a poll first observed it (fetched_at).';
-comment on column livestreams.last_seen_at is 'When a poll last observed it (fetched_at).';
+    'sha256:<12 hex> of the API''s stream_key; the key itself is never stored.';
+comment on column livestreams.created_at is 'When the API says it was created (its created_at, UTC).';
+comment on column livestreams.updated_at is
+    'When the API says it last changed (its updated_at, UTC; a change triggers a sweep).';
+comment on column livestreams.first_seen_at is
+    'When a poll first observed it (that response''s fetched_at, UTC).';
+comment on column livestreams.last_seen_at is
+    'When a poll last observed it (that response''s fetched_at, UTC).';
 comment on column livestreams.last_poll_id is 'The poll that last observed it.';
 comment on column livestreams.last_active_read_at is
-    'When its active session was last read and answered; null: never.';
-comment on column livestreams.last_swept_at is 'When its session list was last read (a sweep); null: never.';
+    'When its active session was last read and answered (fetched_at, UTC); null: never.';
+comment on column livestreams.last_swept_at is
+    'When its session list was last read (a sweep; fetched_at, UTC); null: never.';
 comment on column livestreams.swept_updated_at is 'Its updated_at as of that sweep; null: never swept.';
 
 comment on table sessions is
     'One row per livestream session: its attributes and figures as last observed on the API''s clock (a null '
     'never erases a known value; a stopped session stays stopped), and whether the figures are final (then '
     'those of the confirming read, whatever was read before or after).';
-comment on column sessions.session_id is 'The session''s id.';
+comment on column sessions.session_id is 'The session''s id (the API''s id).';
 comment on column sessions.livestream_id is 'The livestream it belongs to.';
 comment on column sessions.app_id is 'The app it belongs to.';
 comment on column sessions.status is 'The livestream''s status when the session was last seen with it.';
-comment on column sessions.created_at is 'When the API says it was created.';
-comment on column sessions.updated_at is 'When the API says it last changed.';
-comment on column sessions.invoked_time is 'When it was invoked, on the API''s clock; null until observed.';
+comment on column sessions.created_at is 'When the API says it was created (its created_at, UTC).';
+comment on column sessions.updated_at is 'When the API says it last changed (its updated_at, UTC).';
+comment on column sessions.invoked_time is
+    'When it was invoked (the API''s invoked_time, UTC, on the API''s clock); null until observed.';
 comment on column sessions.started_time is
-    'When it started streaming, on the API''s clock; null until observed.';
+    'When it started streaming (the API''s started_time, UTC, on the API''s clock); null until observed.';
 comment on column sessions.stopped_time is
-    'When it stopped, on the API''s clock; null while running (or not yet seen).';
-comment on column sessions.err_message is 'The API''s error message for the session; null when none.';
+    'When it stopped (the API''s stopped_time, UTC, on the API''s clock); null while running (or not yet '
+    'seen).';
+comment on column sessions.err_message is
+    'The API''s error message for the session (its err_message); null when none.';
 comment on column sessions.ingest_seconds is
-    'Ingest seconds so far, cumulative, as last read (once is_final, those of the confirming read); null until '
-    'read.';
+    'Ingest seconds so far (the API''s ingest_seconds: cumulative, fraction kept), as last read (once '
+    'is_final, those of the confirming read); null until read.';
 comment on column sessions.viewer_seconds is
-    'Viewer seconds so far, cumulative, as last read (once is_final, those of the confirming read); null until '
-    'read.';
-comment on column sessions.first_seen_at is 'When a poll first observed it (fetched_at).';
-comment on column sessions.last_seen_at is 'When a poll last observed it (fetched_at).';
+    'Viewer seconds so far (the API''s viewer_seconds: cumulative over every viewer, fraction kept), as last '
+    'read (once is_final, those of the confirming read); null until read.';
+comment on column sessions.first_seen_at is
+    'When a poll first observed it (that response''s fetched_at, UTC).';
+comment on column sessions.last_seen_at is 'When a poll last observed it (that response''s fetched_at, UTC).';
 comment on column sessions.last_poll_id is 'The poll that last observed it.';
 comment on column sessions.is_final is
     'True once two consecutive reads after the stop (on the API''s clock, in different polls) reported the '
     'same figures, the later at least STREAMLEDGER_SETTLE_SECONDS after it: they will not change.';
-comment on column sessions.finalized_at is 'When the confirming read was fetched; null until final.';
+comment on column sessions.finalized_at is
+    'When the confirming read was fetched (its fetched_at, UTC); null until final.';
 comment on column sessions.last_observed_at is
     'When it was last observed on the API''s clock (Date header, else fetched_at): a running session''s end '
     'in reports.';
@@ -176,7 +189,7 @@ comment on table session_snapshots is
     'One row per session per poll: the poll''s latest observation of it on the API''s clock. Its readings are '
     'the points of the usage curve (see stale_session_usage).';
 comment on column session_snapshots.poll_id is 'The poll (poll_runs.poll_id).';
-comment on column session_snapshots.fetched_at is 'When the response was received, on our clock.';
+comment on column session_snapshots.fetched_at is 'When the response was received, on our clock (UTC).';
 comment on column session_snapshots.session_id is 'The session.';
 comment on column session_snapshots.livestream_id is 'Its livestream.';
 comment on column session_snapshots.app_id is 'Its app.';
@@ -185,12 +198,13 @@ comment on column session_snapshots.endpoint is
 comment on column session_snapshots.status is
     'The livestream''s status in that observation; null when not given.';
 comment on column session_snapshots.started_time is
-    'started_time as read; null when not given (or not typed).';
-comment on column session_snapshots.stopped_time is 'stopped_time as read; null while running.';
+    'The API''s started_time as read (UTC, on the API''s clock); null when not given (or not typed).';
+comment on column session_snapshots.stopped_time is
+    'The API''s stopped_time as read (UTC, on the API''s clock); null while running.';
 comment on column session_snapshots.ingest_seconds is
-    'Cumulative ingest seconds as read; null when not given (or not typed).';
+    'Cumulative ingest seconds as read (the API''s ingest_seconds); null when not given (or not typed).';
 comment on column session_snapshots.viewer_seconds is
-    'Cumulative viewer seconds as read; null when not given (or not typed).';
+    'Cumulative viewer seconds as read (the API''s viewer_seconds); null when not given (or not typed).';
 comment on column session_snapshots.observed_at is
     'When the reading was taken, on the API''s clock: the response''s Date header, else fetched_at; never '
     'later than fetched_at (a Date ahead of our clock would place usage in hours that have not happened).';
@@ -200,7 +214,7 @@ comment on table parse_issues is
     'holds null instead; the value as received is here.';
 comment on column parse_issues.poll_id is 'The poll.';
 comment on column parse_issues.seq is 'The raw_responses row it came from (with poll_id).';
-comment on column parse_issues.fetched_at is 'When that response was received.';
+comment on column parse_issues.fetched_at is 'When that response was received, on our clock (UTC).';
 comment on column parse_issues.endpoint is 'The call it came from.';
 comment on column parse_issues.app_id is 'The app; null for account-level responses (the apps list).';
 comment on column parse_issues.livestream_id is 'The livestream, when known.';
@@ -211,11 +225,11 @@ comment on column parse_issues.reason is 'Why it could not be typed.';
 
 comment on table apps is
     'One row per app of the account seen in the apps list: its latest observed attributes.';
-comment on column apps.app_id is 'The app''s id.';
-comment on column apps.name is 'Its name as last observed.';
-comment on column apps.created_at is 'When the API says it was created.';
-comment on column apps.first_seen_at is 'When a poll first observed it (fetched_at).';
-comment on column apps.last_seen_at is 'When a poll last observed it (fetched_at).';
+comment on column apps.app_id is 'The app''s id (the API''s id).';
+comment on column apps.name is 'Its name as last observed (the API''s name).';
+comment on column apps.created_at is 'When the API says it was created (its created_at, UTC).';
+comment on column apps.first_seen_at is 'When a poll first observed it (that response''s fetched_at, UTC).';
+comment on column apps.last_seen_at is 'When a poll last observed it (that response''s fetched_at, UTC).';
 comment on column apps.last_poll_id is 'The poll that last observed it.';
 
 comment on table analytics_daily is
@@ -223,10 +237,12 @@ comment on table analytics_daily is
     'latest read; compared with the warehouse in reconciliation_daily.';
 comment on column analytics_daily.app_id is 'The app.';
 comment on column analytics_daily.date is 'The day the totals are for, as the API sends it (a UTC day).';
-comment on column analytics_daily.count is 'Sessions that day, by Cloudflare''s count.';
-comment on column analytics_daily.total_ingest_seconds is 'Ingest seconds that day, by Cloudflare.';
-comment on column analytics_daily.total_viewer_seconds is 'Viewer seconds that day, by Cloudflare.';
-comment on column analytics_daily.fetched_at is 'When these totals were read.';
+comment on column analytics_daily.count is 'Sessions that day, by Cloudflare''s count (the API''s count).';
+comment on column analytics_daily.total_ingest_seconds is
+    'Ingest seconds that day, by Cloudflare (the API''s total_ingest_seconds).';
+comment on column analytics_daily.total_viewer_seconds is
+    'Viewer seconds that day, by Cloudflare (the API''s total_viewer_seconds).';
+comment on column analytics_daily.fetched_at is 'When these totals were read, on our clock (UTC).';
 comment on column analytics_daily.poll_id is 'The reconcile poll that read them.';
 
 comment on table analytics_overall is
@@ -235,19 +251,21 @@ comment on table analytics_overall is
     'recent calendar months; the monthly export compares its month''s with the warehouse.';
 comment on column analytics_overall.app_id is 'The app.';
 comment on column analytics_overall.start_time is
-    'The start of the window, as the request''s start_time (Unix seconds) asked for it.';
+    'The start of the window (UTC), as the request''s start_time (Unix seconds) asked for it.';
 comment on column analytics_overall.end_time is
-    'The end of the window, as the request''s end_time asked for it (read as excluded: a month''s window '
-    'ends at the first instant of the next month).';
+    'The end of the window (UTC), as the request''s end_time asked for it (read as excluded: a month''s '
+    'window ends at the first instant of the next month).';
 comment on column analytics_overall.count is
     'Sessions in the window, by Cloudflare''s count (the schema says "count of total livestreams"; the '
     'daywise count of the same example counts sessions).';
 comment on column analytics_overall.total_ingest_seconds is
-    'Ingest seconds in the window, by Cloudflare (an integer, as it sends them).';
+    'Ingest seconds in the window, by Cloudflare (the API''s total_ingest_seconds: an integer, as it sends '
+    'them).';
 comment on column analytics_overall.total_viewer_seconds is
-    'Viewer seconds in the window, by Cloudflare (an integer, as it sends them).';
+    'Viewer seconds in the window, by Cloudflare (the API''s total_viewer_seconds: an integer, as it sends '
+    'them).';
 comment on column analytics_overall.fetched_at is
-    'When these totals were read (our clock); a read before end_time holds a window still running.';
+    'When these totals were read (our clock, UTC); a read before end_time holds a window still running.';
 comment on column analytics_overall.poll_id is 'The reconcile poll that read them.';
 
 comment on table usage_stale is
@@ -277,7 +295,7 @@ comment on column raw_archive.sha256 is 'sha256 of the file''s bytes, hex.';
 comment on column raw_archive.file is 'Path of the file relative to the archive folder.';
 comment on column raw_archive.first_poll_id is 'The first poll in the file.';
 comment on column raw_archive.last_poll_id is 'The last poll in the file.';
-comment on column raw_archive.archived_at is 'When the day was archived.';
+comment on column raw_archive.archived_at is 'When the day was archived (UTC).';
 
 comment on table session_usage_start is
     'One row per session with rows in session_usage: the earliest hour among them, kept by the load in the '
@@ -291,11 +309,11 @@ comment on column schema_migrations.version is 'The migration''s number.';
 comment on column schema_migrations.name is 'Its file name.';
 comment on column schema_migrations.checksum is
     'sha256 of the file as applied, hex; a changed file is refused.';
-comment on column schema_migrations.applied_at is 'When it was applied.';
+comment on column schema_migrations.applied_at is 'When it was applied (UTC).';
 
 comment on table schema_definitions is
     'One row: the views, macros and comments (sql/definitions) this database has, by checksum; they are '
     'applied again when the files differ.';
 comment on column schema_definitions.checksum is
     'sha256 of every definition file, names and texts in order, hex.';
-comment on column schema_definitions.applied_at is 'When they were applied.';
+comment on column schema_definitions.applied_at is 'When they were applied (UTC).';
