@@ -143,7 +143,7 @@ comment on column reconciliation_daily.all_final is
     'True when every warehouse session of the day is final, so its figures will not change; false while one '
     'may still grow, and when the warehouse has no session that day.';
 comment on column reconciliation_daily.cloudflare_fetched_at is
-    'When Cloudflare''s totals for the day were read; null when they never were.';
+    'When Cloudflare''s totals for the day were read, on our clock (UTC); null when they never were.';
 comment on column reconciliation_daily.tolerance_seconds is
     'How far each difference may go, in seconds, and still agree: the day''s sessions (the larger count of '
     'the two sides) + 1. Integer totals of fractional figures, made whole per session and once more as a '

@@ -1,7 +1,7 @@
 -- Concurrency: how many streams were live in each hour of a period, and when the period's peak was.
 -- Grain: one row per hour of the period (local hour in tz), hours without a live stream included.
--- Parameter from_date [local date in tz, inclusive] = first day of this month
--- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter from_date [local date in tz, inclusive] = first day of this month in tz
+-- Parameter to_date [local date in tz, inclusive] = today in tz
 -- Parameter tz [IANA time zone] = UTC
 -- Columns: hour [local time in tz], hour_utc [UTC instant], live_livestreams [count],
 -- Columns: peak_concurrent [count], is_period_peak [yes/no]

@@ -1,7 +1,7 @@
 -- Daily usage per app and livestream: sessions, viewer hours and ingest hours on each local day.
 -- Grain: one row per local day (in tz) per livestream with usage that day.
--- Parameter from_date [local date in tz, inclusive] = first day of this month
--- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter from_date [local date in tz, inclusive] = first day of this month in tz
+-- Parameter to_date [local date in tz, inclusive] = today in tz
 -- Parameter tz [IANA time zone] = UTC
 -- Columns: day [local date in tz], app_id [id], livestream [text], livestream_id [id], sessions [count],
 -- Columns: viewer_hours [hours], ingest_hours [hours]

@@ -1,7 +1,7 @@
 -- Data quality of a period: failed, partial and rate-limited polls, polling gaps, parse issues, sessions not yet final, reconciliation differences.
 -- Grain: one row per finding (a gap, a kind of parse issue, a session, a day, or a kind of poll failure).
--- Parameter from_date [local date in tz, inclusive] = first day of this month
--- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter from_date [local date in tz, inclusive] = first day of this month in tz
+-- Parameter to_date [local date in tz, inclusive] = today in tz
 -- Parameter tz [IANA time zone] = UTC
 -- Parameter max_gap_seconds [seconds] = 150
 -- Columns: check [text], subject [text], occurrences [count], first_at [UTC instant],

@@ -1,7 +1,7 @@
 -- Monthly finance statement: viewer and ingest minutes and the estimated cost per app, livestream and meeting.
 -- Grain: one row per livestream (with its app and meeting) with a session whose span overlaps the period.
--- Parameter from_date [local date in tz, inclusive] = first day of this month
--- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter from_date [local date in tz, inclusive] = first day of this month in tz
+-- Parameter to_date [local date in tz, inclusive] = today in tz
 -- Parameter tz [IANA time zone] = UTC
 -- Parameter price_per_ingest_minute [USD per ingest minute] = 0.010 (the published export price)
 -- Columns: period_from [local date in tz], period_to [local date in tz], app_id [id], app_name [text],

@@ -1,7 +1,7 @@
 -- Poll health of a period: polls by outcome with their requests, retries, 429s, parse issues and time.
 -- Grain: one row per poll kind (snapshot, reconcile) and outcome (ok, partial, failed).
--- Parameter from_date [local date in tz, inclusive] = first day of this month
--- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter from_date [local date in tz, inclusive] = first day of this month in tz
+-- Parameter to_date [local date in tz, inclusive] = today in tz
 -- Parameter tz [IANA time zone] = UTC
 -- Columns: kind [text], outcome [text], polls [count], requests [count], retries [count],
 -- Columns: rate_limited [count], parse_issues [count], avg_poll_seconds [seconds],

@@ -1,7 +1,7 @@
 -- Reconciliation: Cloudflare's daywise totals beside the warehouse's for each day of a period, with the tolerance and the verdict.
 -- Grain: one row per app per UTC day (the API's daywise days; tz does not apply).
--- Parameter from_date [UTC date, inclusive] = first day of this month
--- Parameter to_date [UTC date, inclusive] = today
+-- Parameter from_date [UTC date, inclusive] = first day of this month in UTC
+-- Parameter to_date [UTC date, inclusive] = today in UTC
 -- Columns: app_id [id], day [UTC date], cloudflare_sessions [count], warehouse_sessions [count],
 -- Columns: ingest_difference_seconds [seconds], ingest_difference_percent [percent],
 -- Columns: viewer_difference_seconds [seconds], viewer_difference_percent [percent],

@@ -1,7 +1,7 @@
 -- Session log: every session in a period with its start, stop, duration, figures, finality and error.
 -- Grain: one row per session whose span (start or invocation to stop or last sighting) overlaps the period.
--- Parameter from_date [local date in tz, inclusive] = first day of this month
--- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter from_date [local date in tz, inclusive] = first day of this month in tz
+-- Parameter to_date [local date in tz, inclusive] = today in tz
 -- Parameter tz [IANA time zone] = UTC
 -- Columns: app_id [id], livestream_id [id], livestream_name [text], meeting_id [id], session_id [id],
 -- Columns: status [text], invoked_time [UTC instant], started_time [UTC instant],

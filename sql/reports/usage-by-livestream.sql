@@ -1,7 +1,7 @@
 -- Usage by livestream in a period: sessions, viewer and ingest hours, average and longest session, errors.
 -- Grain: one row per livestream with a session whose span overlaps the period.
--- Parameter from_date [local date in tz, inclusive] = first day of this month
--- Parameter to_date [local date in tz, inclusive] = today
+-- Parameter from_date [local date in tz, inclusive] = first day of this month in tz
+-- Parameter to_date [local date in tz, inclusive] = today in tz
 -- Parameter tz [IANA time zone] = UTC
 -- Columns: app_id [id], livestream [text], livestream_id [id], meeting_id [id], sessions [count],
 -- Columns: sessions_not_final [count], errored_sessions [count], viewer_hours [hours],

@@ -62,7 +62,9 @@ def test_each_report_s_example_command_runs_and_prints_the_declared_columns(
 def _value(text: str) -> object:
     """The value a declared default names: a date phrase, or a literal (before any remark in brackets)."""
     today = datetime.now(UTC).date()
-    phrases = {"first day of this month": today.replace(day=1), "today": today}
+    first = today.replace(day=1)  # the reports' default zone is UTC
+    phrases = {"first day of this month in tz": first, "today in tz": today}
+    phrases |= {"first day of this month in UTC": first, "today in UTC": today}
     return phrases.get(text, text.split(" (")[0])
 
 
