@@ -106,8 +106,8 @@ class Report:
     parameters: tuple[str, ...]
     units: str
     path: Path
-    parameter_specs: tuple[Parameter, ...] = ()
-    columns: tuple[Column, ...] = ()
+    parameter_specs: tuple[Parameter, ...]
+    columns: tuple[Column, ...]
 
     def sql(self) -> str:
         """Return the report's one statement."""
@@ -134,8 +134,7 @@ def _read_header(path: Path) -> Report:
         fields[match.group(1)].append(match.group(2).strip())
         if match.group(1) == "Parameter" and not _PARAMETER.fullmatch(match.group(2).strip()):
             raise ReportError(f"{path}: line {number}: expected '-- Parameter NAME [UNIT] = DEFAULT'")
-    missing = [key for key in ("Grain", "Columns", "Units") if not fields[key]]
-    if missing or len(fields["Grain"]) > 1 or len(fields["Units"]) > 1:
+    if len(fields["Grain"]) != 1 or not fields["Columns"] or len(fields["Units"]) != 1:
         raise ReportError(f"{path}: the header needs one Grain, one or more Columns and one Units line")
     specs = tuple(_parameter(item) for item in fields["Parameter"])
     unknown = sorted({spec.name for spec in specs} - set(PARAMETERS))

@@ -157,6 +157,13 @@ def test_a_header_that_breaks_the_syntax_is_one_line_naming_the_file(
         reports.catalog.cache_clear()
 
 
+def test_every_parameter_has_an_example_value_and_the_common_ones_a_flag() -> None:
+    assert set(reports.EXAMPLES) == set(reports.PARAMETERS)
+    assert set(reports.FLAGS) <= set(reports.PARAMETERS)
+    for name, value in reports.EXAMPLES.items():
+        reports.PARAMETERS[name](value)  # a value the parameter takes
+
+
 def test_describing_an_unknown_report_names_the_reports(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "nope", "--describe"]) == 1
     err = capsys.readouterr().err
