@@ -317,8 +317,10 @@ def test_bad_periods_and_unknown_parameters_are_one_line_errors(capsys: pytest.C
         ("export", "--month", "9999-12"): "month '9999-12': expected a calendar month as YYYY-MM",
         ("export", "--month", "2026-10", "--price", "-1"): "--price '-1': expected a price of zero or more",
     }
+    # A value that is not of its option's kind is a usage error (status 2), the rest a failed command (1).
+    usage = {"yesterday", "--param", "0.0000004", "1e400", "-1"}
     for argv, message in cases.items():
-        assert main([*argv, "--database", "/nonexistent.duckdb"]) == 1
+        assert main([*argv, "--database", "/nonexistent.duckdb"]) == (2 if usage & set(argv) else 1), argv
         assert message in capsys.readouterr().err, argv
 
 
