@@ -97,13 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
 
 
-def usage_error(exc: CycloptsError) -> str:
+def usage_error(exc: CycloptsError, prog: str = "streamledger") -> str:
     """Return a parse error as one line: the option, the value given, what was expected, where the help is."""
     token = exc.token if isinstance(exc, CoercionError) else None
     if token is not None and token.keyword and exc.msg is not None:  # our converters: the fix is said
         message = str(exc.msg)
         return message if message.startswith(token.keyword) else f"{token.keyword} {token.value!r}: {message}"
-    command = " ".join(("streamledger", *(exc.command_chain or ())))
+    command = " ".join((prog, *(exc.command_chain or ())))
     return f"{' '.join(str(exc).split())} (see {command} --help)"
 
 
