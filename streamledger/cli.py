@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,10 +24,10 @@ from rich.console import Console
 from streamledger import commands
 from streamledger.errors import ConfigError, StreamledgerError
 from streamledger.files import private_files
+from streamledger.reports import READ_WAIT_SECONDS
 from streamledger.settings import Settings, parse_setting
 
 DOCTOR_TIMEOUT_SECONDS = 10.0
-READ_WAIT_SECONDS = 60.0  # as long as a poll waits for the database, and then some
 DASHBOARD_HOST = "127.0.0.1"
 DASHBOARD_PORT = 8050
 # Prefect reads these at import time: quiet, no telemetry, and room for a cold temporary server.
@@ -195,9 +195,7 @@ def zone(text: str) -> str:
 
     try:
         ZoneInfo(text)
-    except (ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError; a bad key a ValueError
-        raise ValueError("expected an IANA time zone such as UTC or Europe/Paris") from None
-    except KeyError:
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError; a bad key a ValueError
         raise ValueError("expected an IANA time zone such as UTC or Europe/Paris") from None
     return text
 
@@ -209,7 +207,7 @@ def price(text: str) -> Decimal:
     problem = "expected a price of zero or more with at most 6 decimals, e.g. 0.010"
     try:
         return check_price(Decimal(text))
-    except (ValueError, ArithmeticError, InvalidOperation):
+    except (ValueError, ArithmeticError):  # decimal.InvalidOperation is an ArithmeticError
         raise ValueError(problem) from None
 
 

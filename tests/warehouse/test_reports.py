@@ -249,7 +249,8 @@ def test_hostile_parameters_are_errors_and_execute_nothing(
         ["report", "session-log", *db, "--param", f"{HOSTILE}=1"],
         ["report", HOSTILE, *db],
     ):
-        assert main(argv) == 1, argv
+        # A value not of its option's kind is refused as it is parsed (a usage error), the rest by the report.
+        assert main(argv) == (2 if argv[-2] in {"--tz", "--from", "--price"} else 1), argv
         err = capsys.readouterr().err
         assert err.startswith("streamledger: error: "), err
         assert err.count("\n") == 1, err
