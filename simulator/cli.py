@@ -18,7 +18,7 @@ from cyclopts import App, CycloptsError, Group, Parameter
 
 from simulator.config import SimulatorConfig
 from simulator.server import ServeOptions, running_simulator, serve_forever
-from streamledger.cli import usage_error
+from streamledger.cli import HelpConsole, usage_error
 
 PROG = "python -m simulator"
 DEMO_DATABASE = Path("data/demo.duckdb")
@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one of the simulator's commands; a usage error is one line and exit status 2."""
     tokens = list(sys.argv[1:] if argv is None else argv)
     try:
-        return int(app(tokens, exit_on_error=False, print_error=False) or 0)  # --help returns None
+        result = app(tokens, console=HelpConsole(), exit_on_error=False, print_error=False)
+        return int(result or 0)  # --help returns None
     except CycloptsError as exc:
         print(f"{PROG}: error: {usage_error(exc, PROG)}", file=sys.stderr)
         return 2

@@ -64,7 +64,7 @@ app = App(
 )
 
 
-class _Console(Console):
+class HelpConsole(Console):
     """The console of the help and the version: a reader that goes away ends the command as any other
     output does (status 141), where rich would exit with 1."""
 
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     private_files()
     tokens = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(tokens, console=_Console(), exit_on_error=False, print_error=False)
+        result = app(tokens, console=HelpConsole(), exit_on_error=False, print_error=False)
         return int(result or 0)  # --help and --version return None
     except CycloptsError as exc:
         print(f"streamledger: error: {usage_error(exc)}", file=sys.stderr)
@@ -540,6 +540,7 @@ def export(
     ] = (),
     output: Annotated[Path | None, setting("export_dir", metavar="DIR", alias="--out")] = None,
     price: Annotated[Decimal | None, PRICE] = None,
+    # issue14-merge: once Settings has export_group, this is setting("export_group", metavar="GROUP").
     group: Annotated[
         str | None,
         Parameter(

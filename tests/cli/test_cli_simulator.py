@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -125,6 +126,18 @@ def test_the_defaults_are_the_config_defaults() -> None:
     assert parse_serve([]).config() == SimulatorConfig()
 
 
+def answered(url: str, token: str) -> httpx.Response:
+    """GET url once the server listens: it announces its URL as it binds, a moment before it accepts."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def test_serve_serves_what_its_options_say() -> None:
     """A real `python -m simulator serve`: its announced base URL answers with the account and apps asked."""
     argv = [
@@ -150,10 +163,7 @@ def test_serve_serves_what_its_options_say() -> None:
             assert "apps=sim-app-1,sim-app-2" in line
             match = re.search(r"base URL (\S+)", line)
             assert match is not None, line
-            answer = httpx.get(
-                f"{match.group(1)}/accounts/acc-cli/realtime/kit/apps",
-                headers={"Authorization": "Bearer tok-cli"},
-            )
+            answer = answered(f"{match.group(1)}/accounts/acc-cli/realtime/kit/apps", "tok-cli")
             assert answer.status_code == 200, answer.text
             assert {app["id"] for app in answer.json()["data"]} == {"sim-app-1", "sim-app-2"}
         finally:
