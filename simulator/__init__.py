@@ -5,8 +5,7 @@ from simulator.config import SimulatorConfig
 from simulator.model import DayTotals, Figures, Livestream, Session, SimulatorModel
 from simulator.server import (
     RunningSimulator,
-    add_simulator_arguments,
-    config_from_args,
+    ServeOptions,
     running_simulator,
     serve_forever,
 )
@@ -17,13 +16,12 @@ __all__ = [
     "Figures",
     "Livestream",
     "RunningSimulator",
+    "ServeOptions",
     "Session",
     "SimulatorConfig",
     "SimulatorModel",
     "SimulatorState",
-    "add_simulator_arguments",
     "build_app",
-    "config_from_args",
     "create_app",
     "running_simulator",
     "serve_forever",

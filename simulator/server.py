@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, cast
 
 import uvicorn
+from cyclopts import Group, Parameter, Token
 
 from simulator.app import build_app
 from simulator.config import (
-    ACTIVE_FIGURES,
-    ANALYTICS_ROUNDINGS,
-    CLOCK_KINDS,
-    DAYWISE_DATE_FORMS,
-    DETAILS_SHAPES,
-    INACTIVE_FORMS,
     KEY_COPIES,
     SHAPE_FORMS,
-    UNAUTHORIZED_FORMS,
+    ActiveFigures,
+    AnalyticsRounding,
+    ClockKind,
+    DaywiseDateForm,
+    DetailsShape,
+    InactiveForm,
+    KeyCopy,
+    ShapeForm,
     SimulatorConfig,
+    UnauthorizedForm,
 )
 from simulator.model import SimulatorModel
 from simulator.state import API_PREFIX, SimulatorState
@@ -186,19 +189,22 @@ def _app_ids(text: str) -> tuple[str, ...]:
     if text.isdigit():
         count = int(text)
         if count < 1:
-            raise argparse.ArgumentTypeError("--apps needs at least one app")
+            raise ValueError("--apps needs at least one app")
         return ("sim-app",) if count == 1 else tuple(f"sim-app-{n}" for n in range(1, count + 1))
     ids = tuple(part.strip() for part in text.split(",") if part.strip())
     if not ids:
-        raise argparse.ArgumentTypeError("--apps needs a count or comma-separated app ids")
+        raise ValueError("--apps needs a count or comma-separated app ids")
     return ids
 
 
 def _start_at(text: str) -> datetime:
     """--start-at: an ISO 8601 timestamp with a zone (Z accepted)."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("expected an ISO 8601 time with a zone, e.g. 2026-01-01T00:00:00Z") from None
     if moment.utcoffset() is None:
-        raise argparse.ArgumentTypeError("--start-at needs a timezone, e.g. 2026-01-01T00:00:00Z")
+        raise ValueError("--start-at needs a timezone, e.g. 2026-01-01T00:00:00Z")
     return moment
 
 
@@ -208,11 +214,11 @@ def _seconds_range(text: str) -> tuple[float, float]:
     if len(parts) == 1:
         parts = parts * 2
     if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH seconds, got {text!r}")
+        raise ValueError(f"expected LOW,HIGH seconds, got {text!r}")
     try:
         low, high = float(parts[0]), float(parts[1])
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH seconds, got {text!r}") from None
+        raise ValueError(f"expected LOW,HIGH seconds, got {text!r}") from None
     return low, high
 
 
@@ -220,254 +226,278 @@ def _selection(allowed: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
     """A parser of comma-separated names from `allowed` (--shape-forms, --stream-key-copies)."""
 
     def parse(text: str) -> tuple[str, ...]:
-        named = {part.strip() for part in text.split(",")}
-        if not named or not named <= set(allowed):
-            raise argparse.ArgumentTypeError(f"expected some of {','.join(allowed)}, got {text!r}")
+        named = {part.strip() for part in text.split(",")} - {""}
+        if not named <= set(allowed):
+            raise ValueError(f"expected some of {','.join(allowed)}, got {text!r}")
         return tuple(name for name in allowed if name in named)
 
     return parse
 
 
-def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the simulate options; every dest starts with sim_ to avoid clashes with other options."""
-    d = SimulatorConfig()
-    parser.add_argument("--port", dest="sim_port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
-    parser.add_argument("--host", dest="sim_host", default=HOST)
-    parser.add_argument("--seed", dest="sim_seed", type=int, default=d.seed)
-    parser.add_argument(
-        "--livestreams", dest="sim_livestreams", type=int, default=d.livestreams, help="per app"
-    )
-    parser.add_argument(
-        "--apps", dest="sim_apps", type=_app_ids, default=d.app_ids, help="a count or comma-separated app ids"
-    )
-    parser.add_argument("--token", dest="sim_token", default=d.token)
-    parser.add_argument("--account", dest="sim_account", default=d.account_id)
-    parser.add_argument(
-        "--budget", dest="sim_budget", type=int, default=d.budget_requests, help="requests/window"
-    )
-    parser.add_argument(
-        "--budget-window", dest="sim_budget_window", type=float, default=d.budget_window_seconds
-    )
-    parser.add_argument("--block-seconds", dest="sim_block_seconds", type=float, default=d.block_seconds)
-    parser.add_argument(
-        "--fault-5xx", dest="sim_fault_5xx", type=float, default=d.fault_5xx, help="share 0..1"
-    )
-    parser.add_argument(
-        "--fault-malformed",
-        dest="sim_fault_malformed",
-        type=float,
-        default=d.fault_malformed,
-        help="share 0..1",
-    )
-    parser.add_argument(
-        "--fault-timeout",
-        dest="sim_fault_timeout",
-        type=float,
-        default=d.fault_timeout,
-        help="share 0..1 of answers held --fault-timeout-seconds",
-    )
-    parser.add_argument(
-        "--fault-timeout-seconds",
-        dest="sim_fault_timeout_seconds",
-        type=float,
-        default=d.fault_timeout_seconds,
-    )
-    parser.add_argument(
-        "--fault-truncated",
-        dest="sim_fault_truncated",
-        type=float,
-        default=d.fault_truncated,
-        help="share 0..1 of 200 answers whose transfer stops halfway",
-    )
-    parser.add_argument(
-        "--fault-shape",
-        dest="sim_fault_shape",
-        type=float,
-        default=d.fault_shape,
-        help="share 0..1 of 200 answers in an unexpected shape",
-    )
-    parser.add_argument(
-        "--shape-forms",
-        dest="sim_shape_forms",
-        type=_selection(SHAPE_FORMS),
-        default=d.shape_forms,
-        metavar=",".join(SHAPE_FORMS),
-    )
-    parser.add_argument("--latency-ms", dest="sim_latency_ms", type=float, default=d.latency_ms)
-    parser.add_argument(
-        "--latency-jitter-ms", dest="sim_latency_jitter_ms", type=float, default=d.latency_jitter_ms
-    )
-    parser.add_argument("--clock", dest="sim_clock", choices=CLOCK_KINDS, default=d.clock)
-    parser.add_argument(
-        "--start-at", dest="sim_start_at", type=_start_at, default=None, help="ISO time of t=0"
-    )
-    parser.add_argument(
-        "--inactive-form", dest="sim_inactive_form", choices=INACTIVE_FORMS, default=d.inactive_form
-    )
-    parser.add_argument(
-        "--active-figures",
-        dest="sim_active_figures",
-        choices=ACTIVE_FIGURES,
-        default=d.active_figures,
-        help="active-session figures as JSON numbers, strings, or per livestream",
-    )
-    parser.add_argument(
-        "--unauthorized-form",
-        dest="sim_unauthorized_form",
-        choices=UNAUTHORIZED_FORMS,
-        default=d.unauthorized_form,
-        help='401 bodies: the v4 envelope, {"message": "Unauthorized"}, or alternating',
-    )
-    parser.add_argument(
-        "--details-shape",
-        dest="sim_details_shape",
-        choices=DETAILS_SHAPES,
-        default=d.details_shape,
-        help="livestream details: sessions with paging on top or inside data, the single session form, mixed",
-    )
-    parser.add_argument(
-        "--daywise-date-form",
-        dest="sim_daywise_date_form",
-        choices=DAYWISE_DATE_FORMS,
-        default=d.daywise_date_form,
-        help="analytics daywise date as YYYY-MM-DD, ISO midnight, or alternating by day",
-    )
-    parser.add_argument(
-        "--analytics-rounding",
-        dest="sim_analytics_rounding",
-        choices=ANALYTICS_ROUNDINGS,
-        default=d.analytics_rounding,
-        help="how the analytics' integer totals round the fractional figures",
-    )
-    pair = "LOW,HIGH"
-    parser.add_argument(
-        "--gap-seconds", dest="sim_gap_seconds", type=_seconds_range, default=d.gap_seconds, metavar=pair
-    )
-    parser.add_argument(
-        "--invoked-seconds",
-        dest="sim_invoked_seconds",
-        type=_seconds_range,
-        default=d.invoked_seconds,
-        metavar=pair,
-    )
-    parser.add_argument(
-        "--live-seconds", dest="sim_live_seconds", type=_seconds_range, default=d.live_seconds, metavar=pair
-    )
-    parser.add_argument(
-        "--created-after-seconds",
-        dest="sim_created_after_seconds",
-        type=_seconds_range,
-        default=d.created_after_seconds,
-        metavar=pair,
-        help="the session record appears this long after started_time",
-    )
-    parser.add_argument(
-        "--placeholder-seconds",
-        dest="sim_placeholder_seconds",
-        type=_seconds_range,
-        default=d.placeholder_seconds,
-        metavar=pair,
-        help="both figures read 60 until this long after started_time",
-    )
-    parser.add_argument(
-        "--final-after-seconds",
-        dest="sim_final_after_seconds",
-        type=_seconds_range,
-        default=d.final_after_seconds,
-        metavar=pair,
-        help="the final figures land this long after stopped_time",
-    )
-    parser.add_argument("--linger-seconds", dest="sim_linger_seconds", type=float, default=d.linger_seconds)
-    parser.add_argument(
-        "--report-lag-seconds",
-        dest="sim_report_lag_seconds",
-        type=float,
-        default=d.report_lag_seconds,
-        help="while live, reported figures trail the truth by this many seconds",
-    )
-    parser.add_argument(
-        "--short-share", dest="sim_short_share", type=float, default=d.short_share, help="share 0..1"
-    )
-    parser.add_argument(
-        "--short-live-seconds",
-        dest="sim_short_live_seconds",
-        type=_seconds_range,
-        default=d.short_live_seconds,
-        metavar=pair,
-    )
-    parser.add_argument(
-        "--dip-share", dest="sim_dip_share", type=float, default=d.dip_share, help="share 0..1"
-    )
-    parser.add_argument(
-        "--stream-key-copies",
-        dest="sim_stream_key_copies",
-        type=_selection(KEY_COPIES),
-        default=d.stream_key_copies,
-        metavar=",".join(KEY_COPIES),
-        help="copy each stream key into these fields too (hostile)",
-    )
-    parser.add_argument(
-        "--stream-key-field",
-        dest="sim_stream_key_field",
-        default=d.stream_key_field,
-        help="the name of the stream key's own field (hostile: stream-key, streamKey)",
-    )
-    parser.add_argument(
-        "--echo-token",
-        dest="sim_echo_token",
-        action="store_true",
-        help="echo the bearer token in every Ratelimit header and JSON body (hostile)",
-    )
-    parser.add_argument(
-        "--date-offset-seconds",
-        dest="sim_date_offset_seconds",
-        type=float,
-        default=d.date_offset_seconds,
-        help="add this to the Date header alone (a skewed API clock)",
+def _one(parse: Callable[[str], Any]) -> Callable[[Any, Sequence[Token]], Any]:
+    """A cyclopts converter of an option's one value by `parse` (which raises ValueError saying why)."""
+
+    def convert(hint: Any, tokens: Sequence[Token]) -> Any:
+        return parse(tokens[0].value)
+
+    return convert
+
+
+def _pair(value: tuple[float, float]) -> str:
+    return ",".join(f"{part:g}" for part in value)
+
+
+def _names(value: tuple[str, ...]) -> str:
+    return ",".join(value) or "none"
+
+
+def _all_or_names(allowed: tuple[str, ...]) -> Callable[[tuple[str, ...]], str]:
+    return lambda value: "all" if value == allowed else _names(value)
+
+
+def _option(help: str, group: Group, **options: Any) -> Parameter:
+    return Parameter(help=help, group=group, **options)
+
+
+def _range_option(help: str, group: Group) -> Parameter:
+    """A LOW,HIGH pair of seconds drawn from per session."""
+    return Parameter(
+        help=help + " (LOW,HIGH seconds, drawn per session; one number: always that)",
+        group=group,
+        converter=_one(_seconds_range),
+        metavar="LOW,HIGH",
+        n_tokens=1,
+        negative="",
+        show_default=_pair,
     )
 
 
-def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
-    """The SimulatorConfig described by options added with add_simulator_arguments()."""
-    return SimulatorConfig(
-        seed=args.sim_seed,
-        account_id=args.sim_account,
-        app_ids=tuple(args.sim_apps),
-        token=args.sim_token,
-        livestreams=args.sim_livestreams,
-        budget_requests=args.sim_budget,
-        budget_window_seconds=args.sim_budget_window,
-        block_seconds=args.sim_block_seconds,
-        fault_5xx=args.sim_fault_5xx,
-        fault_malformed=args.sim_fault_malformed,
-        fault_timeout=args.sim_fault_timeout,
-        fault_timeout_seconds=args.sim_fault_timeout_seconds,
-        fault_truncated=args.sim_fault_truncated,
-        fault_shape=args.sim_fault_shape,
-        shape_forms=args.sim_shape_forms,
-        latency_ms=args.sim_latency_ms,
-        latency_jitter_ms=args.sim_latency_jitter_ms,
-        clock=args.sim_clock,
-        start_at=args.sim_start_at,
-        inactive_form=args.sim_inactive_form,
-        active_figures=args.sim_active_figures,
-        unauthorized_form=args.sim_unauthorized_form,
-        details_shape=args.sim_details_shape,
-        daywise_date_form=args.sim_daywise_date_form,
-        analytics_rounding=args.sim_analytics_rounding,
-        gap_seconds=args.sim_gap_seconds,
-        invoked_seconds=args.sim_invoked_seconds,
-        live_seconds=args.sim_live_seconds,
-        created_after_seconds=args.sim_created_after_seconds,
-        placeholder_seconds=args.sim_placeholder_seconds,
-        final_after_seconds=args.sim_final_after_seconds,
-        linger_seconds=args.sim_linger_seconds,
-        report_lag_seconds=args.sim_report_lag_seconds,
-        short_share=args.sim_short_share,
-        short_live_seconds=args.sim_short_live_seconds,
-        dip_share=args.sim_dip_share,
-        stream_key_copies=args.sim_stream_key_copies,
-        stream_key_field=args.sim_stream_key_field,
-        echo_token=args.sim_echo_token,
-        date_offset_seconds=args.sim_date_offset_seconds,
+def _selection_option(help: str, group: Group, allowed: tuple[str, ...]) -> Parameter:
+    return Parameter(
+        help=f"{help} (comma-separated, some of {','.join(allowed)})",
+        group=group,
+        converter=_one(_selection(allowed)),
+        metavar="A,B",
+        n_tokens=1,
+        negative="",
+        show_default=_all_or_names(allowed),
     )
+
+
+SERVER = Group("Server", sort_key=1)
+ACCOUNT = Group("Account and budget", sort_key=2)
+LIFECYCLE = Group("Livestreams and sessions", sort_key=3)
+SHAPES = Group("Answer shapes", sort_key=4)
+FAULTS = Group("Faults", sort_key=5)
+CLOCK = Group("Clock", sort_key=6)
+HOSTILE = Group("Hostile echoes of secrets", sort_key=7)
+_D = SimulatorConfig()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeOptions:
+    """The options of `python -m simulator serve`: where to listen, and every knob of SimulatorConfig it
+    sets (the others keep their defaults; POST /_simulator/faults changes the fault knobs while it runs)."""
+
+    port: Annotated[int, _option("the port on 127.0.0.1 (0 picks a free port)", SERVER)] = DEFAULT_PORT
+    host: Annotated[str, _option("the address to listen on", SERVER)] = HOST
+    seed: Annotated[int, _option("the seed of the simulated fleet and its sessions", ACCOUNT)] = _D.seed
+    livestreams: Annotated[int, _option("simulated livestreams per app", ACCOUNT)] = _D.livestreams
+    apps: Annotated[
+        tuple[str, ...],
+        _option(
+            "the apps: a count N (sim-app-1 to sim-app-N) or comma-separated app ids",
+            ACCOUNT,
+            converter=_one(_app_ids),
+            metavar="N|IDS",
+            n_tokens=1,
+            negative="",
+            show_default=_names,
+        ),
+    ] = _D.app_ids
+    token: Annotated[str, _option("the bearer token the API accepts", ACCOUNT)] = _D.token
+    account: Annotated[str, _option("the account id in the API's paths", ACCOUNT)] = _D.account_id
+    budget: Annotated[
+        int, _option("requests admitted per budget window, then 429 with Retry-After", ACCOUNT)
+    ] = _D.budget_requests
+    budget_window: Annotated[float, _option("the budget window, in seconds", ACCOUNT, metavar="SECONDS")] = (
+        _D.budget_window_seconds
+    )
+    block_seconds: Annotated[
+        float, _option("how long a spent budget refuses every request", ACCOUNT, metavar="SECONDS")
+    ] = _D.block_seconds
+    gap_seconds: Annotated[
+        tuple[float, float], _range_option("idle time between a livestream's sessions", LIFECYCLE)
+    ] = _D.gap_seconds
+    invoked_seconds: Annotated[
+        tuple[float, float], _range_option("time in INVOKED before a session goes LIVE", LIFECYCLE)
+    ] = _D.invoked_seconds
+    live_seconds: Annotated[tuple[float, float], _range_option("time LIVE", LIFECYCLE)] = _D.live_seconds
+    created_after_seconds: Annotated[
+        tuple[float, float],
+        _range_option("the session record appears this long after started_time", LIFECYCLE),
+    ] = _D.created_after_seconds
+    placeholder_seconds: Annotated[
+        tuple[float, float],
+        _range_option("both figures read 60 until this long after started_time", LIFECYCLE),
+    ] = _D.placeholder_seconds
+    final_after_seconds: Annotated[
+        tuple[float, float], _range_option("the final figures land this long after stopped_time", LIFECYCLE)
+    ] = _D.final_after_seconds
+    linger_seconds: Annotated[
+        float,
+        _option(
+            "the active-session endpoint still answers with a session this long after its stop",
+            LIFECYCLE,
+            metavar="SECONDS",
+        ),
+    ] = _D.linger_seconds
+    report_lag_seconds: Annotated[
+        float,
+        _option(
+            "while live, reported figures trail the truth by this many seconds", LIFECYCLE, metavar="SECONDS"
+        ),
+    ] = _D.report_lag_seconds
+    short_share: Annotated[
+        float,
+        _option("share 0..1 of sessions LIVE for --short-live-seconds instead", LIFECYCLE, metavar="SHARE"),
+    ] = _D.short_share
+    short_live_seconds: Annotated[
+        tuple[float, float], _range_option("time LIVE of a short session", LIFECYCLE)
+    ] = _D.short_live_seconds
+    dip_share: Annotated[
+        float,
+        _option(
+            "share 0..1 of 10 s blocks whose figures dip below an earlier reading", LIFECYCLE, metavar="SHARE"
+        ),
+    ] = _D.dip_share
+    inactive_form: Annotated[
+        InactiveForm, _option("the answer for a livestream with no active session", SHAPES)
+    ] = _D.inactive_form
+    active_figures: Annotated[
+        ActiveFigures, _option("active-session figures as JSON numbers, strings, or per livestream", SHAPES)
+    ] = _D.active_figures
+    unauthorized_form: Annotated[
+        UnauthorizedForm,
+        _option('401 bodies: the v4 envelope, {"message": "Unauthorized"}, or alternating', SHAPES),
+    ] = _D.unauthorized_form
+    details_shape: Annotated[
+        DetailsShape,
+        _option(
+            "livestream details: sessions with paging on top or inside data, the single session form, mixed",
+            SHAPES,
+        ),
+    ] = _D.details_shape
+    daywise_date_form: Annotated[
+        DaywiseDateForm,
+        _option("analytics daywise date as YYYY-MM-DD, ISO midnight, or alternating by day", SHAPES),
+    ] = _D.daywise_date_form
+    analytics_rounding: Annotated[
+        AnalyticsRounding, _option("how the analytics' integer totals round the fractional figures", SHAPES)
+    ] = _D.analytics_rounding
+    fault_5xx: Annotated[
+        float, _option("share 0..1 of requests answered 500, 502, 503 or 504", FAULTS, metavar="SHARE")
+    ] = _D.fault_5xx
+    fault_malformed: Annotated[
+        float, _option("share 0..1 of 200 answers cut to a prefix of their JSON", FAULTS, metavar="SHARE")
+    ] = _D.fault_malformed
+    fault_timeout: Annotated[
+        float,
+        _option(
+            "share 0..1 of answers held --fault-timeout-seconds before they are sent", FAULTS, metavar="SHARE"
+        ),
+    ] = _D.fault_timeout
+    fault_timeout_seconds: Annotated[
+        float, _option("how long a held answer waits (real seconds)", FAULTS, metavar="SECONDS")
+    ] = _D.fault_timeout_seconds
+    fault_truncated: Annotated[
+        float,
+        _option("share 0..1 of 200 answers whose transfer stops halfway", FAULTS, metavar="SHARE"),
+    ] = _D.fault_truncated
+    fault_shape: Annotated[
+        float,
+        _option(
+            "share 0..1 of 200 answers in an unexpected shape (see --shape-forms)", FAULTS, metavar="SHARE"
+        ),
+    ] = _D.fault_shape
+    shape_forms: Annotated[
+        tuple[str, ...],
+        _selection_option("the unexpected shapes --fault-shape draws from", FAULTS, SHAPE_FORMS),
+    ] = _D.shape_forms
+    latency_ms: Annotated[float, _option("added to every answer, in milliseconds", FAULTS, metavar="MS")] = (
+        _D.latency_ms
+    )
+    latency_jitter_ms: Annotated[
+        float, _option("up to this much more, drawn per answer, in milliseconds", FAULTS, metavar="MS")
+    ] = _D.latency_jitter_ms
+    clock: Annotated[
+        ClockKind,
+        _option('real: wall time; manual: moved by POST /_simulator/clock {"advance_seconds": x}', CLOCK),
+    ] = _D.clock
+    start_at: Annotated[
+        datetime | None,
+        _option(
+            "the moment of t=0, ISO 8601 with a zone",
+            CLOCK,
+            converter=_one(_start_at),
+            metavar="TIME",
+            show_default="now",
+        ),
+    ] = None
+    date_offset_seconds: Annotated[
+        float, _option("added to the Date header alone (a skewed API clock)", CLOCK, metavar="SECONDS")
+    ] = _D.date_offset_seconds
+    stream_key_copies: Annotated[
+        tuple[str, ...], _selection_option("copy each stream key into these fields too", HOSTILE, KEY_COPIES)
+    ] = _D.stream_key_copies
+    stream_key_field: Annotated[
+        str, _option("the name of the stream key's own field, e.g. stream-key or streamKey", HOSTILE)
+    ] = _D.stream_key_field
+    echo_token: Annotated[
+        bool, _option("echo the bearer token in every Ratelimit header and JSON body", HOSTILE, negative="")
+    ] = _D.echo_token
+
+    def config(self) -> SimulatorConfig:
+        """The SimulatorConfig these options describe; a ValueError names a knob out of range."""
+        return SimulatorConfig(
+            seed=self.seed,
+            account_id=self.account,
+            app_ids=self.apps,
+            token=self.token,
+            livestreams=self.livestreams,
+            budget_requests=self.budget,
+            budget_window_seconds=self.budget_window,
+            block_seconds=self.block_seconds,
+            fault_5xx=self.fault_5xx,
+            fault_malformed=self.fault_malformed,
+            fault_timeout=self.fault_timeout,
+            fault_timeout_seconds=self.fault_timeout_seconds,
+            fault_truncated=self.fault_truncated,
+            fault_shape=self.fault_shape,
+            shape_forms=cast(tuple[ShapeForm, ...], self.shape_forms),
+            latency_ms=self.latency_ms,
+            latency_jitter_ms=self.latency_jitter_ms,
+            clock=self.clock,
+            start_at=self.start_at,
+            inactive_form=self.inactive_form,
+            active_figures=self.active_figures,
+            unauthorized_form=self.unauthorized_form,
+            details_shape=self.details_shape,
+            daywise_date_form=self.daywise_date_form,
+            analytics_rounding=self.analytics_rounding,
+            gap_seconds=self.gap_seconds,
+            invoked_seconds=self.invoked_seconds,
+            live_seconds=self.live_seconds,
+            created_after_seconds=self.created_after_seconds,
+            placeholder_seconds=self.placeholder_seconds,
+            final_after_seconds=self.final_after_seconds,
+            linger_seconds=self.linger_seconds,
+            report_lag_seconds=self.report_lag_seconds,
+            short_share=self.short_share,
+            short_live_seconds=self.short_live_seconds,
+            dip_share=self.dip_share,
+            stream_key_copies=cast(tuple[KeyCopy, ...], self.stream_key_copies),
+            stream_key_field=self.stream_key_field,
+            echo_token=self.echo_token,
+            date_offset_seconds=self.date_offset_seconds,
+        )

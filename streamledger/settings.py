@@ -597,6 +597,12 @@ def _parsers() -> dict[str, Callable[[str, str], Any]]:
 _PARSERS = _parsers()
 
 
+def parse_setting(name: str, source: str, raw: str) -> Any:
+    """Return the value of setting `name` given as text by `source` (its variable, or a command's option that
+    sets it), or a ConfigError naming `source`: an option and its variable read alike."""
+    return _PARSERS[name](source, raw)
+
+
 def _check_token(token: str, source: str) -> None:
     """Refuse a token that cannot be one: whitespace or a character outside printable ASCII, which would
     otherwise travel in the Authorization header and be echoed in error messages (never shown here)."""

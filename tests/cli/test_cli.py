@@ -23,11 +23,12 @@ def test_a_missing_setting_is_one_line_naming_the_variable(
     )
 
 
-def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+@pytest.mark.parametrize("argv", [["report", "--list"], ["--help"], ["completion", "bash"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(argv: list[str]) -> None:
     """`streamledger report --list | head -1`: no BrokenPipeError traceback; the status of a killed writer."""
     run_cli = "import sys; from streamledger.cli import main; sys.exit(main(sys.argv[1:]))"
     child = subprocess.Popen(
-        [sys.executable, "-c", run_cli, "report", "--list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-c", run_cli, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert child.stdout is not None
     assert child.stderr is not None

@@ -31,7 +31,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 import streamledger.flows.export as export_flow
 from simulator import RunningSimulator
-from streamledger.cli import TEMPORARY_SERVER
+from streamledger.commands import TEMPORARY_SERVER
 from streamledger.flows.alerts import (
     EXPORT_INCOMPLETE,
     NAMES,

@@ -12,7 +12,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.settings import get_current_settings
 
 from simulator import RunningSimulator
-from streamledger.cli import TEMPORARY_SERVER
+from streamledger.commands import TEMPORARY_SERVER
 from streamledger.prefect_server import API_URL_FILE, running_server
 from tests.helpers import command_env, snapshot_command
 

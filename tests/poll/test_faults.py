@@ -11,7 +11,6 @@ simulated_time), so a five-minute 429 block costs no real time; HTTP, client tim
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import functools
 import json
@@ -29,15 +28,15 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from cyclopts import CycloptsError
 
 from simulator import (
     RunningSimulator,
     SimulatorConfig,
-    add_simulator_arguments,
-    config_from_args,
     running_simulator,
     verify,
 )
+from simulator.cli import parse_serve
 from simulator.config import COUNT_KNOBS, SHAPE_FORMS, SHARE_KNOBS, WINDOW_KNOBS
 from streamledger import fetch, warehouse
 from streamledger.client import RealtimeKitClient
@@ -456,14 +455,12 @@ def test_fault_routes_keep_faults_off_the_other_endpoints() -> None:
 
 
 def test_the_cli_sets_the_new_fault_knobs() -> None:
-    parser = argparse.ArgumentParser()
-    add_simulator_arguments(parser)
     argv = "--fault-timeout 0.1 --fault-timeout-seconds 3 --fault-truncated 0.2 --fault-shape 0.3"
-    config = config_from_args(parser.parse_args([*argv.split(), "--shape-forms", "nulls,data_list"]))
+    config = parse_serve([*argv.split(), "--shape-forms", "nulls,data_list"]).config()
     assert (config.fault_timeout, config.fault_timeout_seconds, config.fault_truncated) == (0.1, 3.0, 0.2)
     assert (config.fault_shape, config.shape_forms) == (0.3, ("data_list", "nulls"))
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--shape-forms", "nulls,bogus"])
+    with pytest.raises(CycloptsError, match="expected some of"):
+        parse_serve(["--shape-forms", "nulls,bogus"])
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import math
@@ -16,14 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+from cyclopts import CycloptsError
 
 from simulator import (
     RunningSimulator,
     SimulatorConfig,
-    add_simulator_arguments,
-    config_from_args,
     running_simulator,
 )
+from simulator.cli import parse_serve
 from simulator.model import Session, SimulatorModel
 
 START = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
@@ -596,9 +595,7 @@ def test_figures_follow_live_time_and_freeze_at_stop() -> None:
 
 
 def test_cli_helpers_build_the_config_from_argv() -> None:
-    parser = argparse.ArgumentParser()
-    add_simulator_arguments(parser)
-    args = parser.parse_args(
+    options = parse_serve(
         [
             "--port",
             "0",
@@ -614,14 +611,14 @@ def test_cli_helpers_build_the_config_from_argv() -> None:
             "50",
         ]
     )
-    config = config_from_args(args)
-    assert args.sim_port == 0
+    config = options.config()
+    assert options.port == 0
     assert config.app_ids == ("sim-app-1", "sim-app-2")
     assert (config.seed, config.clock, config.fault_5xx, config.budget_requests) == (3, "manual", 0.1, 50)
-    named = config_from_args(parser.parse_args(["--apps", "alpha,beta"]))
+    named = parse_serve(["--apps", "alpha,beta"]).config()
     assert named.app_ids == ("alpha", "beta")
     with pytest.raises(ValueError, match="fault_5xx"):
-        config_from_args(parser.parse_args(["--fault-5xx", "2"]))
+        parse_serve(["--fault-5xx", "2"]).config()
 
 
 def by_id(client: httpx.Client, session_id: str) -> dict[str, Any]:
@@ -1103,47 +1100,43 @@ def test_livestream_details_in_the_schemas_single_session_form_page_one_session_
 
 
 def test_cli_options_cover_the_timing_lag_short_dip_and_shape_knobs() -> None:
-    parser = argparse.ArgumentParser()
-    add_simulator_arguments(parser)
-    assert config_from_args(parser.parse_args([])) == SimulatorConfig()
-    config = config_from_args(
-        parser.parse_args(
-            [
-                "--report-lag-seconds",
-                "12.5",
-                "--short-share",
-                "0.25",
-                "--short-live-seconds",
-                "1,4",
-                "--dip-share",
-                "0.1",
-                "--daywise-date-form",
-                "iso",
-                "--analytics-rounding",
-                "round",
-                "--details-shape",
-                "inner",
-                "--gap-seconds",
-                "3,9",
-                "--invoked-seconds",
-                "0.5, 2",
-                "--live-seconds",
-                "10,20",
-                "--placeholder-seconds",
-                "4",
-                "--linger-seconds",
-                "0",
-                "--created-after-seconds",
-                "0.5,1",
-                "--final-after-seconds",
-                "30,40",
-                "--active-figures",
-                "string",
-                "--unauthorized-form",
-                "message",
-            ]
-        )
-    )
+    assert parse_serve([]).config() == SimulatorConfig()
+    config = parse_serve(
+        [
+            "--report-lag-seconds",
+            "12.5",
+            "--short-share",
+            "0.25",
+            "--short-live-seconds",
+            "1,4",
+            "--dip-share",
+            "0.1",
+            "--daywise-date-form",
+            "iso",
+            "--analytics-rounding",
+            "round",
+            "--details-shape",
+            "inner",
+            "--gap-seconds",
+            "3,9",
+            "--invoked-seconds",
+            "0.5, 2",
+            "--live-seconds",
+            "10,20",
+            "--placeholder-seconds",
+            "4",
+            "--linger-seconds",
+            "0",
+            "--created-after-seconds",
+            "0.5,1",
+            "--final-after-seconds",
+            "30,40",
+            "--active-figures",
+            "string",
+            "--unauthorized-form",
+            "message",
+        ]
+    ).config()
     assert (config.report_lag_seconds, config.short_share, config.dip_share) == (12.5, 0.25, 0.1)
     assert (config.daywise_date_form, config.details_shape) == ("iso", "inner")
     assert config.analytics_rounding == "round"
@@ -1155,11 +1148,11 @@ def test_cli_options_cover_the_timing_lag_short_dip_and_shape_knobs() -> None:
     )
     assert (config.created_after_seconds, config.final_after_seconds) == ((0.5, 1), (30, 40))
     assert (config.active_figures, config.unauthorized_form) == ("string", "message")
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--live-seconds", "10,20,30"])
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--gap-seconds", "soon,later"])
+    with pytest.raises(CycloptsError, match="expected LOW,HIGH seconds"):
+        parse_serve(["--live-seconds", "10,20,30"])
+    with pytest.raises(CycloptsError, match="expected LOW,HIGH seconds"):
+        parse_serve(["--gap-seconds", "soon,later"])
     with pytest.raises(ValueError, match="live_seconds"):
-        config_from_args(parser.parse_args(["--live-seconds", "20,10"]))
+        parse_serve(["--live-seconds", "20,10"]).config()
     with pytest.raises(ValueError, match="report_lag_seconds"):
-        config_from_args(parser.parse_args(["--report-lag-seconds", "-1"]))
+        parse_serve(["--report-lag-seconds", "-1"]).config()
