@@ -192,9 +192,19 @@ def _parser() -> argparse.ArgumentParser:
         "export", help="write a month's finance statement and session log for finance, with a manifest"
     )
     export.add_argument("--month", required=True, metavar="YYYY-MM", help="the UTC calendar month")
-    export.add_argument("--format", choices=("csv", "parquet", "both"), default="both", help="default both")
     export.add_argument(
-        "--out", type=Path, metavar="DIR", help="default: STREAMLEDGER_EXPORT_DIR or data/exports"
+        "--format",
+        action="append",
+        choices=("csv", "parquet", "xlsx", "all"),
+        help="a format to write (repeatable; default all)",
+    )
+    export.add_argument(
+        "--output", type=Path, metavar="DIR", help="default: STREAMLEDGER_EXPORT_DIR or data/exports"
+    )
+    export.add_argument(
+        "--group",
+        metavar="GROUP",
+        help="share the export with this group (default: STREAMLEDGER_EXPORT_GROUP)",
     )
     _price_argument(export)
     _reader_arguments(export)
@@ -463,7 +473,6 @@ def _environment(args: argparse.Namespace) -> dict[str, str]:
     options = {
         "STREAMLEDGER_DATABASE": getattr(args, "database", None),
         "STREAMLEDGER_ARCHIVE_DIR": getattr(args, "archive_dir", None),
-        "STREAMLEDGER_EXPORT_DIR": getattr(args, "out", None),
     }
     return dict(os.environ) | {name: str(value) for name, value in options.items() if value is not None}
 
@@ -598,11 +607,9 @@ def _daily_chart(frame: pl.DataFrame, values: dict[str, object], path: Path) -> 
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from streamledger.export import export_month
+    from streamledger.export import export_month, summary_lines
     from streamledger.reports import PARAMETERS
 
-    out = settings.export_dir
-    formats = ("csv", "parquet") if args.format == "both" else (args.format,)
     price = None
     if args.price_per_ingest_minute is not None:
         try:
@@ -613,19 +620,14 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         result = export_month(
             settings.database,
             args.month,
-            out,
-            formats=formats,
+            args.output.absolute() if args.output else settings.export_dir,
+            formats=args.format or ("all",),
             price_per_ingest_minute=cast(Decimal | None, price),
             wait_seconds=args.wait,
             progress=progress.step,
+            group=args.group or settings.export_group or None,
         )
-    manifest = result.manifest
-    print(f"exported {args.month} to {result.directory}:")
-    for file in manifest["files"]:
-        unit = "days" if file["format"] == "png" else "rows"
-        print(f"  {file['name']:<28} {file['rows']:>9,} {unit}  sha256 {file['sha256'][:16]}…")
-    coverage = manifest["coverage"]
-    print("  complete: " + ("yes" if coverage["complete"] else "no. " + " ".join(coverage["notes"])))
+    print("\n".join(summary_lines(result)))
     return 0
 
 

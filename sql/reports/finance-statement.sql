@@ -1,7 +1,7 @@
 -- Monthly finance statement: viewer and ingest minutes and the estimated cost per app, livestream and meeting.
 -- Grain: one row per livestream (with its app and meeting) with a session whose span overlaps the period.
 -- Parameters: from_date (local date, inclusive; default: first day of this month), to_date (local date, inclusive; default: today), tz (IANA time zone; default: UTC), price_per_ingest_minute (USD; default: 0.010, the published export price)
--- Units: seconds and minutes of usage that happened inside the period (a session crossing its edge is split, see session_usage), exact decimals; estimated_cost_usd = ingest_minutes x price, rounded half away from zero to 0.000001 USD. Rows with sessions_not_final > 0 are not complete: their figures may still grow.
+-- Units: seconds and minutes of usage that happened inside the period (a session crossing its edge is split, see session_usage), exact decimals; estimated_cost_usd = ingest_minutes x price, rounded half up (half away from zero) to the cent, decimal(18, 2) USD. Rows with sessions_not_final > 0 may still grow; whether the month is final is the export's month_state.
 with sessions_in_period as (
     select
         app_id,
@@ -46,8 +46,9 @@ final as (
         viewer_minutes,
         ingest_minutes,
         price_per_ingest_minute_usd,
-        round(ingest_minutes * price_per_ingest_minute_usd, 6)::decimal(20, 6) as estimated_cost_usd,
-        sessions_not_final = 0 as complete
+        -- Cents, rounded half up (DuckDB rounds a decimal half away from zero; costs are never negative),
+        -- so that a totals row of the rounded rows adds up exactly.
+        round(ingest_minutes * price_per_ingest_minute_usd, 2)::decimal(18, 2) as estimated_cost_usd
     from figures
 )
 
