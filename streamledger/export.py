@@ -150,7 +150,7 @@ def export_month(
                 first_day,
                 last_day,
                 f"Daily usage, {month} (UTC)",
-                cost=charts.CostScale(price, _exact_sum(totals, "estimated_cost_usd")),
+                cost=charts.CostScale(price, totals["estimated_cost_usd"].item()),
                 no_data=_no_data_spans(coverage_row),
                 provisional=state == PROVISIONAL,
             )
@@ -277,10 +277,6 @@ def statement_totals(statement: pl.DataFrame, first_day: date, last_day: date, s
 def _zero(frame: pl.DataFrame, name: str) -> int | Decimal:
     dtype = frame.schema[name]
     return Decimal(0).scaleb(-(dtype.scale or 0)) if isinstance(dtype, pl.Decimal) else 0
-
-
-def _exact_sum(totals: pl.DataFrame, name: str) -> Decimal:
-    return Decimal(totals[name].item())
 
 
 def _with_state(frame: pl.DataFrame, state: str, *, after: str | None = None) -> pl.DataFrame:
