@@ -57,9 +57,9 @@ def already_complete(directory: Path) -> bool:
 
 @task(cache_policy=NO_CACHE, task_run_name="export {month}")
 @reported
-def write_export(database: Path, month: str, out_dir: Path) -> ExportResult:
-    """Export one month to out_dir/month; return the files written and the manifest."""
-    return export_month(database, month, out_dir, progress=get_run_logger().info)
+def write_export(database: Path, month: str, out_dir: Path, group: str | None) -> ExportResult:
+    """Export one month to out_dir/month (shared with `group`, if any); return the files and the manifest."""
+    return export_month(database, month, out_dir, progress=get_run_logger().info, group=group)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="publish {result.manifest[month]}")
@@ -147,7 +147,7 @@ def monthly_export(month: str | None = None) -> dict[str, Any] | State[Any]:
             return Completed(
                 message=f"{month} is already exported, complete and cross-checked; nothing to do"
             )
-        result = write_export(database, month, out_dir)
+        result = write_export(database, month, out_dir, settings.export_group or None)
         publish(result)
         if scheduled and today.day >= LAST_SCHEDULED_DAY and not is_final(result.manifest):
             return incomplete_on_last_day(result, today)

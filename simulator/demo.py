@@ -93,7 +93,7 @@ def run_demo(*, seconds: float, interval: float, livestreams: int, seed: int, da
         print(f"  mismatch: {line}")
     month = datetime.now(UTC).strftime("%Y-%m")
     export = export_month(database, month, database.parent / "demo-exports")
-    print(f"\nfinance export of {month} (the month is not over, so it says it is not complete):")
+    print(f"\nfinance export of {month} (the month is not over, so every file says provisional):")
     for file in export.files:
         print(f"  {file}")
     duckdb_cli = Path(sys.executable).parent / "duckdb"

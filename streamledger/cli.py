@@ -540,15 +540,7 @@ def export(
     ] = (),
     output: Annotated[Path | None, setting("export_dir", metavar="DIR", alias="--out")] = None,
     price: Annotated[Decimal | None, PRICE] = None,
-    # issue14-merge: once Settings has export_group, this is setting("export_group", metavar="GROUP").
-    group: Annotated[
-        str | None,
-        Parameter(
-            help="the group that may read the export folder (STREAMLEDGER_EXPORT_GROUP)",
-            metavar="GROUP",
-            show_default="owner only",
-        ),
-    ] = None,
+    group: Annotated[str | None, setting("export_group", metavar="GROUP")] = None,
     database: Database = None,
     wait: Wait = READ_WAIT_SECONDS,
 ) -> int:
@@ -556,8 +548,7 @@ def export(
     from streamledger.export import EXPORT_FORMATS
 
     formats = EXPORT_FORMATS if not format or "all" in format else tuple(dict.fromkeys(format))
-    environment = {"STREAMLEDGER_EXPORT_GROUP": group} if group is not None else {}
-    settings = Settings.from_env(_environment(database=database, export_dir=output) | environment)
+    settings = Settings.from_env(_environment(database=database, export_dir=output, export_group=group))
     return commands.export(settings, month, formats=formats, price=price, wait=wait)
 
 

@@ -422,9 +422,9 @@ def export(
             price_per_ingest_minute=price,
             wait_seconds=wait,
             progress=progress.step,
-            group=settings.export_group,  # type: ignore[attr-defined,call-arg]  # issue14-merge
+            group=settings.export_group or None,
         )
-    for line in exports.summary_lines(result):  # type: ignore[attr-defined]  # issue14-merge
+    for line in exports.summary_lines(result):
         print(line)
     return 0
 

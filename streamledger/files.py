@@ -9,17 +9,28 @@ import shutil
 from pathlib import Path
 
 FILE_MODE = 0o600
+# Shared with a group (the export's STREAMLEDGER_EXPORT_GROUP): the group reads the files and enters the
+# folders, whose setgid bit gives what is created in them the same group.
+GROUP_FILE_MODE = 0o640
+GROUP_FOLDER_MODE = 0o2750
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 _NOT_A_FOLDER = frozenset({errno.EEXIST, errno.ENOTDIR})
 
 
-def write_atomically(path: Path, data: bytes) -> str:
+def write_atomically(path: Path, data: bytes, *, group: int | None = None) -> str:
     """Write `data` to `path` through a fsynced temporary file renamed into place, then fsync the folder so
-    that the name survives a power loss too; return its SHA-256."""
+    that the name survives a power loss too; return its SHA-256.
+
+    With `group` (a group id), the file belongs to that group and the group may read it (GROUP_FILE_MODE)
+    from the moment it has its name; otherwise it is private to its owner (FILE_MODE).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
+        if group is not None:
+            os.fchown(fd, -1, group)
+            os.fchmod(fd, GROUP_FILE_MODE)  # fchmod is not masked by the umask of private_files
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()

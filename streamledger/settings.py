@@ -142,6 +142,15 @@ class Settings:
             shown="exports/ beside the database",
         ),
     )
+    export_group: str = field(
+        default="",
+        metadata=variable(
+            "STREAMLEDGER_EXPORT_GROUP",
+            "a group (name or id) that may read the monthly exports: their folders get it with group read "
+            "and setgid (0o2750), their files 0o640 (`export --group` for one run); unset: owner-only",
+            shown="(none: owner-only)",
+        ),
+    )
     prefect_home: Path = field(
         default=Path("data/prefect"),
         metadata=variable(

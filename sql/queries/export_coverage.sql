@@ -78,6 +78,8 @@ final as (
         (select count(*) filter (where outcome = 'partial') from polls) as polls_partial,
         (select count(*) filter (where outcome = 'failed') from polls) as polls_failed,
         (select min(started_at) from polls) as first_poll_at,
+        -- The first poll that read something: before it the period has no data (the chart shades it).
+        (select min(started_at) from polls where outcome <> 'failed') as first_read_at,
         (select max(started_at) from polls) as last_poll_at,
         p.max_gap_seconds,
         (select count(*) from gaps) as gaps,

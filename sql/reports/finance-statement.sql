@@ -8,8 +8,8 @@
 -- Columns: livestream_id [id], livestream_name [text], meeting_id [id], sessions [count],
 -- Columns: sessions_not_final [count], viewer_seconds [seconds], ingest_seconds [seconds],
 -- Columns: viewer_minutes [minutes], ingest_minutes [minutes], price_per_ingest_minute_usd [USD per minute],
--- Columns: estimated_cost_usd [USD], complete [yes/no]
--- Units: seconds and minutes of usage that happened inside the period (a session crossing its edge is split, see session_usage), exact decimals; estimated_cost_usd = ingest_minutes x price, rounded half away from zero to 0.000001 USD. Rows with sessions_not_final > 0 are not complete: their figures may still grow.
+-- Columns: estimated_cost_usd [USD]
+-- Units: seconds and minutes of usage that happened inside the period (a session crossing its edge is split, see session_usage), exact decimals; estimated_cost_usd = ingest_minutes x price, rounded half up (half away from zero) to the cent, decimal(18, 2) USD. Rows with sessions_not_final > 0 may still grow; whether the month is final is the export's month_state.
 with sessions_in_period as (
     select
         app_id,
@@ -54,8 +54,9 @@ final as (
         viewer_minutes,
         ingest_minutes,
         price_per_ingest_minute_usd,
-        round(ingest_minutes * price_per_ingest_minute_usd, 6)::decimal(20, 6) as estimated_cost_usd,
-        sessions_not_final = 0 as complete
+        -- Cents, rounded half up (DuckDB rounds a decimal half away from zero; costs are never negative),
+        -- so that a totals row of the rounded rows adds up exactly.
+        round(ingest_minutes * price_per_ingest_minute_usd, 2)::decimal(18, 2) as estimated_cost_usd
     from figures
 )
 
