@@ -188,6 +188,23 @@ def _parser() -> argparse.ArgumentParser:
     _reader_arguments(sql)
     sql.set_defaults(run=_sql)
 
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve a read-only dashboard of a month on 127.0.0.1, or write it as one HTML file (--output)",
+    )
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=8050, help="port (default 8050; 0: any free port)")
+    dashboard.add_argument("--month", metavar="YYYY-MM", help="the month shown first (default this month)")
+    dashboard.add_argument("--tz", default="UTC", metavar="ZONE", help="IANA time zone (default UTC)")
+    dashboard.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE.html",
+        help="write one self-contained HTML file instead of serving",
+    )
+    _reader_arguments(dashboard)
+    dashboard.set_defaults(run=_dashboard)
+
     export = commands.add_parser(
         "export", help="write a month's finance statement and session log for finance, with a manifest"
     )
@@ -595,6 +612,19 @@ def _daily_chart(frame: pl.DataFrame, values: dict[str, object], path: Path) -> 
     except OSError as exc:
         raise StreamledgerError(f"--chart {path}: {exc.strerror or exc}") from None
     print(f"chart written to {path}", file=sys.stderr)
+
+
+def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    from streamledger.dashboard import serve_dashboard, write_dashboard
+
+    if args.output is None:
+        serve_dashboard(
+            settings, host=args.host, port=args.port, month=args.month, tz=args.tz, wait_seconds=args.wait
+        )
+        return 0
+    path = write_dashboard(settings, args.output, month=args.month, tz=args.tz, wait_seconds=args.wait)
+    print(f"dashboard written to {path}", file=sys.stderr)
+    return 0
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
