@@ -32,6 +32,7 @@ SUITES = (
     "hostile",
     "budget_use",
     "history_scale",
+    "dashboard",  # on history_scale's warehouse, so after it
     "discovery",
 )
 TABLE_START, TABLE_END = "<!-- figures:start -->", "<!-- figures:end -->"

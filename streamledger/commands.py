@@ -449,11 +449,11 @@ def dashboard(
     wait: float,
 ) -> int:
     """Serve the dashboard on host:port until stopped, or with `output` write it as one static HTML file."""
-    from streamledger import dashboard as page  # type: ignore[attr-defined]  # issue14-merge
+    from streamledger import dashboard as page
 
     if output is None:
         page.serve_dashboard(settings, host=host, port=port, month=month, tz=tz, wait_seconds=wait)
         return 0
     written = page.write_dashboard(settings, output, month=month, tz=tz, wait_seconds=wait)
-    print(f"dashboard written to {written}")
+    print(f"dashboard written to {written}", file=sys.stderr)
     return 0
