@@ -96,20 +96,20 @@ def test_a_port_in_use_is_one_line_naming_the_option(polled: Polled) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "status"),
     [
-        (("--month", "2999-01"), "--month '2999-01': is in the future"),
-        (("--tz", "Atlantis"), "--tz 'Atlantis': expected an IANA time zone"),
-        (("--output", "OUT"), None),
+        (("--month", "2999-01"), "--month '2999-01': is in the future", 1),
+        (("--tz", "Atlantis"), "--tz 'Atlantis': expected an IANA time zone", 2),  # a usage error
+        (("--output", "OUT"), None, 1),
     ],
 )
 def test_the_command_refuses_bad_options_and_a_missing_database_in_one_line(
-    args: tuple[str, ...], message: str | None, tmp_path: Path
+    args: tuple[str, ...], message: str | None, status: int, tmp_path: Path
 ) -> None:
     missing = tmp_path / "none.duckdb"
     args = tuple(str(tmp_path / "d.html") if arg == "OUT" else arg for arg in args)
     done = dashboard_once("--database", str(missing), *args)
-    assert done.returncode == 1
+    assert done.returncode == status
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("streamledger: error: ")
     assert (message or f"database {missing} does not exist yet") in line
