@@ -12,7 +12,8 @@ from simulator import SimulatorConfig, running_simulator, verify
 from streamledger.errors import StreamledgerError
 from streamledger.export import export_month
 from streamledger.poll import PollRun
-from streamledger.reports import print_table, run_report
+from streamledger.reports import run_report
+from streamledger.tables import print_table
 
 # Longer than the demo's final_after_seconds (at most 6 s), as the default 120 s is than the API's ~62 s.
 DEMO_SETTLE_SECONDS = 10.0

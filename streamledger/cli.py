@@ -230,9 +230,9 @@ def port(text: str) -> int:
 
 def column_names(text: str) -> tuple[str, ...]:
     """Comma-separated column names, in the order wanted."""
-    names = tuple(part.strip() for part in text.split(","))
-    if not all(names):
-        raise ValueError("expected column names separated by commas, e.g. livestream_id,ingest_minutes")
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not names:
+        raise ValueError("expected one or more column names separated by commas, e.g. app_id,sessions")
     return names
 
 

@@ -304,13 +304,13 @@ def sql(
     wait: float,
 ) -> int:
     """Run one read-only statement against the warehouse and write its result."""
-    from streamledger import tables  # type: ignore[attr-defined]  # issue14-merge
+    from streamledger import tables
     from streamledger.reports import run_sql
 
     with ended_by_signals():
         limits = settings.query_limits
         frame = run_sql(settings.database, statement, wait_seconds=wait, limits=limits)
-        tables.write_output(frame, fmt, output, columns=columns)
+        tables.write_output(frame, fmt, output, columns=columns, pager=settings.pager)
     return 0
 
 
@@ -373,7 +373,7 @@ def report(
     wait: float,
 ) -> int:
     """Run one report with its parameters (as text, by parameter name) and write its result."""
-    from streamledger import reports, tables  # type: ignore[attr-defined]  # issue14-merge
+    from streamledger import reports, tables
 
     report = reports.find(name)
     values = reports.parse_parameters(report, parameters)
@@ -385,7 +385,7 @@ def report(
         )
         title = f"{report.name}: {report.description}"
         tz = cast(str | None, values.get("tz"))
-        tables.write_output(frame, fmt, output, title=title, tz=tz, columns=columns)
+        tables.write_output(frame, fmt, output, title=title, tz=tz, columns=columns, pager=settings.pager)
     if chart is not None:
         _daily_chart(frame, values, chart)
     return 0

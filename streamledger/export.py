@@ -23,6 +23,7 @@ import polars as pl
 from streamledger import charts, reports
 from streamledger.files import GROUP_FOLDER_MODE, write_atomically
 from streamledger.reports import ReportError
+from streamledger.tables import to_csv, to_parquet
 from streamledger.warehouse import bind_variables, query
 from streamledger.workbook import Sheet, workbook_bytes
 
@@ -387,7 +388,7 @@ def _export_names() -> set[str]:
 
 
 def _encode(frame: pl.DataFrame, fmt: str) -> bytes:
-    return reports.to_csv(frame) if fmt == "csv" else reports.to_parquet(frame)
+    return to_csv(frame) if fmt == "csv" else to_parquet(frame)
 
 
 def _coverage_row(

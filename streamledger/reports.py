@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import io
 import re
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import duckdb
-import orjson
 import polars as pl
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from streamledger.errors import StreamledgerError
-from streamledger.files import write_atomically
 from streamledger.settings import QueryLimits
 from streamledger.warehouse import (
     SQL_DIR,
@@ -38,7 +32,6 @@ from streamledger.warehouse import (
 REPORTS_DIR = SQL_DIR / "reports"
 READ_WAIT_SECONDS = 60.0
 MAX_PRICE = Decimal(10) ** 12  # the statement holds prices as decimal(18, 6)
-FORMATS = ("table", "csv", "json", "parquet")
 # Every parameter a report may declare, and how a command-line value becomes a typed, bound value.
 PARAMETERS: dict[str, Callable[[str], object]] = {}
 # Command-line flags of the parameters that have one; any other is given as --param NAME=VALUE.
@@ -384,8 +377,10 @@ def run_sql(
         run_file(con, "warehouse/ad_hoc_session.sql")
         try:
             relation = con.sql(statement)
-            result: pl.DataFrame = relation.pl() if relation is not None else pl.DataFrame()
-            return result
+            if relation is None:
+                return pl.DataFrame()
+            relation, durations = _portable(relation)
+            result: pl.DataFrame = relation.pl()
         except LIMIT_ERRORS:
             raise
         except duckdb.Error as exc:
@@ -395,121 +390,34 @@ def run_sql(
                 f"sql: a result column has a type the output cannot hold (cast it, e.g. to varchar): "
                 f"{' '.join(str(exc).split())[:200]}"
             ) from None
+        return result.with_columns(pl.col(name).cast(pl.Duration("us")) for name in durations)
 
 
-def plain_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """Return the frame with instants as ISO 8601 UTC text, for CSV and JSON (numbers stay numbers).
+# DuckDB types polars cannot hold (an interval, a union, a big number, or a value nesting one), and bits,
+# which it would hold as bytes: these columns are read as their text.
+_AS_TEXT = re.compile(r"\b(INTERVAL|UNION|BIGNUM|VARINT|BIT)\b")
 
-    Nested values (lists, structs) and durations, which CSV cannot hold, become JSON text.
+
+def _portable(relation: duckdb.DuckDBPyRelation) -> tuple[duckdb.DuckDBPyRelation, list[str]]:
+    """Return the relation with every column in a type polars can hold, and the names of the intervals.
+
+    An interval becomes its microseconds (DuckDB's epoch: a month counts 30 days), a duration once read;
+    another type polars cannot hold becomes its text (an interval within a list, a union, a big number).
     """
-    frame = frame.with_columns(
-        pl.Series(name, [_json_text(value) for value in frame[name].to_list()], dtype=pl.String)
-        for name, dtype in frame.schema.items()
-        if dtype.is_nested() or isinstance(dtype, pl.Duration)
-    )
-    return frame.with_columns(
-        pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        for name, dtype in frame.schema.items()
-        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
-    ).with_columns(
-        pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")
-        for name, dtype in frame.schema.items()
-        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None
-    )
-
-
-def _json_text(value: object) -> str | None:
-    return None if value is None else orjson.dumps(value, default=str).decode()
-
-
-def to_csv(frame: pl.DataFrame) -> bytes:
-    """Return the frame as UTF-8 CSV with a header: plain decimals, ISO 8601 UTC instants, '\\n' lines."""
-    buffer = io.BytesIO()
-    plain_frame(frame).write_csv(buffer, float_scientific=False, line_terminator="\n")
-    return buffer.getvalue()
-
-
-def to_json(frame: pl.DataFrame) -> bytes:
-    """Return the frame as a JSON array of objects (decimals as strings, so no digit is lost)."""
-    plain = plain_frame(frame).with_columns(
-        pl.col(name).cast(pl.String) for name, dtype in frame.schema.items() if isinstance(dtype, pl.Decimal)
-    )
-    buffer = io.BytesIO()
-    plain.write_json(buffer)
-    return buffer.getvalue()
-
-
-def to_parquet(frame: pl.DataFrame) -> bytes:
-    """Return the frame as Parquet with its types kept (decimals, UTC instants), zstd-compressed."""
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd", statistics=True)
-    return buffer.getvalue()
-
-
-def render_table(frame: pl.DataFrame, *, title: str | None = None, tz: str | None = None) -> Table:
-    """Return a terminal table: numbers right-aligned, the time zone in the header of time columns."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    for name, dtype in frame.schema.items():
-        header = name
-        if isinstance(dtype, pl.Datetime):
-            header += f" ({dtype.time_zone or tz or 'UTC'})"
-        numeric = dtype.is_numeric()
-        table.add_column(header, justify="right" if numeric else "left", no_wrap=numeric)
-    for row in frame.iter_rows():
-        table.add_row(*(_cell(value) for value in row))
-    return table
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "[dim]null[/dim]"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int | float | Decimal):
-        return f"{value:,}"
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None).isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value).replace("[", r"\[")
-
-
-def print_table(
-    frame: pl.DataFrame, *, title: str | None = None, tz: str | None = None, console: Console | None = None
-) -> None:
-    """Print a frame as a readable table, with its row count (wide, unwrapped, when not on a terminal)."""
-    if console is None:
-        console = Console(soft_wrap=False)
-        if not console.is_terminal:
-            console = Console(soft_wrap=False, width=250)
-    console.print(render_table(frame, title=title, tz=tz))
-    console.print(f"[dim]{frame.height} row{'' if frame.height == 1 else 's'}[/dim]")
-
-
-def write_output(
-    frame: pl.DataFrame, fmt: str, output: Path | None, *, title: str | None = None, tz: str | None = None
-) -> None:
-    """Print the frame (table, csv, json) or write it to `output` in the chosen format."""
-    if fmt not in FORMATS:
-        raise ReportError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    if fmt == "parquet" and output is None:
-        raise ReportError("--format parquet needs --output PATH (Parquet is not for a terminal)")
-    if fmt == "table" and output is None:
-        print_table(frame, title=title, tz=tz)
-        return
-    try:
-        if fmt == "table":
-            text = io.StringIO()
-            print_table(frame, title=title, tz=tz, console=Console(file=text, width=250, soft_wrap=False))
-            data = text.getvalue().encode("utf-8")
-        else:
-            data = {"csv": to_csv, "json": to_json, "parquet": to_parquet}[fmt](frame)
-        if output is None:
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        else:
-            write_atomically(output, data)
-    except pl.exceptions.PolarsError as exc:
-        raise ReportError(f"--format {fmt}: {' '.join(str(exc).split())[:200]}") from None
-    except OSError as exc:
-        raise ReportError(f"--output {output}: {exc.strerror or exc}") from None
+    expressions, durations, changed = [], [], False
+    for name, kind in zip(relation.columns, relation.types, strict=True):
+        column = duckdb.ColumnExpression(name)
+        if kind.id == "interval":
+            column, changed = duckdb.FunctionExpression("epoch_us", column), True
+            durations.append(name)
+        elif _AS_TEXT.search(str(kind)):
+            column, changed = column.cast(duckdb.sqltypes.VARCHAR), True
+        expressions.append(column.alias(name))
+    if not changed:
+        return relation, []
+    if len(set(relation.columns)) < len(relation.columns):
+        raise ReportError(
+            "sql: the result has an interval or another type the output cannot hold, and two columns of the "
+            "same name: give each column its own name (... as name), or cast it, e.g. to varchar"
+        )
+    return relation.select(*expressions), durations

@@ -35,6 +35,7 @@ DEFAULT_MAX_POLL_BYTES = 24 * 2**20
 # lands and loads the poll before the next one starts.
 POLL_DEADLINE_SHARE = 0.75
 MIN_ALERT_AFTER_SECONDS = 10.0
+DEFAULT_PAGER = "less -FRX"  # quit at once when it fits a screen, keep colours, leave the text on screen
 MAX_ID_LENGTH = 32  # account_id and app_id are at most 32 characters [CFAPI]
 PREFIXES = ("STREAMLEDGER_", "CLOUDFLARE_", "REALTIMEKIT_")
 logger = logging.getLogger("streamledger.settings")
@@ -363,6 +364,16 @@ class Settings:
         ),
     )
 
+    pager: str = field(
+        default=DEFAULT_PAGER,
+        metadata=variable(
+            "STREAMLEDGER_PAGER",
+            "the command a `report` or `sql` table longer than the terminal is shown through; `off` (or set "
+            "and empty) for none; never used when the output is not a terminal",
+            shown="$PAGER, else `less -FRX`",
+        ),
+    )
+
     def __post_init__(self) -> None:
         if (
             self.poll_deadline_seconds is not None
@@ -400,6 +411,7 @@ class Settings:
         database = values.setdefault("database", DEFAULT_DATABASE.absolute())
         for name, folder in _BESIDE_DATABASE.items():
             values.setdefault(name, database.parent / folder)
+        values.setdefault("pager", _default_pager(env))
         settings = cls(**values)
         return settings.with_api() if api else settings
 
@@ -449,6 +461,18 @@ _BESIDE_DATABASE = {
     "export_dir": "exports",
     "prefect_home": "prefect",
 }
+
+
+def _default_pager(env: Mapping[str, str]) -> str:
+    """The pager when STREAMLEDGER_PAGER is not set to a command: none when it is set and empty (as git and
+    psql read their pager variables), else $PAGER, else less."""
+    if "STREAMLEDGER_PAGER" in env:
+        return ""
+    return env.get("PAGER", "").strip() or DEFAULT_PAGER
+
+
+def _pager(name: str, raw: str) -> str:
+    return "" if raw.lower() in ("off", "none") else raw
 
 
 def known_variables() -> dict[str, str]:
@@ -599,6 +623,7 @@ def _parsers() -> dict[str, Callable[[str, str], Any]]:
         "poll_deadline_seconds": number(float),
         "query_memory_limit": _size,
         "query_temp_limit": _size,
+        "pager": _pager,
     }
     return {item.name: special.get(item.name) or by_type[cast(str, item.type)] for item in fields(Settings)}
 

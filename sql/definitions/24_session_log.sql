@@ -8,7 +8,14 @@ select
     l.name as livestream_name,
     l.meeting_id,
     s.session_id,
-    s.status,
+    -- Where the API gave no status, the session's own end says what it is (lower case: ours, not the API's).
+    coalesce(
+        s.status,
+        case
+            when s.err_message is not null then 'errored'
+            when s.stopped_time is not null or l.last_active_read_at > s.last_seen_at then 'ended'
+        end
+    ) as status,
     s.invoked_time,
     s.started_time,
     s.stopped_time,
@@ -43,7 +50,12 @@ comment on column session_log.livestream_name is
 comment on column session_log.meeting_id is
     'The RealtimeKit meeting the livestream streams, as last observed; null when it has none.';
 comment on column session_log.session_id is 'The session.';
-comment on column session_log.status is 'The livestream''s status when the session was last seen with it.';
+comment on column session_log.status is
+    'The livestream''s status when the session was last seen with it, as the API gave it (LIVE, IDLE, '
+    'ERRORED, ...). Where the API gave none (a session read by id, without its livestream), derived here in '
+    'lower case: errored when it has an error message (err_message), ended when it has stopped '
+    '(stopped_time) or has left its livestream''s active session (see unfinished_sessions); null when '
+    'neither is known.';
 comment on column session_log.invoked_time is
     'When it was invoked, on the API''s clock; null until observed.';
 comment on column session_log.started_time is

@@ -18,8 +18,22 @@ with spans as (
       and coalesce(stopped_time, last_observed_at, last_seen_at) >= report_start()
 ),
 
+-- What is known ends with the last poll that read something (or now, before any poll): later hours,
+-- future ones included, are not shown as hours without a live stream.
+known as (
+    select least(report_end(), now(), coalesce(max(coalesce(finished_at, started_at)), now())) as known_until
+    from poll_runs
+    where kind = 'snapshot' and outcome <> 'failed'
+),
+
 hours as (
-    select unnest(generate_series(report_start(), report_end() - interval 1 hour, interval 1 hour)) as hour_start
+    select g.hour_start
+    from (
+        select unnest(generate_series(report_start(), report_end() - interval 1 hour, interval 1 hour))
+            as hour_start
+    ) as g
+    cross join known as k
+    where g.hour_start < k.known_until
 ),
 
 hour_overlaps as (

@@ -21,7 +21,7 @@ final as (
     select
         u.day,
         u.app_id,
-        coalesce(l.name, '(unnamed)') as livestream,
+        l.name as livestream,
         u.livestream_id,
         count(distinct u.session_id) as sessions,
         round(sum(u.viewer_seconds) / 3600, 3) as viewer_hours,

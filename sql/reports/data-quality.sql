@@ -11,7 +11,9 @@ with params as (
     select
         report_start() as period_start,
         least(report_end(), now()) as period_end,
-        coalesce(getvariable('max_gap_seconds')::double, 150) as max_gap_seconds
+        coalesce(getvariable('max_gap_seconds')::double, 150) as max_gap_seconds,
+        -- The history starts with the first poll: the warehouse knows nothing of the time before it.
+        (select min(started_at) from poll_runs where kind = 'snapshot') as history_start
 ),
 
 polls as (
@@ -38,13 +40,14 @@ poll_problems as (
 ),
 
 -- Only polls that read something close a gap (a failed poll saw nothing). The period's edges count as
--- polls, so that a period with late or no polling shows the gap.
+-- polls, so that a period with late or no polling shows the gap; its start only once the history has
+-- begun (the time before the first poll is the history's start, below, not a gap).
 poll_times as (
     select started_at as poll_at from polls where outcome <> 'failed'
     union all
-    select period_start from params
+    select greatest(period_start, history_start) from params where history_start < period_end
     union all
-    select period_end from params
+    select period_end from params where history_start < period_end
 ),
 
 gaps as (
@@ -54,10 +57,23 @@ gaps as (
         1 as occurrences,
         previous_at as first_at,
         poll_at as last_at,
-        'expected a poll that did not fail at least every ' || (select max_gap_seconds from params) || ' s'
-            as detail
+        'expected a poll that did not fail at least every ' || printf('%g', (select max_gap_seconds from params))
+        || ' s' as detail
     from (select poll_at, lag(poll_at) over (order by poll_at) as previous_at from poll_times)
     where epoch(poll_at - previous_at) > (select max_gap_seconds from params)
+),
+
+history_start as (
+    select
+        'history start' as check_name,
+        coalesce('first poll at ' || strftime(timezone('UTC', history_start), '%Y-%m-%d %H:%M:%S UTC'), 'no poll yet') as subject,
+        1 as occurrences,
+        period_start as first_at,
+        history_start as last_at,
+        'the history starts with the first poll: nothing is known of the period before it (not a gap)'
+            as detail
+    from params
+    where history_start is null or history_start > period_start
 ),
 
 issues as (
@@ -113,6 +129,8 @@ final as (
     select * from poll_problems
     union all
     select * from gaps
+    union all
+    select * from history_start
     union all
     select * from issues
     union all

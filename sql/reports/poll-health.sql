@@ -5,12 +5,20 @@
 -- Parameter tz [IANA time zone] = UTC
 -- Columns: kind [text], outcome [text], polls [count], requests [count], retries [count],
 -- Columns: rate_limited [count], parse_issues [count], avg_poll_seconds [seconds],
--- Columns: max_poll_seconds [seconds], last_started_at [UTC instant]
+-- Columns: max_poll_seconds [seconds], first_started_at [UTC instant], last_started_at [UTC instant],
+-- Columns: history_starts_at [UTC instant]
 -- Units: counts; seconds for the poll time (network + normalize + load); instants in UTC.
 with in_period as (
     select *
     from poll_runs
     where started_at >= report_start() and started_at < report_end()
+),
+
+-- The history of each kind of poll starts with its first one: before it, no poll is not a gap.
+history as (
+    select kind, min(started_at) as history_starts_at
+    from poll_runs
+    group by kind
 ),
 
 final as (
@@ -24,8 +32,11 @@ final as (
         sum(parse_issues) as parse_issues,
         round(avg(network_seconds + normalize_seconds + load_seconds), 3) as avg_poll_seconds,
         round(max(network_seconds + normalize_seconds + load_seconds), 3) as max_poll_seconds,
-        max(started_at) as last_started_at
+        min(started_at) as first_started_at,
+        max(started_at) as last_started_at,
+        any_value(h.history_starts_at) as history_starts_at
     from in_period
+    left join history as h using (kind)
     group by kind, outcome
 )
 

@@ -31,7 +31,7 @@ per_livestream as (
 final as (
     select
         p.app_id,
-        coalesce(p.livestream_name, '(unnamed)') as livestream,
+        p.livestream_name as livestream,
         p.livestream_id,
         p.meeting_id,
         p.sessions,

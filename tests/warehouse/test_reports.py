@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -146,10 +147,11 @@ def test_every_report_runs_from_the_cli_in_every_format(
     for name in reports.catalog():
         period = ["--from", "2026-10-31", "--to", "2026-11-01"]
         assert main(["report", name, *db, *period]) == 0, name
-        table = capsys.readouterr().out
-        assert table.startswith(name), name
-        assert table.rstrip().endswith((" rows", " row")), name
+        table = capsys.readouterr().out.splitlines()  # not a terminal: a header and a line per row
         csv_rows = rows_of(capsys, ["report", name, *db, *period])
+        header = [cell.split(" (")[0] for cell in re.split(r"  +", table[0].strip())]
+        assert header == list(csv_rows[0] if csv_rows else header), name
+        assert len(table) == len(csv_rows) + 1, name
         assert main(["report", name, *db, *period, "--format", "json"]) == 0
         assert len(json.loads(capsys.readouterr().out)) == len(csv_rows)
         out = tmp_path / f"{name}.parquet"
@@ -278,10 +280,8 @@ def test_ad_hoc_sql_cannot_touch_other_files_and_nested_values_become_json(
     assert not leak.exists()
     assert main(["sql", "select [1, 2] as numbers, {'a': 'x'} as pair", *db, "--format", "csv"]) == 0
     assert capsys.readouterr().out == 'numbers,pair\n"[1,2]","{""a"":""x""}"\n'
-    assert main(["sql", "select interval 1 month as i", *db, "--format", "json"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("streamledger: error: sql: a result column has a type the output cannot hold")
-    assert err.count("\n") == 1
+    assert main(["sql", "select interval 90 minute as i, [interval 1 day] as l", *db, "--format", "csv"]) == 0
+    assert capsys.readouterr().out == f"i,l\n{90 * 60},[1 day]\n"  # an interval is its seconds
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     assert main(["sql", "select 1", *db, "--format", "csv", "--output", str(blocker / "x.csv")]) == 1
@@ -291,8 +291,9 @@ def test_ad_hoc_sql_cannot_touch_other_files_and_nested_values_become_json(
 def test_report_list_names_every_report_with_its_question(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--list"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out] == list(reports.catalog())
-    assert any(line.startswith("finance-statement") and "cost" in line for line in out)
+    assert [line.split()[0] for line in out if line and not line.startswith(" ")] == list(reports.catalog())
+    block = out[out.index("finance-statement") + 1 :]
+    assert "cost" in " ".join(block[: block.index("")])
 
 
 def test_every_report_states_grain_parameters_and_units() -> None:
@@ -365,3 +366,114 @@ def test_the_default_period_is_this_month_to_date(tmp_path: Path) -> None:
     today = datetime.now(UTC).date()
     assert start == datetime(today.year, today.month, 1, tzinfo=UTC)
     assert end == datetime.combine(today + timedelta(days=1), datetime.min.time(), UTC)
+
+
+def poll_times(database: Path) -> tuple[datetime, datetime]:
+    """The first snapshot poll's start and the last successful one's end, on our clock."""
+    con = warehouse.connect(database, read_only=True)
+    try:
+        ((first, last),) = con.execute(
+            "select min(started_at),"
+            " max(coalesce(finished_at, started_at)) filter (where outcome <> 'failed')"
+            " from poll_runs where kind = 'snapshot'"
+        ).fetchall()
+    finally:
+        con.close()
+    return first, last
+
+
+def up_to_tomorrow() -> list[str]:
+    """A period from the simulated sessions (October) to tomorrow: it reaches past now."""
+    return ["--from", "2026-10-31", "--to", (datetime.now(UTC).date() + timedelta(days=1)).isoformat()]
+
+
+def test_concurrency_stops_at_the_last_poll_and_shows_no_future_hour(
+    history: History, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_of(capsys, ["report", "concurrency", "--database", str(history.database), *up_to_tomorrow()])
+    _, last_poll = poll_times(history.database)
+    hours = [datetime.fromisoformat(row["hour_utc"].replace("Z", "+00:00")) for row in rows]
+    assert hours == sorted(hours)
+    assert hours[0] == datetime(2026, 10, 31, tzinfo=UTC)
+    # Every hour up to the one of the last poll, and none after it (tomorrow's are in the future).
+    assert hours[-1] == last_poll.replace(minute=0, second=0, microsecond=0)
+    assert len(hours) == (hours[-1] - hours[0]) // timedelta(hours=1) + 1
+    assert hours[-1] <= datetime.now(UTC)
+
+
+def test_data_quality_states_the_history_start_and_finds_gaps_only_between_polls(
+    history: History, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--database", str(history.database)]
+    rows = rows_of(capsys, ["report", "data-quality", *db, *up_to_tomorrow()])
+    first_poll, _ = poll_times(history.database)
+    (start,) = [row for row in rows if row["check"] == "history start"]
+    assert datetime.fromisoformat(start["last_at"]) == first_poll
+    assert datetime.fromisoformat(start["first_at"]) == datetime(2026, 10, 31, tzinfo=UTC)
+    for gap in (row for row in rows if row["check"] == "polling gaps"):
+        assert datetime.fromisoformat(gap["first_at"]) >= first_poll  # never the time before the history
+    for row in rows:
+        for name in ("first_at", "last_at"):
+            assert row[name] is None or datetime.fromisoformat(row[name]) <= datetime.now(UTC), row
+    # Before this change, the time from the period's start to the first poll was a "polling gap".
+    assert not any(
+        row["check"] == "polling gaps" and datetime.fromisoformat(row["last_at"]) == first_poll
+        for row in rows
+    )
+
+
+def test_poll_health_gives_each_kinds_history_start(
+    history: History, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_of(capsys, ["report", "poll-health", "--database", str(history.database), *up_to_tomorrow()])
+    first_poll, _ = poll_times(history.database)
+    (snapshot,) = [row for row in rows if row["kind"] == "snapshot"]
+    assert int(snapshot["polls"]) == POLLS
+    assert datetime.fromisoformat(snapshot["history_starts_at"]) == first_poll
+    assert datetime.fromisoformat(snapshot["first_started_at"]) == first_poll
+
+
+def test_the_session_log_derives_a_status_where_the_api_gave_none(
+    history: History, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_of(capsys, ["report", "session-log", "--database", str(history.database), *NOVEMBER])
+    con = warehouse.connect(history.database, read_only=True)
+    stored = {
+        session_id: (status, stopped, error, vanished)
+        for session_id, status, stopped, error, vanished in con.execute(
+            "select s.session_id, s.status, s.stopped_time, s.err_message,"
+            " coalesce(l.last_active_read_at > s.last_seen_at, false)"
+            " from sessions as s left join livestreams as l using (livestream_id)"
+        ).fetchall()
+    }
+    con.close()
+    derived = 0
+    for row in rows:
+        status, stopped, error, vanished = stored[row["session_id"]]
+        if status is not None:
+            assert row["status"] == status
+            continue
+        derived += 1
+        expected = "errored" if error else "ended" if stopped or vanished else None
+        assert row["status"] == expected, row
+    assert derived >= 1  # the history has a session read by id only, without its livestream's status
+
+
+def test_a_nameless_livestream_is_blank_in_every_report(
+    history: History, capsys: pytest.CaptureFixture[str]
+) -> None:
+    con = warehouse.connect(history.database, read_only=True)
+    nameless = {
+        row[0] for row in con.execute("select livestream_id from livestreams where name is null").fetchall()
+    }
+    con.close()
+    assert nameless
+    db = ["--database", str(history.database), "--from", "2026-10-31", "--to", "2026-11-01"]
+    for report, column in (
+        ("usage-by-livestream", "livestream"),
+        ("daily-usage", "livestream"),
+        ("session-log", "livestream_name"),
+        ("finance-statement", "livestream_name"),
+    ):
+        rows = rows_of(capsys, ["report", report, *db])
+        assert {row["livestream_id"] for row in rows if row[column] is None} == nameless, report

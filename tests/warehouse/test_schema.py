@@ -66,6 +66,8 @@ CHANGED_SINCE_PRE_RELEASE = {
     # Cloudflare's totals are integers (issue 12): the tolerance their rounding allows and a verdict, beside
     # the differences, which stay; every earlier column keeps its name and place.
     "reconciliation_daily": ("view", "2026-12-03"),
+    # Where the API gave no status, a session's own end gives one: errored or ended (issue 14); same columns.
+    "session_log": ("view", "2026-12-03"),
 }
 # Tables added by migrations after the baseline: name -> the migration that made it.
 ADDED_SINCE_PRE_RELEASE = {
