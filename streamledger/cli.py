@@ -230,10 +230,10 @@ def port(text: str) -> int:
 
 def column_names(text: str) -> tuple[str, ...]:
     """Comma-separated column names, in the order wanted."""
-    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    if not names:
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
         raise ValueError("expected one or more column names separated by commas, e.g. app_id,sessions")
-    return names
+    return tuple(dict.fromkeys(parts))
 
 
 def assignment(text: str) -> str:

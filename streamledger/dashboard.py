@@ -279,10 +279,12 @@ def _rows(frame: pl.DataFrame) -> dict[str, Any]:
 def daily_usage_svg(daily: pl.DataFrame, chosen: Period) -> str:
     """Return the daily-usage report as an SVG chart: viewer hours above ingest hours, one bar per day of the
     period, stacked by livestream (the largest by viewer hours apart, the rest summed as one)."""
-    labelled = daily.with_columns(
-        pl.format(
-            "{} ({})", pl.col("livestream").str.slice(0, 28), pl.col("livestream_id").str.slice(0, 8)
-        ).alias("label")
+    short_id = pl.col("livestream_id").str.slice(0, 8)
+    labelled = daily.with_columns(  # a nameless livestream is labelled by its id alone
+        pl.when(pl.col("livestream").is_null())
+        .then(pl.format("({})", short_id))
+        .otherwise(pl.format("{} ({})", pl.col("livestream").str.slice(0, 28), short_id))
+        .alias("label")
     )
     by_viewer = labelled.group_by("label").agg(pl.col("viewer_hours").sum()).sort(["viewer_hours", "label"])
     ranked: list[str] = by_viewer.reverse()["label"].to_list()

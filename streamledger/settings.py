@@ -148,7 +148,7 @@ class Settings:
         metadata=variable(
             "STREAMLEDGER_EXPORT_GROUP",
             "a group (name or id) that may read the monthly exports: their folders get it with group read "
-            "and setgid (0o2750), their files 0o640 (`export --group` for one run); unset: owner-only",
+            "and setgid (0o2750), their files 0o640 (export --group for one run); unset: owner-only",
             shown="(none: owner-only)",
         ),
     )

@@ -194,7 +194,7 @@ def test_a_mistyped_command_or_option_gets_a_did_you_mean(
         ),
         (
             ["sql", "select 1", "--columns", "a,,b"],
-            "--columns 'a,,b': expected column names separated by commas",
+            "--columns 'a,,b': expected one or more column names separated by commas",
         ),
         (
             ["archive", "--retention-days", "a week"],
