@@ -32,6 +32,7 @@ SUITES = (
     "hostile",
     "budget_use",
     "history_scale",
+    "session_age",
     "dashboard",  # on history_scale's warehouse, so after it
     "discovery",
 )

@@ -599,7 +599,7 @@ def fill_session_usage(con: duckdb.DuckDBPyConnection) -> None:
     while since <= last:
         until = since + timedelta(days=USAGE_CHUNK_DAYS)
         con.execute(
-            "insert into usage_stale select session_id from sessions"
+            "insert into usage_stale (session_id) select session_id from sessions"
             " where started_time >= $since and started_time < $until order by started_time",
             {"since": since, "until": until},
         )

@@ -356,7 +356,24 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> li
             ) from None
         done.append(name)
     _apply_definitions(con, path, definitions)
+    if done:
+        _compute_stale_usage(con, path)
     return done
+
+
+def _compute_stale_usage(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
+    """Compute the usage of the sessions a migration marked stale, once the definitions it needs are in."""
+    if not query(con, "warehouse/stale_usage_count.sql").item():
+        return
+    con.execute("begin transaction")
+    try:
+        run_file(con, "load/12_session_usage.sql")
+        con.execute("commit")
+    except duckdb.Error as exc:
+        rollback_quietly(con)
+        raise unusable(path, exc) or WarehouseError(
+            f"database {path}: computing session_usage after the migrations failed: {_one_line(exc)}"
+        ) from None
 
 
 def apply_definitions(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> bool:

@@ -184,10 +184,13 @@ comment on column sessions.finalized_at is
 comment on column sessions.last_observed_at is
     'When it was last observed on the API''s clock (Date header, else fetched_at): a running session''s end '
     'in reports.';
+comment on column sessions.stop_seen_at is
+    'When a snapshot showing its stop was first fetched (our clock, UTC); null while none has: finalization '
+    'reads its snapshots from there.';
 
 comment on table session_snapshots is
     'One row per session per poll: the poll''s latest observation of it on the API''s clock. Its readings are '
-    'the points of the usage curve (see stale_session_usage).';
+    'the points of the usage curve (see usage_point_at).';
 comment on column session_snapshots.poll_id is 'The poll (poll_runs.poll_id).';
 comment on column session_snapshots.fetched_at is 'When the response was received, on our clock (UTC).';
 comment on column session_snapshots.session_id is 'The session.';
@@ -272,10 +275,15 @@ comment on table usage_stale is
     'Sessions whose usage must be computed again: filled and emptied inside one load transaction (empty '
     'between loads).';
 comment on column usage_stale.session_id is 'The session.';
+comment on column usage_stale.path is
+    'How its usage is computed: full (its whole curve again), append (the new steps only) or none; null '
+    'until the load decides.';
+comment on column usage_stale.batch_since is 'The earliest fetched_at of the batch''s snapshots of it.';
+comment on column usage_stale.batch_polls is 'The polls of the batch that observed it.';
 
 comment on table session_usage is
     'One row per session per UTC hour with usage: the ingest and viewer seconds used in that hour, by the '
-    'usage rule stated above stale_session_usage (sql/definitions). Kept up to date by every poll''s load '
+    'usage rule stated in sql/definitions/06_usage_point_at.sql, exact to the microsecond. Kept up to date by every poll''s load '
     'for the sessions it observed. The source of every finance figure.';
 comment on column session_usage.app_id is 'The session''s app.';
 comment on column session_usage.livestream_id is 'The session''s livestream.';
@@ -297,11 +305,25 @@ comment on column raw_archive.first_poll_id is 'The first poll in the file.';
 comment on column raw_archive.last_poll_id is 'The last poll in the file.';
 comment on column raw_archive.archived_at is 'When the day was archived (UTC).';
 
-comment on table session_usage_start is
-    'One row per session with rows in session_usage: the earliest hour among them, kept by the load in the '
-    'same transaction, so that a refresh reads only the recent end of session_usage.';
-comment on column session_usage_start.session_id is 'The session.';
-comment on column session_usage_start.first_hour is 'Its earliest hour in session_usage.';
+comment on table session_usage_state is
+    'One row per started session with a usage curve: the last point of its curve and what the curve was '
+    'computed from, kept by the load in the same transaction, so that a poll computes only the steps its '
+    'new readings add.';
+comment on column session_usage_state.session_id is 'The session.';
+comment on column session_usage_state.started_time is 'The start the curve begins at (UTC).';
+comment on column session_usage_state.stopped_time is 'The stop the readings were clamped to (UTC); null: running.';
+comment on column session_usage_state.is_final is 'Whether the curve ends at the final figures.';
+comment on column session_usage_state.final_ingest is 'The final ingest seconds it is capped at; null unless final.';
+comment on column session_usage_state.final_viewer is 'The final viewer seconds it is capped at; null unless final.';
+comment on column session_usage_state.point_at is 'The last point''s place on the curve (UTC).';
+comment on column session_usage_state.ord is 'The last point''s kind: 0 start, 1 reading, 2 stop.';
+comment on column session_usage_state.observed_at is 'When the last point was observed (API clock, UTC).';
+comment on column session_usage_state.poll_id is 'The poll of the last point (empty for a start or stop).';
+comment on column session_usage_state.curve_ingest is
+    'The curve''s ingest seconds at the last point: their running maximum, capped at the final figure once final.';
+comment on column session_usage_state.curve_viewer is
+    'The curve''s viewer seconds at the last point: their running maximum, capped at the final figure once final.';
+comment on column session_usage_state.first_hour is 'Its earliest hour in session_usage; null without usage.';
 
 comment on table schema_migrations is
     'One row per numbered migration applied to this database (sql/migrations).';

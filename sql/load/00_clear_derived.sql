@@ -7,4 +7,4 @@ delete from apps;
 delete from analytics_daily;
 delete from analytics_overall;
 delete from session_usage;
-delete from session_usage_start;
+delete from session_usage_state;

@@ -5,8 +5,9 @@
 -- before it. A null in a typed column (possibly a parse failure, see parse_issues) never erases a known
 -- value, and a session once stopped stays stopped. A final session's figures are those of its confirming
 -- read (load/10_finalize.sql): no later observation changes them. last_seen_at and last_poll_id say when a
--- poll last received it. Within a batch of many polls (rebuild) typed columns take their last non-null
--- value, as loading the polls one by one would.
+-- poll last received it; stop_seen_at when a snapshot showing the stop was first fetched. Within a batch
+-- of many polls (rebuild) typed columns take their last non-null value, as loading the polls one by one
+-- would.
 merge into sessions as t
 using (
     select
@@ -21,6 +22,7 @@ using (
         last_value(ingest_seconds ignore nulls) over whole as ingest_seconds,
         last_value(viewer_seconds ignore nulls) over whole as viewer_seconds,
         min(fetched_at) over whole as first_fetched_at,
+        min(fetched_at) filter (where stopped_time is not null) over whole as first_stop_fetched_at,
         max(fetched_at) over whole as last_fetched_at,
         arg_max(poll_id, fetched_at) over whole as last_fetched_poll_id
     from staged_sessions
@@ -50,17 +52,19 @@ when matched and (
     first_seen_at = least(t.first_seen_at, s.first_fetched_at),
     last_seen_at = greatest(t.last_seen_at, s.last_fetched_at),
     last_poll_id = case when s.last_fetched_at >= t.last_seen_at then s.last_fetched_poll_id else t.last_poll_id end,
-    last_observed_at = s.observed_at
+    last_observed_at = s.observed_at,
+    stop_seen_at = least(t.stop_seen_at, s.first_stop_fetched_at)
 when matched then update set
+    stop_seen_at = least(t.stop_seen_at, s.first_stop_fetched_at),
     first_seen_at = least(t.first_seen_at, s.first_fetched_at),
     last_seen_at = greatest(t.last_seen_at, s.last_fetched_at),
     last_poll_id = case when s.last_fetched_at >= t.last_seen_at then s.last_fetched_poll_id else t.last_poll_id end
 when not matched then insert (
     session_id, livestream_id, app_id, status, created_at, updated_at, invoked_time, started_time,
     stopped_time, err_message, ingest_seconds, viewer_seconds, is_final, first_seen_at, last_seen_at,
-    last_poll_id, last_observed_at
+    last_poll_id, last_observed_at, stop_seen_at
 ) values (
     s.session_id, s.livestream_id, s.app_id, s.status, s.created_at, s.updated_at, s.invoked_time,
     s.started_time, s.stopped_time, s.err_message, s.ingest_seconds, s.viewer_seconds, false,
-    s.first_fetched_at, s.last_fetched_at, s.last_fetched_poll_id, s.observed_at
+    s.first_fetched_at, s.last_fetched_at, s.last_fetched_poll_id, s.observed_at, s.first_stop_fetched_at
 );

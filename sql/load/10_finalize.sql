@@ -8,16 +8,18 @@
 -- final session carries the figures of its earliest confirming read, whatever was loaded before or after
 -- it (load/06_sessions.sql keeps them); finalized_at is the time that read was fetched. Reads:
 -- staged_sessions (sessions touched), $settle_seconds.
--- Every snapshot of a session was fetched at or after its first_seen_at, so the snapshots read start at the
--- earliest first_seen_at of the touched sessions: DuckDB skips the older row groups of session_snapshots by
--- their fetched_at zone maps, and a poll reads the recent end of the history, not all of it.
+-- Only a session whose stop has been seen can be final, and every snapshot showing its stop was fetched at
+-- or after its stop_seen_at: the snapshots read start at the earliest stop_seen_at of the touched sessions.
+-- DuckDB skips the older row groups of session_snapshots by their fetched_at zone maps, so a poll reads the
+-- recent end of the history, and none of it for sessions still running, however old.
+create or replace temp table finalize_touched as
+select session_id, stop_seen_at
+from sessions
+where session_id in (select session_id from staged_sessions)
+  and stop_seen_at is not null;
+
 set variable finalize_since = coalesce(
-    (
-        select min(first_seen_at)
-        from sessions
-        where session_id in (select session_id from staged_sessions)
-    ),
-    'infinity'::timestamptz
+    (select min(stop_seen_at) from finalize_touched), 'infinity'::timestamptz
 );
 
 update sessions
@@ -28,7 +30,7 @@ set
     viewer_seconds = c.viewer_seconds
 from (
     with touched as (
-        select distinct session_id from staged_sessions
+        select session_id from finalize_touched
     ),
 
     post_stop as (
@@ -65,3 +67,5 @@ where sessions.session_id = c.session_id
       or sessions.ingest_seconds is distinct from c.ingest_seconds
       or sessions.viewer_seconds is distinct from c.viewer_seconds
   );
+
+drop table finalize_touched;

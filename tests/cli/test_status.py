@@ -68,7 +68,7 @@ def test_status_json_names_a_failed_check_with_its_rows(
 ) -> None:
     con = warehouse.connect(polled)
     try:
-        con.execute("insert into usage_stale select session_id from sessions")
+        con.execute("insert into usage_stale (session_id) select session_id from sessions")
     finally:
         con.close()
     code, status = status_json(polled, "--check", capsys=capsys)

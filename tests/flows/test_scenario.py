@@ -4,6 +4,7 @@ and month boundary, then a real reconcile flow run."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,9 @@ def test_twenty_five_minutes_of_polls_give_exact_final_history_usage_and_reconci
             true["viewer_seconds"],
         )
         if true["started_time"] is not None and (true["ingest_seconds"] or true["viewer_seconds"]):
-            assert usage[true["id"]] == pytest.approx(true["ingest_seconds"], abs=1e-6)
-            assert viewer[true["id"]] == pytest.approx(true["viewer_seconds"], abs=1e-6)
+            # Exact: session_usage is decimal seconds to the microsecond, and its hours sum to the figures.
+            assert usage[true["id"]] == round(Decimal(repr(true["ingest_seconds"])), 6)
+            assert viewer[true["id"]] == round(Decimal(repr(true["viewer_seconds"])), 6)
     assert [d for d, _ in days] == [date(2026, 10, 31), date(2026, 11, 1)]
     assert months == [(date(2026, 10, 1),), (date(2026, 11, 1),)]
     # Cloudflare's daywise totals are integers (the simulator's default rounding, the sum of each session's

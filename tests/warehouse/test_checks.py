@@ -64,12 +64,12 @@ BREAKS: dict[str, tuple[str, set[str]]] = {
         {"session_usage_not_negative"},
     ),
     "a first hour forgotten": (
-        "delete from session_usage_start"
-        " where session_id = (select min(session_id) from session_usage_start)",
-        {"session_usage_start_matches"},
+        "delete from session_usage_state"
+        " where session_id = (select min(session_id) from session_usage where hour is not null)",
+        {"session_usage_state_matches"},
     ),
     "a session left stale": (
-        "insert into usage_stale select min(session_id) from sessions",
+        "insert into usage_stale (session_id) select min(session_id) from sessions",
         {"usage_stale_empty"},
     ),
 }
@@ -155,7 +155,7 @@ def test_status_check_shows_the_first_violations_and_how_many_more(
 ) -> None:
     con = warehouse.connect(database)
     try:
-        con.execute("insert into usage_stale select session_id from sessions")
+        con.execute("insert into usage_stale (session_id) select session_id from sessions")
         stale = con.execute("select count(*) from usage_stale").fetchall()[0][0]
         first = con.execute("select min(session_id) from usage_stale").fetchall()[0][0]
     finally:

@@ -61,8 +61,6 @@ def describe_schema(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 # Views and macros changed on purpose after the pre-release migrations: name -> (kind, date), why above.
 CHANGED_SINCE_PRE_RELEASE = {
-    # Points tied at one instant take one order in both of its windows (a step was counted twice).
-    "stale_session_usage": ("macro", "2026-12-02"),
     # Cloudflare's totals are integers (issue 12): the tolerance their rounding allows and a verdict, beside
     # the differences, which stay; every earlier column keeps its name and place.
     "reconciliation_daily": ("view", "2026-12-03"),
@@ -75,12 +73,33 @@ ADDED_SINCE_PRE_RELEASE = {
     "listing_rounds": "002_listing_rounds.sql",
     # Cloudflare's overall totals of a window, the monthly export's cross-check (issue 12).
     "analytics_overall": "003_analytics_overall.sql",
+    # The last point of each session's usage curve, so that a poll adds only its new steps (issue 15).
+    "session_usage_state": "005_incremental_usage.sql",
+}
+# Tables and macros removed since: name -> why. session_usage_start became session_usage_state's first_hour;
+# stale_session_usage (the whole curve in one macro, in doubles) became the load's incremental refresh over
+# usage_point_at, usage_is_reading and usage_piece_us (issue 15).
+REMOVED_SINCE_PRE_RELEASE = {
+    "session_usage_start": "005_incremental_usage.sql",
+    "stale_session_usage": "005_incremental_usage.sql",
+}
+# Tables made again by a later migration, with other column types: session_usage in exact decimal seconds.
+REPLACED_SINCE_PRE_RELEASE = {"session_usage": "005_incremental_usage.sql"}
+# View columns that sum session_usage, exact decimals since 005 (doubles before); same names and places.
+DECIMAL_SINCE_PRE_RELEASE = {
+    (view, column)
+    for view in ("usage_daily", "usage_monthly")
+    for column in ("ingest_seconds", "viewer_seconds")
 }
 # Macros added to the definitions since: name -> why.
 MACROS_ADDED_SINCE_PRE_RELEASE = {
     # The reconciliation's rule, shared by reconciliation_daily and the export's cross-check (issue 12).
     "reconciliation_tolerance": "2026-12-03",
     "reconciliation_difference": "2026-12-03",
+    # The usage rule in three parts, shared by the incremental and the full refresh (issue 15).
+    "usage_point_at": "2026-12-04",
+    "usage_is_reading": "2026-12-04",
+    "usage_piece_us": "2026-12-04",
 }
 # Columns added to baseline tables by later migrations: (table, column) -> the migration that added it.
 COLUMNS_ADDED_SINCE_PRE_RELEASE = {
@@ -91,6 +110,11 @@ COLUMNS_ADDED_SINCE_PRE_RELEASE = {
     # Each poll's clock skew and whether it was flagged (issue 13).
     ("poll_runs", "clock_skew_seconds"): "004_clock_skew.sql",
     ("poll_runs", "clock_skewed"): "004_clock_skew.sql",
+    # How the usage refresh computes a stale session, and its new snapshots; when a stop was first seen.
+    ("usage_stale", "path"): "005_incremental_usage.sql",
+    ("usage_stale", "batch_since"): "005_incremental_usage.sql",
+    ("usage_stale", "batch_polls"): "005_incremental_usage.sql",
+    ("sessions", "stop_seen_at"): "005_incremental_usage.sql",
 }
 # Every migration after the baseline, in order.
 MIGRATIONS_SINCE_BASELINE = sorted(
@@ -154,7 +178,9 @@ def test_migration_002_adds_the_listing_columns_and_listing_rounds(tmp_path: Pat
         ("clock_skew_seconds", "DOUBLE", None),
         ("clock_skewed", "BOOLEAN", None),
     ]
-    assert {(row[0], row[3]) for row in added} == set(COLUMNS_ADDED_SINCE_PRE_RELEASE)
+    assert {(row[0], row[3]) for row in added} == {
+        key for key in COLUMNS_ADDED_SINCE_PRE_RELEASE if key[0] == "poll_runs"
+    }
     assert columns_of(after, "listing_rounds") == [
         "poll_id",
         "app_id",
@@ -236,7 +262,7 @@ def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
     con = warehouse.connect(tmp_path / "w.duckdb")
     names = sorted(path.name for path in warehouse.MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))
     assert names == ["001_baseline.sql", *MIGRATIONS_SINCE_BASELINE]
-    assert names[-1] == "004_clock_skew.sql"
+    assert names[-1] == "005_incremental_usage.sql"
     assert warehouse.migrate(con) == names
     assert warehouse.migrate(con) == []
     recorded = con.execute("select version, name from schema_migrations order by version").fetchall()
@@ -254,9 +280,14 @@ def test_the_definitions_are_the_views_and_macros_the_pre_release_migrations_end
     # but for those changed on purpose since, which must differ, and the tables added since.
     everything = described(path)
     ours = without(
-        everything, "schema_definitions", *ADDED_SINCE_PRE_RELEASE, *MACROS_ADDED_SINCE_PRE_RELEASE
+        everything,
+        "schema_definitions",
+        *ADDED_SINCE_PRE_RELEASE,
+        *MACROS_ADDED_SINCE_PRE_RELEASE,
+        *REPLACED_SINCE_PRE_RELEASE,
     )
-    theirs = pre_release()
+    theirs = without(pre_release(), *REMOVED_SINCE_PRE_RELEASE, *REPLACED_SINCE_PRE_RELEASE)
+    assert not set(REMOVED_SINCE_PRE_RELEASE) & {*everything["tables"], *(m[0] for m in everything["macros"])}
     ours = baseline_columns(ours)
     assert set(ADDED_SINCE_PRE_RELEASE) <= set(everything["tables"]) - set(theirs["tables"])
     for name, (kind, _) in CHANGED_SINCE_PRE_RELEASE.items():
@@ -270,6 +301,12 @@ def test_the_definitions_are_the_views_and_macros_the_pre_release_migrations_end
             before = columns_of(theirs, name)
             assert columns_of(ours, name)[: len(before)] == before
         assert mine != old, f"{name} is listed as changed but is not"
+    summed = [row for row in ours["columns"] if (row[0], row[3]) in DECIMAL_SINCE_PRE_RELEASE]
+    assert [row[4] for row in summed] == ["DECIMAL(38,6)"] * len(DECIMAL_SINCE_PRE_RELEASE)
+    ours["columns"] = [
+        [*row[:4], "DOUBLE", *row[5:]] if (row[0], row[3]) in DECIMAL_SINCE_PRE_RELEASE else row
+        for row in ours["columns"]
+    ]
     assert without(ours, *CHANGED_SINCE_PRE_RELEASE) == without(theirs, *CHANGED_SINCE_PRE_RELEASE)
 
 
@@ -320,7 +357,7 @@ def test_every_table_view_column_and_macro_has_a_comment(tmp_path: Path) -> None
     relations = {(row["kind"], row["name"]) for row in catalog}
     assert counts == [(16, 5, len(catalog))]  # the catalog holds every column of every table and view
     assert sum(kind == "view" for kind, _ in relations) == 5
-    assert len(macros) == 10
+    assert len(macros) == 12
 
 
 def test_definitions_are_applied_again_only_when_they_differ_from_the_recorded_ones(tmp_path: Path) -> None:
@@ -364,13 +401,13 @@ def test_a_failed_definition_changes_nothing_and_names_the_file(
 
 
 def test_the_usage_rule_is_written_once() -> None:
-    rule = "least(greatest(ss.observed_at, s.started_time), coalesce(s.stopped_time, ss.observed_at))"
+    rule = "greatest(least(observed_at, coalesce(stopped_time, observed_at)), started_time)"
     holders = [
         path.relative_to(warehouse.SQL_DIR).as_posix()
         for path in sorted(warehouse.SQL_DIR.rglob("*.sql"))
-        if rule in path.read_text() or "macro stale_session_usage" in path.read_text()
+        if rule in path.read_text() or "macro usage_point_at" in path.read_text()
     ]
-    assert holders == ["definitions/10_stale_session_usage.sql"]
+    assert holders == ["definitions/06_usage_point_at.sql"]
 
 
 def pre_release_database(path: Path, recorded: tuple[str, ...]) -> None:
