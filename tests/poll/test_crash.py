@@ -35,6 +35,11 @@ LOCK_WAIT_SECONDS = 0.4
 BUDGET = 100_000
 SETTLED_SECONDS = 240.0  # sessions that stopped this long before the end must be final
 LANDING_FILES: frozenset[str] = frozenset()  # what a landing folder may keep besides landed polls
+# The runs poll on the default cadence: the full listing in a round over 15 polls (docs/poll.md), so a
+# session that starts and stops between two polls on a livestream idle at both is found when the round
+# comes, up to 15 polls late by design. The settling polls list everything every poll: after them, a
+# session created a poll before the end and still missing was lost, not late.
+EVERY_POLL = {"STREAMLEDGER_FULL_LISTING_INTERVAL_SECONDS": "60"}
 # The key of each table: no two rows may share one (parse_issues has none: no two rows may be equal).
 KEYS = {
     "poll_runs": "poll_id",
@@ -128,14 +133,16 @@ class Crasher:
             "CRASH_EVENTS": str(self.events),
         }
 
-    def run(self, spec: str = "", *, kill_after: float | None = None) -> Run:
+    def run(
+        self, spec: str = "", *, kill_after: float | None = None, env: dict[str, str] | None = None
+    ) -> Run:
         """Run one snapshot process (killed at `spec`, or by this process after `kill_after` s); check."""
         offset = self.events.stat().st_size if self.events.exists() else 0
         started = time.monotonic()
         child = subprocess.Popen(
             self.command,
             cwd=ROOT,
-            env=self.env | {"CRASH_AT": spec},
+            env=self.env | (env or {}) | {"CRASH_AT": spec},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -226,11 +233,21 @@ class Crasher:
         return runs
 
     def settle(self, polls: int) -> None:
-        """Run clean polls a minute apart (finalization needs two reads after a stop, in two polls)."""
+        """Run clean polls a minute apart, each listing everything (finalization needs two reads after a
+        stop, in two polls); each read its full listing to the end."""
+        settling = set()
         for _ in range(polls):
             self.sim.advance(60)
-            run = self.run()
+            run = self.run(env=EVERY_POLL)
             assert not run.killed
+            settling.add(run.own_poll)
+        con = warehouse.connect(self.database, read_only=True)
+        try:
+            whole = "select poll_id from listing_rounds where complete and first_page = 1"
+            listed = {poll_id for (poll_id,) in con.execute(whole).fetchall()}
+        finally:
+            con.close()
+        assert settling <= listed
 
     def figures(self) -> dict[str, Any]:
         """The books and the database's figures, for the report and the final checks."""
@@ -425,6 +442,28 @@ def test_a_database_held_past_several_polls_and_kills_while_waiting_lose_no_poll
     print_figures("crash runs (held database)", figures)
     assert figures["kills by point"]["lock_wait"] == 1
     assert figures["landed, then loaded by a recovery"] == 3
+
+
+def test_a_session_between_two_polls_on_an_idle_livestream_waits_for_the_round_the_settling_polls_read(
+    tmp_path: Path,
+) -> None:
+    """On the default cadence a session that starts and stops between polls waits for the next round; a
+    settling poll lists everything, and its sweeps find it (the cause of a "missing" session at the end)."""
+    with crash_sim() as sim:
+        crasher = Crasher(sim, tmp_path)
+        for _ in range(5):  # the round's one page is read by the first poll: the next round is at poll 16
+            sim.advance(60)
+            crasher.run()
+        end = sim.now()
+        truth = verify.fetch_truth(sim.root_url)
+        early = {sid for sid, s in truth.items() if verify.seconds_before(s["created_at"], sim, end) >= 60}
+        waiting = set(verify.compare(crasher.database, truth).missing) & early
+        # Never shown LIVE or INVOKED by a poll's listing: its livestream was idle at every poll since.
+        assert waiting
+        crasher.run(env=EVERY_POLL)  # at the same moment: only the full listing can tell
+        comparison = verify.compare(crasher.database, verify.fetch_truth(sim.root_url))
+    assert comparison.mismatches == []
+    assert not set(comparison.missing) & early
 
 
 @pytest.mark.slow
