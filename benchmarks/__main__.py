@@ -34,6 +34,7 @@ SUITES = (
     "history_scale",
     "dashboard",  # on history_scale's warehouse, so after it
     "discovery",
+    "peer_dlt",  # dlt in its own environment (data/bench/dlt-env), made on first run
 )
 TABLE_START, TABLE_END = "<!-- figures:start -->", "<!-- figures:end -->"
 
