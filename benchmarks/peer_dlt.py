@@ -21,6 +21,7 @@ table of each DuckDB file, and the files each tool keeps beside it).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gzip
 import json
@@ -39,7 +40,7 @@ import duckdb
 import httpx
 
 from benchmarks.charts import new_chart, save
-from benchmarks.common import DATA_DIR, ROOT, Figure, simulator_process
+from benchmarks.common import DATA_DIR, RESULTS_DIR, ROOT, Figure, simulator_process
 from benchmarks.poll_overhead import UNLIMITED, all_live_config, settings_for
 from simulator import SimulatorConfig
 from tests.helpers import run_poll
@@ -398,8 +399,7 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
         "process_runs": process_runs,
         "curve": curve,
     }
-    for line in stored_lines(context):
-        print(line)
+    print("\n".join([*figure_lines(context), "", *stored_lines(context)]))
     return figures(curve), context
 
 
@@ -471,6 +471,53 @@ def figures(curve: list[dict[str, Any]]) -> list[Figure]:
     return out
 
 
+def spread(values: list[float], digits: int = 2) -> str:
+    """A median and its range: `1.23 (1.01-1.57)`."""
+    if not values:
+        return "-"
+    return f"{statistics.median(values):,.{digits}f} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
+
+
+def figure_lines(context: dict[str, Any]) -> list[str]:
+    """The section's table: each figure of dlt beside streamledger's, their ratio and the target."""
+    lines = [
+        "| N (load) | figure | dlt | streamledger | streamledger / dlt | target | met |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for point in context["curve"]:
+        n = f"{point['livestreams']:,} ({point['load_average_1m']})"
+        procs = {arm: [p["seconds"] for p in rows] for arm, rows in point["processes"].items()}
+        rows = [
+            (
+                "in-run, steady-state poll (s)",
+                steady(point, "dlt", "run_seconds"),
+                "streamledger",
+                IN_RUN_RATIO,
+            ),
+            ("whole process, no Prefect (s)", procs["dlt"], "plain", PROCESS_RATIO),
+            ("whole process, `streamledger snapshot` (s)", procs["dlt"], "snapshot", PROCESS_RATIO),
+            ("requests per steady-state poll", steady(point, "dlt", "requests"), "requests", None),
+        ]
+        for what, dlt_values, arm, target in rows:
+            ours = {
+                "streamledger": steady(point, "streamledger", "run_seconds"),
+                "plain": procs["streamledger"],
+                "snapshot": procs.get("snapshot", []),
+                "requests": steady(point, "streamledger", "requests"),
+            }[arm]
+            if not ours:
+                continue
+            digits = 0 if target is None else 2
+            pairs = ratios(ours, dlt_values)
+            met = "" if target is None else ("yes" if statistics.median(pairs) <= target else "**no**")
+            goal = "" if target is None else f"≤ {target:.2f}"
+            lines.append(
+                f"| {n} | {what} | {spread(dlt_values, digits)} | {spread(ours, digits)} "
+                f"| {spread(pairs)} | {goal} | {met} |"
+            )
+    return lines
+
+
 def stored_lines(context: dict[str, Any]) -> list[str]:
     """What each tool stored, as a Markdown table."""
     lines = [
@@ -496,7 +543,9 @@ def stored_lines(context: dict[str, Any]) -> list[str]:
 
 def charts(document: dict[str, Any]) -> list[Path]:
     """Medians and ranges of each tool's in-run and whole-process time at each fleet size."""
-    figure, axes = new_chart("dlt rest_api against streamledger, same fleet", "", "seconds")
+    figure, axes = new_chart(
+        "dlt rest_api against streamledger, same fleet", "", "seconds (median; bars: min to max)"
+    )
     arms = (
         ("dlt in-run", "dlt", True),
         ("streamledger in-run", "streamledger", True),
@@ -524,3 +573,19 @@ def charts(document: dict[str, Any]) -> list[Path]:
     axes.set_xticks(range(len(curve)), [f"{p['livestreams']:,} live livestreams" for p in curve])
     axes.legend(fontsize=8)
     return [save(figure, "peer_dlt")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--table", action="store_true", help="print the tables of the latest results")
+    parser.parse_args()
+    document = json.loads((RESULTS_DIR / "peer_dlt.json").read_text())
+    print("\n".join(figure_lines(document["context"])), end="\n\n")
+    print("\n".join(stored_lines(document["context"])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
