@@ -27,6 +27,7 @@ import gzip
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -172,15 +173,35 @@ def dlt_poll(child: subprocess.Popen[str]) -> dict[str, Any]:
     return answer_of(child.stdout)
 
 
-def process(command: list[str], env: dict[str, str], log: Path) -> tuple[float, str]:
-    """Run a fresh process to its end; its wall seconds and stdout (its stderr goes to `log`)."""
+def children_cpu() -> float:
+    """CPU seconds (user and system) of this process's finished and waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process(command: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
+    """Run a fresh process to its end: its wall and CPU seconds and stdout (its stderr goes to `log`).
+
+    The CPU seconds are the process's own: the simulator and the Prefect server, children of this
+    process too, still run, so the kernel has not added theirs.
+    """
     with log.open("a") as errors:
-        started = time.perf_counter()
+        cpu, started = children_cpu(), time.perf_counter()
         done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, children_cpu() - cpu
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:3])} ended with status {done.returncode}: see {log}")
-    return seconds, done.stdout
+    return {"seconds": seconds, "cpu_seconds": cpu, "stdout": done.stdout}
+
+
+def outcome_of(arm: str, stdout: str) -> dict[str, Any]:
+    """What a fresh process says it did: dlt's rows, the plain poll's outcome (snapshot: its one line)."""
+    if arm == "dlt":
+        return {"rows": answer_of(stdout)["rows"]}
+    lines = stdout.strip().splitlines() or [""]
+    if arm == "streamledger":
+        return {"outcome": json.loads(lines[-1])["outcome"]}
+    return {"line": lines[-1][:200]}
 
 
 def counted(root: str, fn: Any, *args: Any) -> tuple[Any, int]:
@@ -207,10 +228,11 @@ def measure(size: int, runs: int, process_runs: int, prefect_url: str | None) ->
         sl_env = streamledger_env_vars(root, config, sl_dir)
 
         def sl_poll() -> dict[str, Any]:
-            started = time.perf_counter()
+            cpu, started = time.process_time(), time.perf_counter()
             row = run_poll(settings, check=False)
             return {
                 "run_seconds": time.perf_counter() - started,
+                "cpu_seconds": time.process_time() - cpu,
                 "outcome": row.outcome,
                 "rows": row.sessions,
                 **{part: getattr(row, part) for part in SPLIT},
@@ -234,8 +256,11 @@ def measure(size: int, runs: int, process_runs: int, prefect_url: str | None) ->
             )
         for _ in range(process_runs):
             for arm, (command, env) in commands.items():
-                (seconds, _), sent = counted(root, process, command, env, log)
-                processes[arm].append({"seconds": seconds, "requests": sent})
+                result, sent = counted(root, process, command, env, log)
+                processes[arm].append(
+                    {"seconds": result["seconds"], "cpu_seconds": result["cpu_seconds"], "requests": sent}
+                    | outcome_of(arm, result["stdout"])
+                )
         sample = session_sample(root, config)
         secrets = (config.token, *stream_keys(root))
     stored = {
@@ -404,8 +429,13 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
 
 
 def steady(point: dict[str, Any], tool: str, field: str) -> list[float]:
-    """A field of each steady-state poll of one tool."""
-    return [float(p[field]) for p in point["polls"][tool] if not p["first"]]
+    """A field of each steady-state poll of one tool (none if the results predate the field)."""
+    return [float(p[field]) for p in point["polls"][tool] if not p["first"] and field in p]
+
+
+def fresh(point: dict[str, Any], arm: str, field: str) -> list[float]:
+    """A field of each fresh process of one arm."""
+    return [float(p[field]) for p in point["processes"].get(arm, []) if field in p]
 
 
 def ratios(over: list[float], under: list[float]) -> list[float]:
@@ -413,61 +443,79 @@ def ratios(over: list[float], under: list[float]) -> list[float]:
     return [a / b for a, b in zip(over, under, strict=True)]
 
 
+def comparisons(point: dict[str, Any]) -> list[tuple[str, str, str, list[float], list[float], float | None]]:
+    """(key, what, unit, dlt's runs, streamledger's runs, target of the ratio) of one fleet size."""
+    rows: list[tuple[str, str, str, list[float], list[float], float | None]] = [
+        (
+            "run",
+            "in-run time of a steady-state poll",
+            "s",
+            steady(point, "dlt", "run_seconds"),
+            steady(point, "streamledger", "run_seconds"),
+            IN_RUN_RATIO,
+        ),
+        (
+            "run_cpu",
+            "  its CPU time (the tool's process)",
+            "s",
+            steady(point, "dlt", "cpu_seconds"),
+            steady(point, "streamledger", "cpu_seconds"),
+            None,
+        ),
+    ]
+    for arm, what in (("streamledger", "no Prefect"), ("snapshot", "`streamledger snapshot`")):
+        rows += [
+            (
+                f"{arm}_process",
+                f"whole process, one steady-state poll: {what}",
+                "s",
+                fresh(point, "dlt", "seconds"),
+                fresh(point, arm, "seconds"),
+                PROCESS_RATIO,
+            ),
+            (
+                f"{arm}_process_cpu",
+                "  its CPU time",
+                "s",
+                fresh(point, "dlt", "cpu_seconds"),
+                fresh(point, arm, "cpu_seconds"),
+                None,
+            ),
+        ]
+    rows.append(
+        (
+            "requests",
+            "requests per steady-state poll",
+            "requests",
+            steady(point, "dlt", "requests"),
+            steady(point, "streamledger", "requests"),
+            None,
+        )
+    )
+    return [row for row in rows if row[3] and row[4]]
+
+
 def figures(curve: list[dict[str, Any]]) -> list[Figure]:
-    """The figures of each fleet size."""
+    """Each comparison of each fleet size: dlt's runs, streamledger's, and their ratio pair by pair."""
     out = []
     for point in curve:
         n = point["livestreams"]
         size = f"{n:,} live livestreams, load {point['load_average_1m']}"
-        dlt_run, sl_run = steady(point, "dlt", "run_seconds"), steady(point, "streamledger", "run_seconds")
-        out += [
-            Figure(f"peer_dlt.dlt_run.n{n}", "dlt: pipeline.run per steady-state poll", size, "s", dlt_run),
-            Figure(
-                f"peer_dlt.sl_run.n{n}", "streamledger: run_poll per steady-state poll", size, "s", sl_run
-            ),
-            Figure(
-                f"peer_dlt.run_ratio.n{n}",
-                "  streamledger / dlt, in-run (alternating pairs)",
-                size,
-                "x",
-                ratios(sl_run, dlt_run),
-                target=IN_RUN_RATIO,
-            ),
-            Figure(
-                f"peer_dlt.dlt_requests.n{n}",
-                "dlt: requests per steady-state poll",
-                size,
-                "requests",
-                steady(point, "dlt", "requests"),
-            ),
-            Figure(
-                f"peer_dlt.sl_requests.n{n}",
-                "streamledger: requests per steady-state poll",
-                size,
-                "requests",
-                steady(point, "streamledger", "requests"),
-            ),
-        ]
-        procs = {arm: [p["seconds"] for p in rows] for arm, rows in point["processes"].items() if rows}
-        out.append(
-            Figure(f"peer_dlt.dlt_process.n{n}", "dlt: a fresh process, one run", size, "s", procs["dlt"])
-        )
-        for arm, what in (
-            ("streamledger", "streamledger: a fresh process, one poll (no Prefect)"),
-            ("snapshot", "streamledger snapshot: a fresh process, one flow run"),
-        ):
-            if arm in procs:
-                out += [
-                    Figure(f"peer_dlt.{arm}_process.n{n}", what, size, "s", procs[arm]),
-                    Figure(
-                        f"peer_dlt.{arm}_process_ratio.n{n}",
-                        "  its time / dlt's (alternating)",
-                        size,
-                        "x",
-                        ratios(procs[arm], procs["dlt"]),
-                        target=PROCESS_RATIO,
-                    ),
-                ]
+        for key, what, unit, dlt_runs, ours, target in comparisons(point):
+            out += [
+                Figure(f"peer_dlt.{key}.dlt.n{n}", f"dlt: {what.strip()}", size, unit, dlt_runs),
+                Figure(
+                    f"peer_dlt.{key}.streamledger.n{n}", f"streamledger: {what.strip()}", size, unit, ours
+                ),
+                Figure(
+                    f"peer_dlt.{key}.ratio.n{n}",
+                    "  streamledger / dlt (alternating pairs)",
+                    size,
+                    "x",
+                    ratios(ours, dlt_runs),
+                    target=target,
+                ),
+            ]
     return out
 
 
@@ -486,33 +534,13 @@ def figure_lines(context: dict[str, Any]) -> list[str]:
     ]
     for point in context["curve"]:
         n = f"{point['livestreams']:,} ({point['load_average_1m']})"
-        procs = {arm: [p["seconds"] for p in rows] for arm, rows in point["processes"].items()}
-        rows = [
-            (
-                "in-run, steady-state poll (s)",
-                steady(point, "dlt", "run_seconds"),
-                "streamledger",
-                IN_RUN_RATIO,
-            ),
-            ("whole process, no Prefect (s)", procs["dlt"], "plain", PROCESS_RATIO),
-            ("whole process, `streamledger snapshot` (s)", procs["dlt"], "snapshot", PROCESS_RATIO),
-            ("requests per steady-state poll", steady(point, "dlt", "requests"), "requests", None),
-        ]
-        for what, dlt_values, arm, target in rows:
-            ours = {
-                "streamledger": steady(point, "streamledger", "run_seconds"),
-                "plain": procs["streamledger"],
-                "snapshot": procs.get("snapshot", []),
-                "requests": steady(point, "streamledger", "requests"),
-            }[arm]
-            if not ours:
-                continue
-            digits = 0 if target is None else 2
-            pairs = ratios(ours, dlt_values)
+        for _, what, unit, dlt_runs, ours, target in comparisons(point):
+            digits = 0 if unit == "requests" else 2
+            pairs = ratios(ours, dlt_runs)
             met = "" if target is None else ("yes" if statistics.median(pairs) <= target else "**no**")
             goal = "" if target is None else f"≤ {target:.2f}"
             lines.append(
-                f"| {n} | {what} | {spread(dlt_values, digits)} | {spread(ours, digits)} "
+                f"| {n} | {what} ({unit}) | {spread(dlt_runs, digits)} | {spread(ours, digits)} "
                 f"| {spread(pairs)} | {goal} | {met} |"
             )
     return lines
@@ -558,11 +586,7 @@ def charts(document: dict[str, Any]) -> list[Path]:
     for index, (label, arm, in_run) in enumerate(arms):
         xs, medians, low, high = [], [], [], []
         for position, point in enumerate(curve):
-            values = (
-                steady(point, arm, "run_seconds")
-                if in_run
-                else [r["seconds"] for r in point["processes"].get(arm, [])]
-            )
+            values = steady(point, arm, "run_seconds") if in_run else fresh(point, arm, "seconds")
             if values:
                 middle = statistics.median(values)
                 xs.append(position + (index - (len(arms) - 1) / 2) * width)
