@@ -70,11 +70,8 @@ KEY_RUN = re.compile(r"[0-9a-f]{48,}")  # the simulator's stream keys: 48 hex di
 
 
 def ensure_dlt_env() -> Path:
-    """The python of data/bench/dlt-env with dlt[duckdb]==DLT_VERSION, made with the project's uv if missing.
-
-    `.tools/bin/uv venv data/bench/dlt-env --python <this python>`, then `uv pip install --python
-    data/bench/dlt-env/bin/python dlt[duckdb]==DLT_VERSION`; the project's environment is not touched.
-    """
+    """The python of data/bench/dlt-env with dlt[duckdb]==DLT_VERSION, made with our uv if missing."""
+    # uv venv, then uv pip install into that venv alone: the project's environment is never touched.
     check = [str(DLT_PYTHON), "-c", "import dlt, duckdb; print(dlt.__version__)"]
     if DLT_PYTHON.exists():
         found = subprocess.run(check, capture_output=True, text=True, check=False)
@@ -180,11 +177,9 @@ def children_cpu() -> float:
 
 
 def process(command: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
-    """Run a fresh process to its end: its wall and CPU seconds and stdout (its stderr goes to `log`).
-
-    The CPU seconds are the process's own: the simulator and the Prefect server, children of this
-    process too, still run, so the kernel has not added theirs.
-    """
+    """Run a fresh process to its end: its wall and CPU seconds and stdout (its stderr goes to `log`)."""
+    # The CPU seconds are the process's own: the simulator and the Prefect server, children of this process
+    # too, still run, so the kernel has not added theirs to RUSAGE_CHILDREN.
     with log.open("a") as errors:
         cpu, started = children_cpu(), time.perf_counter()
         done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True)
@@ -443,56 +438,39 @@ def ratios(over: list[float], under: list[float]) -> list[float]:
     return [a / b for a, b in zip(over, under, strict=True)]
 
 
-def comparisons(point: dict[str, Any]) -> list[tuple[str, str, str, list[float], list[float], float | None]]:
-    """(key, what, unit, dlt's runs, streamledger's runs, target of the ratio) of one fleet size."""
-    rows: list[tuple[str, str, str, list[float], list[float], float | None]] = [
-        (
-            "run",
-            "in-run time of a steady-state poll",
-            "s",
-            steady(point, "dlt", "run_seconds"),
-            steady(point, "streamledger", "run_seconds"),
-            IN_RUN_RATIO,
-        ),
-        (
-            "run_cpu",
-            "  its CPU time (the tool's process)",
-            "s",
-            steady(point, "dlt", "cpu_seconds"),
-            steady(point, "streamledger", "cpu_seconds"),
-            None,
-        ),
-    ]
-    for arm, what in (("streamledger", "no Prefect"), ("snapshot", "`streamledger snapshot`")):
-        rows += [
+# What is compared: key, what, unit, of the polls or the fresh processes, streamledger's arm, field, target.
+COMPARED: tuple[tuple[str, str, str, str, str, str, float | None], ...] = (
+    ("run", "in-run time of a steady-state poll", "s", "polls", "streamledger", "run_seconds", IN_RUN_RATIO),
+    ("run_cpu", "  its CPU time (the tool's process)", "s", "polls", "streamledger", "cpu_seconds", None),
+    *(
+        row
+        for arm, what in (("streamledger", "no Prefect"), ("snapshot", "`streamledger snapshot`"))
+        for row in (
             (
                 f"{arm}_process",
                 f"whole process, one steady-state poll: {what}",
                 "s",
-                fresh(point, "dlt", "seconds"),
-                fresh(point, arm, "seconds"),
+                "processes",
+                arm,
+                "seconds",
                 PROCESS_RATIO,
             ),
-            (
-                f"{arm}_process_cpu",
-                "  its CPU time",
-                "s",
-                fresh(point, "dlt", "cpu_seconds"),
-                fresh(point, arm, "cpu_seconds"),
-                None,
-            ),
-        ]
-    rows.append(
-        (
-            "requests",
-            "requests per steady-state poll",
-            "requests",
-            steady(point, "dlt", "requests"),
-            steady(point, "streamledger", "requests"),
-            None,
+            (f"{arm}_process_cpu", "  its CPU time", "s", "processes", arm, "cpu_seconds", None),
         )
-    )
-    return [row for row in rows if row[3] and row[4]]
+    ),
+    ("requests", "requests per steady-state poll", "requests", "polls", "streamledger", "requests", None),
+)
+
+
+def comparisons(point: dict[str, Any]) -> list[tuple[str, str, str, list[float], list[float], float | None]]:
+    """(key, what, unit, dlt's runs, streamledger's runs, target of the ratio) of one fleet size."""
+    rows = []
+    for key, what, unit, where, arm, field, target in COMPARED:
+        pick = steady if where == "polls" else fresh
+        dlt_runs, ours = pick(point, "dlt", field), pick(point, arm, field)
+        if dlt_runs and ours:
+            rows.append((key, what, unit, dlt_runs, ours, target))
+    return rows
 
 
 def figures(curve: list[dict[str, Any]]) -> list[Figure]:
@@ -501,9 +479,13 @@ def figures(curve: list[dict[str, Any]]) -> list[Figure]:
     for point in curve:
         n = point["livestreams"]
         size = f"{n:,} live livestreams, load {point['load_average_1m']}"
+        shown: set[tuple[str, tuple[float, ...]]] = set()  # dlt's processes are compared with two arms
         for key, what, unit, dlt_runs, ours, target in comparisons(point):
+            kind = what.split(":")[0].strip()
+            if (kind, tuple(dlt_runs)) not in shown:
+                shown.add((kind, tuple(dlt_runs)))
+                out.append(Figure(f"peer_dlt.{key}.dlt.n{n}", f"dlt: {kind}", size, unit, dlt_runs))
             out += [
-                Figure(f"peer_dlt.{key}.dlt.n{n}", f"dlt: {what.strip()}", size, unit, dlt_runs),
                 Figure(
                     f"peer_dlt.{key}.streamledger.n{n}", f"streamledger: {what.strip()}", size, unit, ours
                 ),
