@@ -35,6 +35,7 @@ SUITES = (
     "session_age",
     "dashboard",  # on history_scale's warehouse, so after it
     "discovery",
+    "peer_dlt",  # dlt in its own environment (data/bench/dlt-env), made on first run
 )
 TABLE_START, TABLE_END = "<!-- figures:start -->", "<!-- figures:end -->"
 
