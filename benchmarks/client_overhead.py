@@ -8,7 +8,10 @@ state (the first also sweeps every livestream), then each round, in turn:
 - bare: an httpx.AsyncClient GETs the targets of that worker's last fetch, with the client's headers and
   STREAMLEDGER_CONCURRENCY in flight (the listing pages one after another, as the paging needs, then every
   other read), each body read whole;
-- fetch: streamledger.fetch.fetch_poll on the plan read_plan gives, what run_poll calls for the network;
+- fetch: streamledger.fetch.fetch_poll, what run_poll calls for the network (on the plan read_plan gives,
+  read before the clock starts);
+- bare_transport: the bare client again, on streamledger's transport (streamledger/transport.py, when the
+  code has one): what is left of fetch / bare once the pool costs the same on both sides;
 - poll: the whole tests.helpers.run_poll (recover, plan, fetch, land, normalize, load).
 
 The figure is fetch / bare, round by round (target 1.30); wall seconds, and the worker's CPU seconds beside.
@@ -34,6 +37,14 @@ from benchmarks.fake_api import fake_api
 from benchmarks.poll_overhead import all_live_config
 
 TARGET_RATIO = 1.30
+STEPS = ("bare", "fetch", "bare_transport", "poll")
+NAMES = {
+    "bare": "bare httpx",
+    "fetch": "fetch_poll",
+    "bare_transport": "bare, our\ntransport",
+    "poll": "run_poll",
+}
+COLOURS = {"bare": "tab:gray", "fetch": "tab:blue", "bare_transport": "tab:green", "poll": "tab:orange"}
 LIVESTREAMS = 1_000
 
 # The worker: run with the code under test first on sys.path; reads one command a line, answers JSON lines.
@@ -65,10 +76,16 @@ HEADERS = {
 targets = {"listings": [], "reads": []}
 
 
-async def bare():
+try:  # the code before issue 15 has no transport of its own
+    from streamledger.transport import transport as our_transport
+except ImportError:
+    our_transport = None
+
+
+async def bare(transport=None):
     slots = asyncio.Semaphore(settings.concurrency)
     limits = httpx.Limits(max_connections=settings.concurrency)
-    async with httpx.AsyncClient(headers=HEADERS, limits=limits) as client:
+    async with httpx.AsyncClient(headers=HEADERS, limits=limits, transport=transport) as client:
         async def get(url):
             async with slots:
                 response = await client.get(url)
@@ -79,11 +96,14 @@ async def bare():
 
 
 def do_fetch():
-    fetched = fetch.fetch_poll(settings, plan.read_plan(settings))
+    poll_plan = plan.read_plan(settings)  # the warehouse's part of the poll, not timed
+    wall, cpu = time.perf_counter(), time.process_time()
+    fetched = fetch.fetch_poll(settings, poll_plan)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     responses = fetched.responses
     targets["listings"] = [r["request_path"] for r in responses if r["endpoint"].startswith("list_")]
     targets["reads"] = [r["request_path"] for r in responses if not r["endpoint"].startswith("list_")]
-    return {"requests": len(responses), "outcome": fetched.outcome}
+    return {"requests": len(responses), "outcome": fetched.outcome, "wall": wall, "cpu": cpu}
 
 
 def do_poll():
@@ -102,20 +122,34 @@ def do_bare():
     return {"requests": len(targets["listings"]) + len(targets["reads"]), "outcome": "ok"}
 
 
+def do_bare_transport():
+    if our_transport is None:
+        return {"requests": 0, "outcome": "no streamledger.transport"}
+    from streamledger.client import _tls_context
+    asyncio.run(bare(our_transport(_tls_context(), settings.concurrency)))
+    return {"requests": len(targets["listings"]) + len(targets["reads"]), "outcome": "ok"}
+
+
 def do_warm():
     rows = [run_poll(settings, check=False) for _ in range(2)]
     do_fetch()
     return {"requests": rows[-1].requests, "outcome": rows[-1].outcome, "concurrency": settings.concurrency}
 
 
-COMMANDS = {"warm": do_warm, "bare": do_bare, "fetch": do_fetch, "poll": do_poll}
+COMMANDS = {
+    "warm": do_warm,
+    "bare": do_bare,
+    "bare_transport": do_bare_transport,
+    "fetch": do_fetch,
+    "poll": do_poll,
+}
 for line in sys.stdin:
     command = line.strip()
     if command == "quit":
         break
     wall, cpu = time.perf_counter(), time.process_time()
     facts = COMMANDS[command]()
-    facts |= {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+    facts = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu} | facts
     print(json.dumps(facts), flush=True)
 """
 
@@ -182,7 +216,7 @@ def measure(codes: dict[str, Path], rounds: int) -> dict[str, Any]:
                 # The checkouts swap places every round, so that neither always runs first.
                 order = workers if number % 2 == 0 else workers[::-1]
                 for worker in order:
-                    row = {step: worker.ask(step) for step in ("bare", "fetch", "poll")}
+                    row = {step: worker.ask(step) for step in STEPS}
                     runs[worker.label].append(row)
                     print(_line(number + 1, worker.label, row), flush=True)
         finally:
@@ -240,6 +274,24 @@ def figures_of(context: dict[str, Any]) -> list[Figure]:
                 [round(row["fetch"]["cpu"] / row["bare"]["cpu"], 3) for row in rows],
             ),
             Figure(f"{key}.bare", f"  bare httpx.AsyncClient{tag}", size, "s", series("bare")),
+            *(
+                [
+                    Figure(
+                        f"{key}.own_ratio",
+                        f"  fetch phase / bare httpx on streamledger's transport{tag}",
+                        size,
+                        "x",
+                        [round(row["fetch"]["wall"] / row["bare_transport"]["wall"], 3) for row in rows],
+                        extra={
+                            "cpu_ratio": [
+                                round(row["fetch"]["cpu"] / row["bare_transport"]["cpu"], 3) for row in rows
+                            ]
+                        },
+                    )
+                ]
+                if rows[0]["bare_transport"]["requests"]
+                else []
+            ),
             Figure(f"{key}.fetch", f"  streamledger fetch_poll{tag}", size, "s", series("fetch")),
             Figure(f"{key}.poll", f"  whole run_poll{tag}", size, "s", series("poll")),
             Figure(
@@ -267,40 +319,46 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
 
 
 def charts(document: dict[str, Any]) -> list[Path]:
-    """Each round's bare, fetch and whole-poll seconds per checkout, with the target ratio's line."""
+    """Each round's seconds per step and checkout, wall and CPU, with the target ratio's line."""
     context = document["context"]
-    figure, axes = new_chart(
-        f"Client overhead: {context['livestreams']:,} live livestreams, {context['concurrency']} in flight",
-        "",
-        "seconds (each dot a round; bar: median)",
-    )
-    labels: list[str] = []
-    position = 0
-    colours = {"bare": "tab:gray", "fetch": "tab:blue", "poll": "tab:orange"}
-    names = {"bare": "bare httpx", "fetch": "fetch_poll", "poll": "run_poll"}
-    for label in ("before", "after"):
-        rows = context["runs"].get(label)
-        if not rows:
-            continue
-        bare_median = statistics.median(row["bare"]["wall"] for row in rows)
-        for step in ("bare", "fetch", "poll"):
-            values = [row[step]["wall"] for row in rows]
-            axes.bar(position, statistics.median(values), color=colours[step], alpha=0.5)
-            axes.plot([position] * len(values), values, ".", color="black", markersize=4)
-            labels.append(f"{label}\n{names[step]}")
-            position += 1
-        axes.hlines(
-            bare_median * TARGET_RATIO,
-            position - 3.4,
-            position - 0.6,
-            colors="red",
-            alpha=0.6,
-            label="target for fetch_poll: 1.30 x that run's bare median" if label == "after" else None,
+    paths = []
+    for field, unit, name in (("wall", "wall", "client_overhead"), ("cpu", "CPU", "client_overhead_cpu")):
+        figure, axes = new_chart(
+            f"Client overhead, {unit} seconds: {context['livestreams']:,} live livestreams, "
+            f"{context['concurrency']} in flight",
+            "",
+            f"{unit} seconds (a dot per round; bar: median)",
         )
-        position += 1
-    axes.set_xticks([i for i in range(position) if (i + 1) % 4], labels, fontsize=8)
-    axes.legend(fontsize=8)
-    return [save(figure, "client_overhead")]
+        labels: list[str] = []
+        ticks: list[int] = []
+        position = 0
+        for label in ("before", "after"):
+            rows = context["runs"].get(label)
+            if not rows:
+                continue
+            steps = [step for step in STEPS if step in rows[0] and rows[0][step]["requests"]]
+            first = position
+            for step in steps:
+                values = [row[step][field] for row in rows]
+                axes.bar(position, statistics.median(values), color=COLOURS[step], alpha=0.5)
+                axes.plot([position] * len(values), values, ".", color="black", markersize=4)
+                labels.append(f"{label}\n{NAMES[step]}")
+                ticks.append(position)
+                position += 1
+            bare_median = statistics.median(row["bare"][field] for row in rows)
+            axes.hlines(
+                bare_median * TARGET_RATIO,
+                first - 0.4,
+                position - 0.6,
+                colors="red",
+                alpha=0.6,
+                label="1.30 x the bare client's median" if label == "after" else None,
+            )
+            position += 1
+        axes.set_xticks(ticks, labels, fontsize=7)
+        axes.legend(fontsize=8)
+        paths.append(save(figure, name))
+    return paths
 
 
 def main() -> int:
