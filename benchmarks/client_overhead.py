@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks.charts import new_chart, save
-from benchmarks.common import ROOT, Figure, table_lines, write_results
+from benchmarks.common import ROOT, Figure, python_child, table_lines, write_results
 from benchmarks.fake_api import fake_api
 from benchmarks.poll_overhead import all_live_config
 
@@ -166,17 +166,8 @@ class Worker:
             "app_ids": list(config.app_ids),
             "base_url": f"{root}/client/v4",
         }
-        # No bytecode written into the other checkout: it may be one this process must not touch.
-        env = os.environ | {"PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": "1"}
         self.label = label
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", WORKER, json.dumps(args)],
-            cwd=code,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        self._process = python_child(code, WORKER, args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def ask(self, command: str) -> dict[str, Any]:
         """Run one command in the worker; return its facts (wall and CPU seconds included)."""
