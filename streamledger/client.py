@@ -37,7 +37,7 @@ from streamledger.transforms.shapes import (
     overall_shape_problem,
     session_items_shape_problem,
 )
-from streamledger.transport import transport as http_transport
+from streamledger.transport import client_transport
 
 LIST_APPS = "list_apps"
 LIST_LIVESTREAMS = "list_livestreams"
@@ -211,7 +211,7 @@ class RealtimeKitClient:
             },
             timeout=httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds)),
             limits=httpx.Limits(max_connections=settings.concurrency),
-            transport=transport or http_transport(_tls_context(), settings.concurrency),
+            transport=transport or client_transport(_tls_context(), settings.concurrency),
             verify=_tls_context(),
         )
         # Requests name their whole URL: httpx joins a relative one to base_url anew on every request.

@@ -11,11 +11,18 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import urllib.request
 from collections.abc import Iterable
 from typing import Any
 
 import httpcore
 import httpx
+
+
+def client_transport(verify: ssl.SSLContext, max_connections: int) -> httpx.AsyncHTTPTransport | None:
+    """The transport for the client; None when the environment names a proxy (HTTPS_PROXY and the like):
+    httpx reads those only for a client given no transport, and routes through them as it always did."""
+    return None if urllib.request.getproxies() else transport(verify, max_connections)
 
 
 def transport(verify: ssl.SSLContext, max_connections: int) -> httpx.AsyncHTTPTransport:
