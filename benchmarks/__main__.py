@@ -27,6 +27,7 @@ from benchmarks.common import (
 SUITES = (
     "poll_overhead",
     "poll_wall",
+    "client_overhead",
     "prefect_overhead",
     "storage",
     "hostile",

@@ -14,6 +14,8 @@ import platform
 import resource
 import socket
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -226,6 +228,15 @@ def read_results() -> dict[str, dict[str, Any]]:
         for path in sorted(output_dir().glob("*.json"))
         if path.stem != "results"
     }
+
+
+def python_child(code: Path, source: str, args: dict[str, Any], **popen: Any) -> subprocess.Popen[str]:
+    """Start Python on `source` with the code of the checkout `code` first on its path, `args` as JSON in
+    sys.argv[1]; text pipes as `popen` asks."""
+    # No bytecode written into the other checkout: it may be one this process must not touch.
+    env = os.environ | {"PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-c", source, json.dumps(args)]
+    return subprocess.Popen(command, cwd=code, env=env, text=True, **popen)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR, ROOT, Figure
+from benchmarks.common import RESULTS_DIR, ROOT, Figure, python_child
 from tests.hostile_servers import (
     MIB,
     Behaviour,
@@ -131,16 +130,8 @@ def poll_once(case: Case, code: Path) -> dict[str, Any]:
             "app_ids": list(case.app_ids),
             "settings": case.settings,
         }
-        env = os.environ | {"PYTHONPATH": str(code)}
         started = time.perf_counter()
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, json.dumps(args)],
-            cwd=code,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        child = python_child(code, CHILD, args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         killed, peak = None, 0.0
         while child.poll() is None:
             rss, hwm = _memory(child.pid)

@@ -37,6 +37,7 @@ from streamledger.transforms.shapes import (
     overall_shape_problem,
     session_items_shape_problem,
 )
+from streamledger.transport import client_transport
 
 LIST_APPS = "list_apps"
 LIST_LIVESTREAMS = "list_livestreams"
@@ -122,13 +123,16 @@ class _Tally:
         return self.read > self.limit
 
 
+_NO_HEADERS = httpx.Headers()
+
+
 @dataclass
 class _Progress:
     """How far one request got: its status once the headers came, the body's bytes so far."""
 
     tally: _Tally
     status: int | None = None
-    headers: httpx.Headers = field(default_factory=httpx.Headers)
+    headers: httpx.Headers = field(default_factory=lambda: _NO_HEADERS)  # replaced, never changed
     wire: int = 0
     decoded: int = 0
 
@@ -207,9 +211,11 @@ class RealtimeKitClient:
             },
             timeout=httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds)),
             limits=httpx.Limits(max_connections=settings.concurrency),
-            transport=transport,
+            transport=transport or client_transport(_tls_context(), settings.concurrency),
             verify=_tls_context(),
         )
+        # Requests name their whole URL: httpx joins a relative one to base_url anew on every request.
+        self._root = str(self._http.base_url).rstrip("/")
         self.responses: list[dict[str, Any]] = []
         self.requests = 0
         self.retries = 0
@@ -461,7 +467,7 @@ class RealtimeKitClient:
         The body streams in: its bytes on the wire and decompressed are counted as they come, so a body past
         STREAMLEDGER_MAX_BODY_BYTES is cut off there (a Content-Length past it before any is read).
         """
-        request = self._http.build_request("GET", path, params=params)
+        request = self._http.build_request("GET", self._root + path, params=params)
         url = str(request.url)
         progress = _Progress(self._tally)
         now = asyncio.get_running_loop().time()
@@ -495,7 +501,9 @@ class RealtimeKitClient:
                     "(STREAMLEDGER_MAX_POLL_BYTES); the next poll reads the rest"
                 )
             return self._unanswered(where, url, progress, str(exc), retryable=False, answered=True)
-        text = self._redactor.body(content.decode(response.encoding or "utf-8", errors="replace"))
+        content_type = response.headers.get("content-type", "")
+        encoding = _encoding(content_type) if len(content_type) <= 200 else response.encoding or "utf-8"
+        text = self._redactor.body(content.decode(encoding, errors="replace"))
         if response.is_redirect:
             redirect = where.error(response.status_code, None, _redirect_problem(response))
             return _Answer(response.status_code, response.headers, url, text, None, "error", redirect)
@@ -612,6 +620,12 @@ class RealtimeKitClient:
 def _tls_context() -> ssl.SSLContext:
     """One TLS context per process: building it (the CA bundle) costs about 30 ms, every poll otherwise."""
     return ssl.create_default_context(cafile=certifi.where())
+
+
+@functools.lru_cache(maxsize=64)
+def _encoding(content_type: str) -> str:
+    """The text encoding of a body of this Content-Type as httpx decides it (UTF-8 but a known charset)."""
+    return httpx.Response(200, headers={"content-type": content_type}).encoding or "utf-8"
 
 
 def _without_userinfo(url: str) -> str:
@@ -812,10 +826,19 @@ def _server_date(headers: httpx.Headers) -> datetime | None:
     value = headers.get("date")
     if not value:
         return None
+    # A Date changes once a second: the answers of a poll share a few dozen (an odd long one is not kept).
+    return _cached_date(value) if len(value) <= 64 else _parsed_date(value)
+
+
+def _parsed_date(value: str) -> datetime | None:
+    """A Date header's instant in UTC (None: not a date)."""
     try:
         return email.utils.parsedate_to_datetime(value).astimezone(UTC)
     except (TypeError, ValueError):
         return None
+
+
+_cached_date = functools.lru_cache(maxsize=64)(_parsed_date)
 
 
 def _describe(exc: httpx.HTTPError, timeout: httpx.Timeout) -> str:
