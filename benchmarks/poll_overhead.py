@@ -20,6 +20,7 @@ process.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import time
@@ -49,6 +50,8 @@ UNLIMITED = 1_000_000
 STAGES = ("decode", "land", "normalize", "load", "summarize")
 TIMED = ("plan", *STAGES)
 TARGET_MS_PER_1000 = 25.0
+# The load's parts, as load_poll times them: the fixed steps, and the statements (every sql/load file).
+LOAD_FIXED = ("open", "migrations check", "commit", "checkpoint", "close")
 
 
 def all_live_config(livestreams: int) -> SimulatorConfig:
@@ -106,6 +109,8 @@ def decode(settings: Settings, fetched: FetchedPoll) -> int:
     """Redact and parse every body as the client does on receipt; return the bodies decoded."""
     secrets = (settings.api_token.reveal(),)
     for response in fetched.responses:
+        if response["http_status"] is None:
+            continue  # a transport error (a loaded machine's timeout): no answer to decode
         text = redact_body(response["body"] or "", secrets)
         where = _Where(response["endpoint"], response["app_id"], response["livestream_id"])
         _classify(response["endpoint"], response["http_status"], text, where)
@@ -133,8 +138,10 @@ def replay(settings: Settings, fetched: FetchedPoll) -> dict[str, float]:
     lap("land")
     normalized, normalize_seconds = timing.timed(normalize_responses, fetched.responses)
     lap("normalize")
-    row = load.load_poll(settings, fetched, normalized, normalize_seconds=normalize_seconds)
+    parts = timing.Laps()
+    row = load.load_poll(settings, fetched, normalized, normalize_seconds=normalize_seconds, laps=parts)
     lap("load")
+    seconds |= {f"load.{part}": value for part, value in parts.seconds.items()}
     summary = {column: getattr(row, column) for column in SUMMARY_COLUMNS}  # what the flow publishes
     assert len(summary) == len(SUMMARY_COLUMNS)
     path.unlink(missing_ok=True)
@@ -234,7 +241,7 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
                     unit="ms",
                     runs=totals,
                     note=" + ".join(STAGES),
-                    extra={"stages_ms": {s: [lap[s] * 1000 for lap in laps] for s in TIMED}} | facts,
+                    extra={"stages_ms": {s: [lap[s] * 1000 for lap in laps] for s in laps[0]}} | facts,
                 )
             )
             figures.append(
@@ -274,7 +281,81 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
                 )
     if len(sizes) >= 2:
         figures += scaling_figures(figures, sizes[-2], sizes[-1])
+    figures += load_figures(figures, sizes)
     return figures, context
+
+
+def load_parts(lap: dict[str, float]) -> dict[str, float]:
+    """One run's load in milliseconds: its fixed steps, and the statements (staging, files, ledger) as one."""
+    parts = {step: lap.get(f"load.{step}", 0.0) * 1000 for step in LOAD_FIXED}
+    parts["statements"] = lap["load"] * 1000 - sum(parts.values())
+    return parts
+
+
+def load_figures(figures: list[Figure], sizes: tuple[int, ...]) -> list[Figure]:
+    """The load's parts per size, its fixed cost (the intercept at no sessions) and its marginal cost."""
+    total = {fig.key: fig for fig in figures}
+    out: list[Figure] = []
+    loads: dict[int, list[float]] = {}
+    sessions: dict[int, int] = {}
+    for n in sizes:
+        fig = total[f"poll_overhead.total.n{n}"]
+        sessions[n] = fig.extra["sessions"]
+        stages = fig.extra["stages_ms"]
+        runs = len(stages["load"])
+        laps = [{key: values[i] / 1000 for key, values in stages.items()} for i in range(runs)]
+        loads[n] = [lap["load"] * 1000 for lap in laps]
+        parts = [load_parts(lap) for lap in laps]
+        out.append(
+            Figure(
+                key=f"poll_overhead.load.n{n}",
+                what="load (one transaction, open to close)",
+                size=fig.size,
+                unit="ms",
+                runs=loads[n],
+            )
+        )
+        for part in (*LOAD_FIXED, "statements"):
+            out.append(
+                Figure(
+                    key=f"poll_overhead.load.{part.replace(' ', '_')}.n{n}",
+                    what=f"  load: {part}",
+                    size=fig.size,
+                    unit="ms",
+                    runs=[p[part] for p in parts],
+                )
+            )
+    for small, large in itertools.pairwise(sizes):
+        pairs = list(zip(sorted(loads[small]), sorted(loads[large]), strict=False))
+        added = sessions[large] - sessions[small]
+        slopes = [(y - x) * 1000 / added for x, y in pairs]
+        span = f"{sessions[small]:,} to {sessions[large]:,} live sessions"
+        out.append(
+            Figure(
+                key=f"poll_overhead.load.marginal.n{small}-n{large}",
+                what="load: marginal cost per 1,000 more sessions",
+                size=span,
+                unit="ms",
+                runs=slopes,
+                target=TARGET_MS_PER_1000,
+                note="runs paired by rank",
+            )
+        )
+        if small == sizes[0]:
+            out.append(
+                Figure(
+                    key="poll_overhead.load.fixed",
+                    what="load: fixed cost (intercept at 0 sessions)",
+                    size=span,
+                    unit="ms",
+                    runs=[
+                        x - slope * sessions[small] / 1000
+                        for (x, _), slope in zip(pairs, slopes, strict=True)
+                    ],
+                    note="smaller load - marginal cost x its sessions / 1,000",
+                )
+            )
+    return out
 
 
 def scaling_figures(figures: list[Figure], small: int, large: int) -> list[Figure]:

@@ -31,6 +31,7 @@ import polars as pl
 from streamledger.errors import DatabaseBusy, DatabaseUnusable, WarehouseError
 from streamledger.files import process_alive, storage_problem
 from streamledger.settings import QueryLimits
+from streamledger.timing import Laps
 
 SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -38,13 +39,13 @@ DEFINITIONS_DIR = SQL_DIR / "definitions"
 CHECKS_DIR = SQL_DIR / "checks"
 CHECK_ROWS_KEPT = 5  # the violating rows a failed check keeps, to show
 LOCK_WAIT_SECONDS = 30.0
-# New files are written in a storage format the duckdb CLI on PyPI (1.5) can open, so that analysts can
-# use it; DuckDB 2 reads it natively.
-STORAGE_COMPATIBILITY = "v1.5.0"
 _VARIABLE = re.compile(r"[a-z_][a-z0-9_]*")
 _READS = re.compile(r"getvariable\('([a-z_][a-z0-9_]*)'\)")
 _STATEMENT_END = re.compile(r";\s*$", re.MULTILINE)
 SETTING = "STREAMLEDGER_DATABASE"
+# New files are written in a storage format the duckdb CLI on PyPI (1.5) can open, so that analysts can
+# use it; DuckDB 2 reads it natively.
+STORAGE_COMPATIBILITY = "v1.5.0"
 # What DuckDB's messages say when the disk, not the database, is the problem: the errno it stands for.
 _OS_ERRORS = {
     "no space left on device": errno.ENOSPC,
@@ -150,15 +151,12 @@ def connect(
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseUnusable(_os_problem(path, exc)) from None
-    config: dict[str, str | bool | int | float | list[str]] = (
-        {} if read_only or path.exists() else {"storage_compatibility_version": STORAGE_COMPATIBILITY}
-    )
     deadline = time.monotonic() + wait_seconds
     delay = 0.05
     told = False
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            con = open_file(path, read_only=read_only)
             break
         except duckdb.Error as exc:
             if not isinstance(exc, duckdb.IOException) or "lock" not in str(exc).lower():
@@ -180,6 +178,21 @@ def connect(
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)
     run_file(con, "warehouse/session.sql")
+    return con
+
+
+def open_file(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the database file once, no waiting: read-only as it is, read-write by warehouse/attach.sql."""
+    if read_only:
+        return duckdb.connect(str(path), read_only=True)
+    if not path.exists():
+        duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}).close()
+    con = duckdb.connect(":memory:")
+    try:
+        run_file(con, "warehouse/attach.sql", {"warehouse_path": str(path)})
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -268,18 +281,26 @@ def remove_orphaned_temp_folders() -> list[Path]:
 
 @contextmanager
 def opened(
-    path: Path, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+    path: Path,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+    laps: Laps | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database for a short piece of work and close it (the file lock is held only that long).
 
     A DuckDB error inside that says the database cannot be used (damaged, a full or read-only disk) becomes
     one DatabaseUnusable line naming the file and the fix; other errors pass through as they are. Closing
-    may checkpoint, which writes: a close that fails is reported the same way.
+    may checkpoint, which writes: a close that fails is reported the same way. `laps`, if given, times the
+    open, the migrations check and the close.
     """
+    laps = laps or Laps()
     con = connect(path, read_only=read_only, wait_seconds=wait_seconds)
+    laps.lap("open")
     try:
         if not read_only:
             migrate(con, path)
+            laps.lap("migrations check")
         yield con
     except duckdb.Error as exc:
         problem = unusable(path, exc)
@@ -289,6 +310,7 @@ def opened(
     finally:
         try:
             con.close()
+            laps.lap("close")
         except duckdb.Error as exc:
             if sys.exc_info()[1] is None:  # not while another error is on its way out: that one says more
                 raise unusable(path, exc) or WarehouseError(

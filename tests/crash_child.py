@@ -16,8 +16,9 @@
 #     load_file:n    after the n-th load file (sql/load/*.sql) ran, inside the load transaction
 #     commit:n       after the n-th commit returned, before the connection is closed (data only in the WAL)
 #     committed      after a load returned (connection closed), before its landing file is deleted
-#     close:n@s      s seconds after the n-th connection close started (DuckDB checkpoints the WAL into
-#                    the file then; a load's close takes some 20-40 ms)
+#     checkpoint:n@s s seconds after the n-th checkpoint statement started (a load runs one after its commit,
+#                    writing the WAL into the file; it takes some 20-40 ms)
+#     close:n@s      s seconds after the n-th connection close started
 #     lock_wait:n    after the n-th attempt to open the database was refused by another process's lock
 #
 # Counts run over the whole process, recovery included: `load_file:15` with one landed poll to recover
@@ -54,6 +55,7 @@ POINTS = (
     "load_file",
     "commit",
     "committed",
+    "checkpoint",
     "close",
     "lock_wait",
 )
@@ -95,7 +97,7 @@ class Trigger:
         self.counts: Counter[str] = Counter()
 
     def hit(self, point: str) -> None:
-        """Count one occurrence of `point`; kill when it is the chosen one (close: a delay later)."""
+        """Count one occurrence of `point`; kill when it is the chosen one (checkpoint, close: later)."""
         self.counts[point] += 1
         nth, _, delay = self.arg.partition("@")
         if point != self.point or self.counts[point] != int(nth or "1"):
@@ -120,6 +122,8 @@ class _Connection:
         return getattr(self._con, name)
 
     def execute(self, statement: str, *args: Any, **kwargs: Any) -> Any:
+        if statement.strip().lower().endswith("checkpoint"):  # its file's header comment comes first
+            self._trigger.hit("checkpoint")
         self._con.execute(statement, *args, **kwargs)
         self._trigger.hit("execute")
         if statement.strip().lower() == "commit":
@@ -169,7 +173,7 @@ def install(events: Events, trigger: Trigger) -> None:
     real_land, real_load = landing.land, load.load_poll
     real_recover, real_read_plan, real_fetch = load.load_landed, plan.read_plan, fetch.fetch_poll
     real_run_file, real_query = warehouse.run_file, warehouse.query
-    real_connect, real_duckdb_connect = warehouse.connect, duckdb.connect
+    real_connect, real_open_file = warehouse.connect, warehouse.open_file
     real_record, real_new_poll_id = RealtimeKitClient._record, nouns.new_poll_id
     writing = [False]
 
@@ -232,9 +236,9 @@ def install(events: Events, trigger: Trigger) -> None:
         events.enter("fetch", poll_id)
         return poll_id
 
-    def duckdb_connect(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+    def open_file(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
         try:
-            return real_duckdb_connect(*args, **kwargs)
+            return real_open_file(*args, **kwargs)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 events.emit(lock_refused=True)
@@ -252,7 +256,7 @@ def install(events: Events, trigger: Trigger) -> None:
         (landing, "os", _Os(trigger)),
         (landing, "orjson", _Orjson(trigger, lambda: writing[0])),
         (warehouse, "connect", connect),
-        (duckdb, "connect", duckdb_connect),
+        (warehouse, "open_file", open_file),
         (RealtimeKitClient, "_record", record),
         (fetch, "new_poll_id", new_poll_id),
     ):

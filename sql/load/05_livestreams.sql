@@ -2,24 +2,34 @@
 -- The newest observation wins; a null in a typed column (possibly a parse failure, see parse_issues)
 -- never erases a known value, nor does a null status, ingest server or playback URL (a livestream always
 -- has them: a null is a broken answer). A name or meeting id may really be cleared, so their null counts. A batch may hold many polls (rebuild): within it, typed columns take their
--- last non-null value, so one batch gives what loading its polls one by one gives.
+-- last non-null value (arg_max skips nulls; arg_max_null takes the newest row's value, null or not), so
+-- one batch gives what loading its polls one by one gives. Aggregates, not windows: a hash aggregate costs
+-- a poll of 10,000 livestreams a fraction of what sorting every partition did.
 merge into livestreams as t
 using (
-    select
-        livestream_id, app_id, name, meeting_id, fetched_at, poll_id,
-        last_value(status ignore nulls) over whole as status,
-        last_value(ingest_server ignore nulls) over whole as ingest_server,
-        last_value(playback_url ignore nulls) over whole as playback_url,
-        last_value(disabled ignore nulls) over whole as disabled,
-        last_value(stream_key_fingerprint ignore nulls) over whole as stream_key_fingerprint,
-        last_value(created_at ignore nulls) over whole as created_at,
-        last_value(updated_at ignore nulls) over whole as updated_at,
-        min(fetched_at) over whole as first_fetched_at
-    from staged_livestreams
-    window whole as (
-        partition by livestream_id order by fetched_at, seq rows between unbounded preceding and unbounded following
+    -- Ordered by (fetched_at, seq), packed into one number: a struct key costs every arg_max twice as much.
+    with observed as (
+        select *, epoch_us(fetched_at)::hugeint * 4294967296 + seq as newest
+        from staged_livestreams
     )
-    qualify row_number() over (partition by livestream_id order by fetched_at desc, seq desc) = 1
+
+    select
+        livestream_id,
+        arg_max_null(app_id, newest) as app_id,
+        arg_max_null(name, newest) as name,
+        arg_max_null(meeting_id, newest) as meeting_id,
+        max(fetched_at) as fetched_at,
+        arg_max_null(poll_id, newest) as poll_id,
+        arg_max(status, newest) as status,
+        arg_max(ingest_server, newest) as ingest_server,
+        arg_max(playback_url, newest) as playback_url,
+        arg_max(disabled, newest) as disabled,
+        arg_max(stream_key_fingerprint, newest) as stream_key_fingerprint,
+        arg_max(created_at, newest) as created_at,
+        arg_max(updated_at, newest) as updated_at,
+        min(fetched_at) as first_fetched_at
+    from observed
+    group by livestream_id
 ) as s
 on t.livestream_id = s.livestream_id
 when matched and s.fetched_at >= t.last_seen_at then update set

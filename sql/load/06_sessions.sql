@@ -6,31 +6,36 @@
 -- value, and a session once stopped stays stopped. A final session's figures are those of its confirming
 -- read (load/10_finalize.sql): no later observation changes them. last_seen_at and last_poll_id say when a
 -- poll last received it; stop_seen_at when a snapshot showing the stop was first fetched. Within a batch
--- of many polls (rebuild) typed columns take their last non-null value, as loading the polls one by one
--- would.
+-- of many polls (rebuild) typed columns take their last non-null value (arg_max skips nulls; arg_max_null
+-- takes the newest row's value), as loading the polls one by one would. Aggregates, not windows: a hash aggregate is far cheaper than sorting every partition.
 merge into sessions as t
 using (
-    select
-        session_id, livestream_id, app_id, fetched_at, observed_at,
-        last_value(status ignore nulls) over whole as status,
-        last_value(created_at ignore nulls) over whole as created_at,
-        last_value(updated_at ignore nulls) over whole as updated_at,
-        last_value(invoked_time ignore nulls) over whole as invoked_time,
-        last_value(started_time ignore nulls) over whole as started_time,
-        last_value(stopped_time ignore nulls) over whole as stopped_time,
-        last_value(err_message ignore nulls) over whole as err_message,
-        last_value(ingest_seconds ignore nulls) over whole as ingest_seconds,
-        last_value(viewer_seconds ignore nulls) over whole as viewer_seconds,
-        min(fetched_at) over whole as first_fetched_at,
-        min(fetched_at) filter (where stopped_time is not null) over whole as first_stop_fetched_at,
-        max(fetched_at) over whole as last_fetched_at,
-        arg_max(poll_id, fetched_at) over whole as last_fetched_poll_id
-    from staged_sessions
-    window whole as (
-        partition by session_id order by observed_at, fetched_at, seq
-        rows between unbounded preceding and unbounded following
+    with observed as (
+        select *, (observed_at, fetched_at, seq) as newest
+        from staged_sessions
     )
-    qualify row_number() over (partition by session_id order by observed_at desc, fetched_at desc, seq desc) = 1
+
+    select
+        session_id,
+        arg_max_null(livestream_id, newest) as livestream_id,
+        arg_max_null(app_id, newest) as app_id,
+        arg_max_null(fetched_at, newest) as fetched_at,
+        max(observed_at) as observed_at,
+        arg_max(status, newest) as status,
+        arg_max(created_at, newest) as created_at,
+        arg_max(updated_at, newest) as updated_at,
+        arg_max(invoked_time, newest) as invoked_time,
+        arg_max(started_time, newest) as started_time,
+        arg_max(stopped_time, newest) as stopped_time,
+        arg_max(err_message, newest) as err_message,
+        arg_max(ingest_seconds, newest) as ingest_seconds,
+        arg_max(viewer_seconds, newest) as viewer_seconds,
+        min(fetched_at) as first_fetched_at,
+        min(fetched_at) filter (where stopped_time is not null) as first_stop_fetched_at,
+        max(fetched_at) as last_fetched_at,
+        arg_max(poll_id, fetched_at) as last_fetched_poll_id
+    from observed
+    group by session_id
 ) as s
 on t.session_id = s.session_id
 when matched and (

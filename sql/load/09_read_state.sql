@@ -15,16 +15,15 @@ set
     last_swept_at = s.swept_at,
     swept_updated_at = coalesce(s.updated_at, livestreams.swept_updated_at)
 from (
+    -- The newest sweep's time, and the last non-null updated_at in (fetched_at, seq) order (as in
+    -- load/05_livestreams.sql).
     select
         livestream_id,
-        fetched_at as swept_at,
-        last_value(updated_at ignore nulls) over (
-            partition by livestream_id order by fetched_at, seq
-            rows between unbounded preceding and unbounded following
-        ) as updated_at
+        max(fetched_at) as swept_at,
+        arg_max(updated_at, epoch_us(fetched_at)::hugeint * 4294967296 + seq) as updated_at
     from staged_livestreams
     where endpoint = 'livestream_sessions'
-    qualify row_number() over (partition by livestream_id order by fetched_at desc, seq desc) = 1
+    group by livestream_id
 ) as s
 where livestreams.livestream_id = s.livestream_id
   and (livestreams.last_swept_at is null or s.swept_at >= livestreams.last_swept_at);

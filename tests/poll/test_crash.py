@@ -405,7 +405,7 @@ def test_runs_killed_at_each_step_lose_no_poll_and_catch_up_with_the_truth(tmp_p
         "",
         "land_fsync",  # the landing file written, not renamed
         "landed",  # landed, not loaded
-        "close:1@0.01",  # recovering it: while the connection closes (checkpoint)
+        "checkpoint:1@0.01",  # recovering it: during the checkpoint after its commit
         "plan:2",  # planning
     ]
     with crash_sim() as sim:
@@ -511,6 +511,7 @@ def _pick(rng: random.Random, *, holding: bool, typical: float) -> tuple[str, fl
         f"load_file:{rng.randint(1, 13)}",
         "commit:1",
         "committed",
+        f"checkpoint:{rng.randint(1, 2)}@{rng.uniform(0.0, 0.04):.4f}",
         f"close:{rng.randint(1, 3)}@{rng.uniform(0.0, 0.04):.4f}",
     ]
     if holding and rng.random() < 0.5:
@@ -522,4 +523,4 @@ def _pick_restart(rng: random.Random) -> str:
     """A restart: clean, or killed again (most likely while it loads what the killed run landed)."""
     if rng.random() < 0.6:
         return ""
-    return rng.choice([f"load_file:{rng.randint(1, 13)}", "commit:1", "committed", "close:1@0.01"])
+    return rng.choice([f"load_file:{rng.randint(1, 13)}", "commit:1", "committed", "checkpoint:1@0.01"])

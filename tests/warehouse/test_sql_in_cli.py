@@ -32,7 +32,10 @@ from tests.helpers import finish, run_poll, settings_for, simulator_config
 ROOT = Path(__file__).parents[2]
 SQL_FOLDERS = (ROOT / "sql", ROOT / "simulator" / "sql")  # the simulator's own queries too
 DUCKDB_CLI = Path(sys.executable).parent / "duckdb"
-FILES = sorted(path for folder in SQL_FOLDERS for path in folder.rglob("*.sql"))
+# How Python opens the file read-write (ATTACH with a row group size): the CLI opens it by its command line,
+# and its parser (1.5) takes no expression as ATTACH's path. Every open of every test runs it instead.
+OPENING = ROOT / "sql" / "warehouse" / "attach.sql"
+FILES = sorted(path for folder in SQL_FOLDERS for path in folder.rglob("*.sql") if path != OPENING)
 
 # The value of every session variable a file may read, as an expression the CLI evaluates in the copy:
 # taken from the data where the data has one. Files are run with the CLI's working directory in the
