@@ -365,17 +365,13 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> li
     for version, name, checksum in _migration_files():
         if version in migrations:
             continue
-        con.execute("begin transaction")
-        try:
-            run_file(con, f"migrations/{name}")
-            record = {"migration_version": version, "migration_name": name, "migration_checksum": checksum}
-            run_file(con, "warehouse/record_migration.sql", record)
-            con.execute("commit")
-        except duckdb.Error as exc:
-            rollback_quietly(con)
-            raise unusable(path, exc) or WarehouseError(
-                f"database {path}: migration {name} failed: {_one_line(exc)}"
-            ) from None
+        record = {"migration_version": version, "migration_name": name, "migration_checksum": checksum}
+        _in_one_transaction(
+            con,
+            path,
+            f"migration {name}",
+            [(f"migrations/{name}", None), ("warehouse/record_migration.sql", record)],
+        )
         done.append(name)
     _apply_definitions(con, path, definitions)
     if done:
@@ -387,14 +383,27 @@ def _compute_stale_usage(con: duckdb.DuckDBPyConnection, path: Path | str) -> No
     """Compute the usage of the sessions a migration marked stale, once the definitions it needs are in."""
     if not query(con, "warehouse/stale_usage_count.sql").item():
         return
+    _in_one_transaction(
+        con, path, "computing session_usage after the migrations", [("load/12_session_usage.sql", None)]
+    )
+
+
+def _in_one_transaction(
+    con: duckdb.DuckDBPyConnection,
+    path: Path | str,
+    what: str,
+    files: list[tuple[str, Mapping[str, Any] | None]],
+) -> None:
+    """Run these files in one transaction; a failure rolls back and is one line naming `what` failed."""
     con.execute("begin transaction")
     try:
-        run_file(con, "load/12_session_usage.sql")
+        for name, params in files:
+            run_file(con, name, params)
         con.execute("commit")
     except duckdb.Error as exc:
         rollback_quietly(con)
         raise unusable(path, exc) or WarehouseError(
-            f"database {path}: computing session_usage after the migrations failed: {_one_line(exc)}"
+            f"database {path}: {what} failed: {_one_line(exc)}"
         ) from None
 
 
