@@ -367,10 +367,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> li
             continue
         record = {"migration_version": version, "migration_name": name, "migration_checksum": checksum}
         _in_one_transaction(
-            con,
-            path,
-            f"migration {name}",
-            [(f"migrations/{name}", None), ("warehouse/record_migration.sql", record)],
+            con, path, f"migration {name}", functools.partial(_migrate_one, con, name, record)
         )
         done.append(name)
     _apply_definitions(con, path, definitions)
@@ -380,25 +377,34 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> li
 
 
 def _compute_stale_usage(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
-    """Compute the usage of the sessions a migration marked stale, once the definitions it needs are in."""
+    """Compute the usage of the sessions a migration marked stale, once the definitions it needs are in: a
+    month of starts at a time, in one transaction."""
     if not query(con, "warehouse/stale_usage_count.sql").item():
         return
-    _in_one_transaction(
-        con, path, "computing session_usage after the migrations", [("load/12_session_usage.sql", None)]
-    )
+
+    def compute_by_month() -> None:
+        months = query(con, "warehouse/usage_stale_months.sql")["usage_month"].to_list()
+        run_file(con, "warehouse/usage_waiting.sql")
+        for month in months:
+            run_file(con, "warehouse/usage_month.sql", {"usage_month": month})
+            run_file(con, "load/12_session_usage.sql")
+
+    _in_one_transaction(con, path, "computing session_usage after the migrations", compute_by_month)
+
+
+def _migrate_one(con: duckdb.DuckDBPyConnection, name: str, record: Mapping[str, Any]) -> None:
+    """Apply one migration file and record it."""
+    run_file(con, f"migrations/{name}")
+    run_file(con, "warehouse/record_migration.sql", record)
 
 
 def _in_one_transaction(
-    con: duckdb.DuckDBPyConnection,
-    path: Path | str,
-    what: str,
-    files: list[tuple[str, Mapping[str, Any] | None]],
+    con: duckdb.DuckDBPyConnection, path: Path | str, what: str, work: Callable[[], None]
 ) -> None:
-    """Run these files in one transaction; a failure rolls back and is one line naming `what` failed."""
+    """Do the work in one transaction; a failure rolls back and is one line naming `what` failed."""
     con.execute("begin transaction")
     try:
-        for name, params in files:
-            run_file(con, name, params)
+        work()
         con.execute("commit")
     except duckdb.Error as exc:
         rollback_quietly(con)

@@ -76,6 +76,7 @@ VARIABLES = {
     "temp_limit": "'256MB'",
     # Null: every stale session, as in a rebuild. Typed: an untyped null is an INTEGER to the CLI's binder.
     "usage_stale_ids": "null::varchar[]",
+    "usage_month": "date_trunc('month', now())",
 }
 _READS = re.compile(r"getvariable\('([a-z_][a-z0-9_]*)'\)")
 _SETS = re.compile(r"\bset variable ([a-z_][a-z0-9_]*)", re.IGNORECASE)

@@ -199,8 +199,26 @@ def test_the_first_load_after_migration_005_computes_every_sessions_usage(tmp_pa
     warehouse.migrate(fresh)
     for number, reading in enumerate(story.readings):
         load_reading(fresh, "s", number, reading, story)
+    # The same session again, 40 days later: the migration computes a month of starts at a time.
+    shift = "interval 40 day"
+    fresh.execute(
+        f"insert into sessions by name select * replace ('t' as session_id, started_time + {shift} as"
+        f" started_time, stopped_time + {shift} as stopped_time, first_seen_at + {shift} as first_seen_at,"
+        f" last_seen_at + {shift} as last_seen_at) from sessions"
+    )
+    fresh.execute(
+        f"insert into session_snapshots by name select * replace ('t' as session_id, poll_id || 't' as"
+        f" poll_id, fetched_at + {shift} as fetched_at, observed_at + {shift} as observed_at, started_time +"
+        f" {shift} as started_time, stopped_time + {shift} as stopped_time) from session_snapshots"
+    )
+    fresh.execute("begin transaction")
+    warehouse.refresh_session_usage(fresh)
+    fresh.execute("commit")
     expected = fresh.execute(USAGE).fetchall()
-    assert sum(ingest for _, _, ingest, _ in expected) == Decimal("40.000000")
+    months = {hour.month for _, hour, _, _ in expected}
+    assert len(months) == 2
+    for session in ("s", "t"):
+        assert sum(i for s, _, i, _ in expected if s == session) == Decimal("40.000000")
     # A database at migration 004 holding the same session and snapshots, without its usage yet.
     older = warehouse.connect(tmp_path / "older.duckdb")
     warehouse.run_file(older, "warehouse/bookkeeping.sql")
