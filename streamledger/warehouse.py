@@ -379,11 +379,11 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path | str = "database") -> li
 def _compute_stale_usage(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
     """Compute the usage of the sessions a migration marked stale, once the definitions it needs are in: a
     month of starts at a time, in one transaction."""
-    if not query(con, "warehouse/stale_usage_count.sql").item():
+    months = query(con, "warehouse/usage_stale_months.sql")["usage_month"].to_list()
+    if not months:
         return
 
     def compute_by_month() -> None:
-        months = query(con, "warehouse/usage_stale_months.sql")["usage_month"].to_list()
         run_file(con, "warehouse/usage_waiting.sql")
         for month in months:
             run_file(con, "warehouse/usage_month.sql", {"usage_month": month})
