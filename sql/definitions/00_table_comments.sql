@@ -272,14 +272,16 @@ comment on column analytics_overall.fetched_at is
 comment on column analytics_overall.poll_id is 'The reconcile poll that read them.';
 
 comment on table usage_stale is
-    'Sessions whose usage must be computed again: filled and emptied inside one load transaction (empty '
-    'between loads).';
+    'Sessions whose usage must be computed again besides those a batch observed: marked by a reloaded poll '
+    'or a migration, emptied by the load that computes them, in its transaction (empty between loads).';
 comment on column usage_stale.session_id is 'The session.';
 comment on column usage_stale.path is
     'How its usage is computed: full (its whole curve again), append (the new steps only) or none; null '
     'until the load decides.';
-comment on column usage_stale.batch_since is 'The earliest fetched_at of the batch''s snapshots of it.';
-comment on column usage_stale.batch_polls is 'The polls of the batch that observed it.';
+comment on column usage_stale.batch_since is
+    'The earliest fetched_at of the batch''s snapshots of it (null: marked by no batch; a batch''s own marks '
+    'are a temporary table of its load).';
+comment on column usage_stale.batch_polls is 'The polls of the batch that observed it (null: marked by no batch).';
 
 comment on table session_usage is
     'One row per session per UTC hour with usage: the ingest and viewer seconds used in that hour, by the '

@@ -1,5 +1,7 @@
--- Keep session_usage for the sessions this batch observed (usage_stale), by the rule stated in
--- sql/definitions/06_usage_point_at.sql, in one of three ways per session (usage_plan.path):
+-- Keep session_usage for the sessions marked stale, by the rule stated in
+-- sql/definitions/06_usage_point_at.sql: those this batch observed (the temporary usage_marks of
+-- load/11_usage_stale.sql or warehouse/usage_month.sql) and those usage_stale holds (marked by
+-- load/01_clear_poll.sql or a migration), in one of three ways per session (usage_plan.path):
 --   append: the batch's readings all come after the last point of the session's curve (session_usage_state)
 --           and move no earlier point (no new stop before it, no final figure below it): only the new steps
 --           are computed, and their pieces are added to the hours they reach. A poll then costs what its new
@@ -8,13 +10,22 @@
 --           session that never started change nothing.
 --   full:   anything else (a new session, a reloaded poll, readings out of order, a stop or final figures
 --           that move earlier points, the first load after migration 005, rebuild): its whole curve again.
--- Both ways give the same session_usage exactly (the rule's split is in integer microseconds). A poll's few
--- stale ids also go into the variable usage_stale_ids (null past 2,048, DuckDB's index_scan_max_count): a
--- filter on that constant list reads sessions and session_usage_state through their primary-key index,
--- where a join would read every row of tables that grow with the history.
+-- Both ways give the same session_usage exactly (the rule's split is in integer microseconds).
+create or replace temp table usage_marked as
+select
+    coalesce(m.session_id, u.session_id) as session_id,
+    coalesce(u.path, m.path) as path,
+    least(m.batch_since, u.batch_since) as batch_since,
+    list_distinct(list_concat(u.batch_polls, m.batch_polls)) as batch_polls
+from usage_marks as m
+full outer join usage_stale as u on u.session_id = m.session_id;
+
+-- A poll's few stale ids also go into the variable usage_stale_ids (null past 2,048, DuckDB's
+-- index_scan_max_count): a filter on that constant list reads sessions and session_usage_state through their
+-- primary-key index, where a join would read every row of tables that grow with the history.
 set variable usage_stale_ids = (
     select case when count(*) <= 2048 then coalesce(list(session_id), []) end
-    from usage_stale
+    from usage_marked
 );
 
 create or replace temp table usage_sessions as
@@ -27,14 +38,14 @@ select
     u.batch_since,
     u.batch_polls
 from sessions as s
-inner join usage_stale as u on u.session_id = s.session_id
-where s.session_id in (select session_id from usage_stale)
+inner join usage_marked as u on u.session_id = s.session_id
+where s.session_id in (select session_id from usage_marked)
   and (getvariable('usage_stale_ids') is null or list_contains(getvariable('usage_stale_ids'), s.session_id));
 
 create or replace temp table usage_states as
 select *
 from session_usage_state
-where session_id in (select session_id from usage_stale)
+where session_id in (select session_id from usage_marked)
   and (getvariable('usage_stale_ids') is null or list_contains(getvariable('usage_stale_ids'), session_id));
 
 -- The batch's readings of the stale sessions (the snapshots of the polls that marked them), on their curves.
@@ -182,27 +193,33 @@ final as (
 select * from final;
 
 -- The steps between consecutive points, in integer microseconds of the monotone (and, once final, capped)
--- curve; each point keeps the curve's value there for session_usage_state.
+-- curve; each point keeps the curve's value there for session_usage_state, and the last says it is. One
+-- order for every window (one sort): a point's curve is the running maximum up to it, the previous point's
+-- the running maximum up to the one before.
 create or replace temp table usage_steps as
 with running as (
     select
         p.session_id, p.point_at, p.ord, p.observed_at, p.poll_id,
-        max(p.ingest) over w as max_ingest,
-        max(p.viewer) over w as max_viewer,
+        max(p.ingest) over (w rows unbounded preceding) as max_ingest,
+        max(p.viewer) over (w rows unbounded preceding) as max_viewer,
+        max(p.ingest) over (w rows between unbounded preceding and 1 preceding) as before_ingest,
+        max(p.viewer) over (w rows between unbounded preceding and 1 preceding) as before_viewer,
+        lag(p.point_at) over w as from_at,
+        lead(p.point_at) over w is null as is_last,
         s.is_final, s.final_ingest, s.final_viewer
     from usage_points as p
     inner join usage_sessions as s on s.session_id = p.session_id
-    -- (session_id, poll_id) is unique among readings: a total order, the same in both windows.
-    window w as (
-        partition by p.session_id order by p.point_at, p.ord, p.observed_at, p.poll_id rows unbounded preceding
-    )
+    -- (session_id, poll_id) is unique among readings: a total order, the same in every window.
+    window w as (partition by p.session_id order by p.point_at, p.ord, p.observed_at, p.poll_id)
 ),
 
 monotone as (
     select
         *,
         case when is_final then least(max_ingest, final_ingest) else max_ingest end as ingest,
-        case when is_final then least(max_viewer, final_viewer) else max_viewer end as viewer
+        case when is_final then least(max_viewer, final_viewer) else max_viewer end as viewer,
+        case when is_final then least(before_ingest, final_ingest) else before_ingest end as ingest_before,
+        case when is_final then least(before_viewer, final_viewer) else before_viewer end as viewer_before
     from running
 ),
 
@@ -211,12 +228,12 @@ final as (
         session_id, point_at, ord, observed_at, poll_id,
         ingest as curve_ingest,
         viewer as curve_viewer,
-        lag(point_at) over w as from_at,
+        from_at,
         point_at as to_at,
-        ((ingest - lag(ingest) over w) * 1000000)::hugeint as ingest_us,
-        ((viewer - lag(viewer) over w) * 1000000)::hugeint as viewer_us
+        ((ingest - ingest_before) * 1000000)::hugeint as ingest_us,
+        ((viewer - viewer_before) * 1000000)::hugeint as viewer_us,
+        is_last
     from monotone
-    window w as (partition by session_id order by point_at, ord, observed_at, poll_id)
 )
 
 select * from final;
@@ -280,19 +297,9 @@ on conflict (session_id, hour) do update set
     ingest_seconds = ingest_seconds + excluded.ingest_seconds,
     viewer_seconds = viewer_seconds + excluded.viewer_seconds;
 
-insert or replace into session_usage_state (
-    session_id, started_time, stopped_time, is_final, final_ingest, final_viewer, point_at, ord, observed_at,
-    poll_id, curve_ingest, curve_viewer, first_hour
-)
-with last_points as (
-    select *
-    from usage_steps
-    qualify row_number() over (
-        partition by session_id order by point_at desc, ord desc, observed_at desc, poll_id desc
-    ) = 1
-),
-
-first_hours as (
+-- Each computed session's new state: its last point, its figures, the first hour of its curve.
+create or replace temp table usage_new_states as
+with first_hours as (
     select session_id, min(hour) as first_hour
     from usage_hours
     group by session_id
@@ -312,10 +319,11 @@ final as (
         l.poll_id,
         l.curve_ingest,
         l.curve_viewer,
-        case when p.path = 'full' then h.first_hour else least(st.first_hour, h.first_hour) end as first_hour
+        case when p.path = 'full' then h.first_hour else least(st.first_hour, h.first_hour) end as first_hour,
+        st.session_id is not null as has_state
     from usage_sessions as s
     inner join usage_plan as p on p.session_id = s.session_id
-    inner join last_points as l on l.session_id = s.session_id
+    inner join usage_steps as l on l.session_id = s.session_id and l.is_last
     left join first_hours as h on h.session_id = s.session_id
     left join usage_states as st on st.session_id = s.session_id
     where p.path in ('full', 'append')
@@ -323,8 +331,39 @@ final as (
 
 select * from final;
 
+-- Updated in place where a state exists (usage_states holds every existing state of these sessions), added
+-- where none does: cheaper than replacing rows of a keyed table.
+update session_usage_state as t
+set
+    started_time = n.started_time,
+    stopped_time = n.stopped_time,
+    is_final = n.is_final,
+    final_ingest = n.final_ingest,
+    final_viewer = n.final_viewer,
+    point_at = n.point_at,
+    ord = n.ord,
+    observed_at = n.observed_at,
+    poll_id = n.poll_id,
+    curve_ingest = n.curve_ingest,
+    curve_viewer = n.curve_viewer,
+    first_hour = n.first_hour
+from usage_new_states as n
+where n.has_state and t.session_id = n.session_id;
+
+insert into session_usage_state (
+    session_id, started_time, stopped_time, is_final, final_ingest, final_viewer, point_at, ord, observed_at,
+    poll_id, curve_ingest, curve_viewer, first_hour
+)
+select
+    session_id, started_time, stopped_time, is_final, final_ingest, final_viewer, point_at, ord, observed_at,
+    poll_id, curve_ingest, curve_viewer, first_hour
+from usage_new_states
+where not has_state;
+
 delete from usage_stale;
 
+drop table usage_marks;
+drop table usage_marked;
 drop table usage_sessions;
 drop table usage_states;
 drop table usage_batch;
@@ -332,5 +371,6 @@ drop table usage_plan;
 drop table usage_points;
 drop table usage_steps;
 drop table usage_hours;
+drop table usage_new_states;
 
 reset variable usage_stale_ids;

@@ -162,17 +162,23 @@ def name_of(path: Path) -> str:
 
 
 def creators() -> dict[str, Path]:
-    """The temporary tables some files create for the files after them, and the file that creates each."""
-    return {table: path for path in FILES for table in _TEMP_TABLE.findall(text_of(path))}
+    """The temporary tables some files create for the files after them, and the first file that creates each
+    (a load file before the warehouse file that creates the same table another way)."""
+    found: dict[str, Path] = {}
+    for path in FILES:
+        for table in _TEMP_TABLE.findall(text_of(path)):
+            found.setdefault(table, path)
+    return found
 
 
 def needed_files(path: Path) -> list[Path]:
     """The files that must run before this one in its session: those creating the temp tables it reads."""
     text = text_of(path)
+    own = set(_TEMP_TABLE.findall(text))
     return [
         creator
         for table, creator in sorted(creators().items())
-        if creator != path and re.search(rf"\b{table}\b", text)
+        if creator != path and table not in own and re.search(rf"\b{table}\b", text)
     ]
 
 
@@ -211,13 +217,14 @@ def run_cli(database: Path, path: Path, before: list[str], *, cwd: Path, read_on
 def test_the_file_runs_unchanged_in_the_duckdb_cli(
     path: Path, polled: Warehouse, shared_copy: Path, tmp_path: Path
 ) -> None:
-    text = text_of(path)
     before: list[str] = []
     needed = needed_files(path)
     before += variables([*needed, path])
     before += [
         f"create temp table {name} as select * from read_parquet('staged/{name}.parquet')"
-        for name in sorted(set(re.findall(r"\b(staged_[a-z_]+)\b", text)))
+        for name in sorted(
+            set(re.findall(r"\b(staged_[a-z_]+)\b", " ".join(text_of(p) for p in [*needed, path])))
+        )
     ]
     before += [f".read {needed_path}" for needed_path in needed]
     if path.parent.name == "migrations":
