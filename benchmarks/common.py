@@ -10,12 +10,14 @@ import contextlib
 import json
 import multiprocessing
 import os
+import pickle
 import platform
 import resource
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -170,6 +172,38 @@ def in_fresh_process(fn: Callable[..., Any], *args: Any, timeout: float = 600.0)
     if status != "ok":
         raise RuntimeError(value)
     return seconds, rss, value
+
+
+def in_clean_process(fn: Callable[..., Any], *args: Any, timeout: float = 600.0) -> tuple[float, float, Any]:
+    """As in_fresh_process, but the child imports nothing beyond this module and fn's own module.
+
+    A spawned multiprocessing child first imports the parent's main module (`python -m benchmarks` imports
+    every suite, and matplotlib: about 50 MB resident), which a memory figure must not charge to fn.
+    """
+    with tempfile.TemporaryDirectory(prefix="streamledger-clean-") as tmp:
+        job, answer = Path(tmp) / "job.pickle", Path(tmp) / "answer.pickle"
+        job.write_bytes(pickle.dumps((fn, args)))
+        source = "import sys; from benchmarks.common import _clean_child; _clean_child(*sys.argv[1:])"
+        subprocess.run(
+            [sys.executable, "-c", source, str(job), str(answer)], cwd=ROOT, check=False, timeout=timeout
+        )
+        if not answer.exists():
+            raise RuntimeError(f"{getattr(fn, '__name__', fn)}: the process exited without an answer")
+        status, seconds, rss, value = pickle.loads(answer.read_bytes())
+    if status != "ok":
+        raise RuntimeError(value)
+    return seconds, rss, value
+
+
+def _clean_child(job: str, answer: str) -> None:
+    fn, args = pickle.loads(Path(job).read_bytes())
+    try:
+        started = time.perf_counter()
+        value = fn(*args)
+        result = ("ok", time.perf_counter() - started, peak_rss_mb(), value)
+    except Exception as exc:
+        result = ("error", 0.0, peak_rss_mb(), f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+    Path(answer).write_bytes(pickle.dumps(result))
 
 
 def _number(value: float | None, unit: str) -> str:

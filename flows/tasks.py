@@ -185,8 +185,12 @@ def land(settings: Settings, fetched: FetchedPoll) -> str:
 @task(cache_policy=NO_CACHE, task_run_name="normalize {fetched.poll_id}")
 @reported
 def normalize(fetched: FetchedPoll) -> tuple[NormalizedPoll, float]:
-    """Type and audit every field of the responses; return the frames and the seconds it took."""
-    return timed(normalize_responses, fetched.responses)
+    """Type and audit every field of the responses; return the frames and the seconds it took.
+
+    Then the fetched poll forgets its bodies: the frames hold them (see FetchedPoll.release_bodies)."""
+    normalized = timed(normalize_responses, fetched.responses)
+    fetched.release_bodies()
+    return normalized
 
 
 @task(cache_policy=NO_CACHE, task_run_name="load {fetched.poll_id}")

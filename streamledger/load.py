@@ -196,6 +196,7 @@ def load_landed(settings: Settings) -> Recovery:
         try:
             poll = landing.read_landed(path)
             normalized, seconds = timed(normalize_responses, poll.responses)
+            poll.release_bodies()
             runs.append(
                 load_poll(without_waiting, poll, normalized, normalize_seconds=seconds, recovered=True)
             )

@@ -95,6 +95,13 @@ class FetchedPoll:
     network_seconds: float = 0.0
     rounds: list[dict[str, Any]] = field(default_factory=list)  # its listing_rounds rows, one per app
 
+    def release_bodies(self) -> None:
+        """Forget the responses' bodies once they are normalized: the frames (raw_responses) and the landing
+        file hold them, and the load of a 10,000-session poll then holds each body once, not twice. Only after
+        landing and normalizing: the poll cannot be landed or normalized again."""
+        for response in self.responses:
+            response["body"] = None
+
     def rounds_frame(self) -> pl.DataFrame:
         """Return its listing_rounds rows as a frame with the table's column types."""
         return pl.DataFrame(self.rounds, schema=LISTING_ROUND_SCHEMA)

@@ -154,6 +154,7 @@ def finish(settings: Settings, fetched: FetchedPoll, *, check: bool = True) -> P
     landing.land(settings.landing_dir, fetched)
     STEPS_TAKEN.append("normalize")
     normalized, seconds = timed(normalize_responses, fetched.responses)
+    fetched.release_bodies()  # as the flow's normalize task does
     STEPS_TAKEN.append("load")
     try:
         run = load.load_poll(settings, fetched, normalized, normalize_seconds=seconds)

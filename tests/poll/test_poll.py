@@ -318,3 +318,34 @@ def test_a_sweep_walks_details_in_the_schemas_single_session_form_one_session_a_
         per_livestream[session["livestream_id"]] = per_livestream.get(session["livestream_id"], 0) + 1
     assert len(truth) >= 12
     assert pages == per_livestream  # a page per session: paging says one of total_count each time
+
+
+def test_a_poll_whose_bodies_were_released_after_normalizing_stores_every_body(tmp_path: Path) -> None:
+    settings = Settings(
+        api_token=Secret("t"),
+        account_id="acc",
+        app_ids=(),
+        database=tmp_path / "w.duckdb",
+        landing_dir=tmp_path,
+    )
+    now = datetime.now(UTC)
+    apps = '{"success":true,"data":[{"id":"a1","name":"one"}],"paging":{"total_count":1}}'
+    session = '{"success":true,"data":{"id":"s1","livestream_id":"l1","ingest_seconds":1,"viewer_seconds":2}}'
+    fetched = FetchedPoll("p1", now, now, ("a1",), [])
+    fetched.responses = [
+        _landed(1, "list_apps", None, apps, now),
+        _landed(2, "session_by_id", "a1", session, now),
+    ]
+    normalized = normalize_responses(fetched.responses)
+    fetched.release_bodies()
+    assert [r["body"] for r in fetched.responses] == [None, None]
+    row = load.load_poll(settings, fetched, normalized)
+    assert (row.responses, row.sessions) == (2, 1)
+    con = warehouse.connect(settings.database, read_only=True)
+    try:
+        bodies = con.execute("select body from raw_responses order by seq").fetchall()
+        sessions = con.execute("select session_id, ingest_seconds from sessions").fetchall()
+    finally:
+        con.close()
+    assert bodies == [(apps,), (session,)]
+    assert sessions == [("s1", 1.0)]
