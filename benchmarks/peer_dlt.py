@@ -418,7 +418,10 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
         curve = []
         for size in sizes:
             print(f"{size:,} live livestreams: {runs} polls and {process_runs} processes each", flush=True)
-            curve.append(measure(size, runs, process_runs, prefect_url))
+            point = measure(size, runs, process_runs, prefect_url)
+            curve.append(point)
+            if missed := misses(point):
+                print(f"  warning: the fake asked the simulator {missed} times after warm-up", flush=True)
     context = {
         "dlt": DLT_VERSION,
         "dlt_settings": DLT_SETTINGS,
@@ -428,6 +431,13 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
     }
     print("\n".join([*figure_lines(context), "", *stored_lines(context)]))
     return figures(curve), context
+
+
+def misses(point: dict[str, Any]) -> int:
+    """Answers the fake had to ask of the simulator during the steady-state polls and fresh processes."""
+    steady_polls = [p for runs in point["polls"].values() for p in runs if not p["first"]]
+    processes = [p for runs in point["processes"].values() for p in runs]
+    return sum(int(p.get("misses", 0)) for p in steady_polls + processes)
 
 
 def steady(point: dict[str, Any], tool: str, field: str) -> list[float]:
