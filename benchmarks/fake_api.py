@@ -5,7 +5,9 @@ client it is meant to time. The fake asks it once for each request target (path 
 status, the body and the rate-limit headers, and from then on answers that target from memory on a raw
 asyncio protocol (HTTP/1.1, keep-alive), with a Date header of the current second. A poll's answers are
 thus the simulator's (its shapes, its stream keys, its paging), frozen at the moment the fake first saw
-them; a warm-up poll fills the cache.
+them; a warm-up poll fills the cache. The simulator's control paths (/_simulator/...: its ground truth) are
+passed through, never kept, and GET /_fake/stats answers the API requests the fake has served, as
+/_simulator/stats does (requests_total), with its hits and misses: the simulator's counter sees misses only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import email.utils
 import http.client
+import json
 import multiprocessing
 import socket
 import time
@@ -24,6 +27,8 @@ from simulator import SimulatorConfig, running_simulator
 
 # The simulator's headers the fake keeps: the client reads Ratelimit and Content-Type.
 KEPT_HEADERS = ("content-type", "ratelimit", "ratelimit-policy", "retry-after")
+CONTROL = b"/_simulator/"  # the simulator's own paths: asked every time, not counted
+STATS = b"/_fake/stats"
 
 
 class _Cache:
@@ -36,22 +41,44 @@ class _Cache:
         self.hits = 0
 
     def answer(self, target: bytes, authorization: str) -> tuple[bytes, bytes]:
+        if target == STATS:
+            return self._stats()
+        if target.startswith(CONTROL):
+            return self._upstream_answer(target, authorization)
         found = self._answers.get(target)
         if found is not None:
             self.hits += 1
             return found
         self.misses += 1
-        # A blocking call on the fake's loop: misses happen in the warm-up poll only.
-        self._upstream.request("GET", target.decode("latin-1"), headers={"Authorization": authorization})
-        response = self._upstream.getresponse()
+        found = self._upstream_answer(target, authorization)
+        if found[0].startswith(b"HTTP/1.1 200 "):  # an error answer (a fault, a 404) is not kept
+            self._answers[target] = found
+        return found
+
+    def _stats(self) -> tuple[bytes, bytes]:
+        """The API requests served so far (kept answers and misses), as JSON."""
+        counts = {"requests_total": self.hits + self.misses, "hits": self.hits, "misses": self.misses}
+        body = json.dumps(counts).encode()
+        head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nContent-Length: {len(body)}\r\n"
+        return head.encode("latin-1"), body
+
+    def _upstream_answer(self, target: bytes, authorization: str) -> tuple[bytes, bytes]:
+        """The simulator's answer to `target`: its status line, kept headers and body."""
+        # A blocking call on the fake's loop: misses happen in the warm-up poll only. uvicorn closes a
+        # connection idle for 5 s, which shows on the next request: that one is sent again, once.
+        headers = {"Authorization": authorization}
+        try:
+            self._upstream.request("GET", target.decode("latin-1"), headers=headers)
+            response = self._upstream.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            self._upstream.close()
+            self._upstream.request("GET", target.decode("latin-1"), headers=headers)
+            response = self._upstream.getresponse()
         body = response.read()
         lines = [f"HTTP/1.1 {response.status} {response.reason}"]
         lines += [f"{name}: {value}" for name, value in response.getheaders() if name.lower() in KEPT_HEADERS]
         lines.append(f"Content-Length: {len(body)}")
-        found = ("\r\n".join(lines) + "\r\n").encode("latin-1"), body
-        if response.status == 200:  # an error answer (a fault, a 404) is not kept: the next asks again
-            self._answers[target] = found
-        return found
+        return ("\r\n".join(lines) + "\r\n").encode("latin-1"), body
 
 
 class _Connection(asyncio.Protocol):

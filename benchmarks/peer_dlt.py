@@ -1,15 +1,18 @@
-"""A peer: dlt's rest_api source into DuckDB against streamledger, on the same simulator fleet, alternating.
+"""A peer: dlt's rest_api source into DuckDB against streamledger, on the same fleet, alternating.
 
-For N = 100 and 1,000 live livestreams (--quick: 100), a simulator in its own process serves N livestreams,
-all live for hours, budget lifted, on the real clock. The dlt side is benchmarks/peer_dlt_pipeline.py run by
+For N = 100 and 1,000 live livestreams (--quick: 100), the fast fake of the API (benchmarks/fake_api.py: the
+simulator's answers of N livestreams, all live for hours, budget lifted, kept after their first request and
+served from memory, so that neither tool waits on the simulator's own handlers) runs in its own process. The
+dlt side is benchmarks/peer_dlt_pipeline.py run by
 the python of data/bench/dlt-env, an environment of this suite alone (dlt is no project dependency), made on
 demand with the project's uv (see ensure_dlt_env). Each tool polls once to reach its steady state (dlt: the
-schema and tables exist; streamledger: the first poll's sweep of every livestream is done); then, alternating
-dlt, streamledger, dlt, streamledger:
+schema and tables exist; streamledger: the first poll's sweep of every livestream is done; the fake: every
+answer of a poll is kept); then, alternating dlt, streamledger, dlt, streamledger:
 
 - in-run time of a steady-state poll: dlt's pipeline.run in one long-lived process; streamledger's
   tests.helpers.run_poll (what the snapshot flow's tasks call) in this process, as poll_wall times it;
-- requests per poll: the requests the simulator counted (GET /_simulator/stats) during the poll;
+- requests per poll: the requests the fake served (GET /_fake/stats) during the poll, and how many of them it
+  had to ask of the simulator (none, in the steady state);
 
 then, alternating again, whole processes against the warm destinations: a fresh dlt-env python running
 the pipeline once; a fresh python polling once without Prefect (the same run_poll); and a fresh
@@ -41,7 +44,8 @@ import duckdb
 import httpx
 
 from benchmarks.charts import new_chart, save
-from benchmarks.common import DATA_DIR, RESULTS_DIR, ROOT, Figure, simulator_process
+from benchmarks.common import DATA_DIR, RESULTS_DIR, ROOT, Figure
+from benchmarks.fake_api import fake_api
 from benchmarks.poll_overhead import UNLIMITED, all_live_config, settings_for
 from simulator import SimulatorConfig
 from tests.helpers import run_poll
@@ -105,7 +109,7 @@ def dlt_env_vars(root: str, config: SimulatorConfig, folder: Path) -> dict[str, 
 
 
 def streamledger_env_vars(root: str, config: SimulatorConfig, folder: Path) -> dict[str, str]:
-    """The environment of a streamledger process polling the simulator into the warehouse in `folder`."""
+    """The environment of a streamledger process polling the fake into the warehouse in `folder`."""
     return os.environ | {
         "CLOUDFLARE_API_TOKEN": config.token,
         "CLOUDFLARE_ACCOUNT_ID": config.account_id,
@@ -122,9 +126,10 @@ def streamledger_env_vars(root: str, config: SimulatorConfig, folder: Path) -> d
     }
 
 
-def requests_total(root: str) -> int:
-    """The API requests the simulator has received so far."""
-    return int(httpx.get(f"{root}/_simulator/stats", timeout=10).json()["requests_total"])
+def served(root: str) -> tuple[int, int]:
+    """The API requests the fake has served so far, and how many of them it asked of the simulator."""
+    stats = httpx.get(f"{root}/_fake/stats", timeout=10).json()
+    return int(stats["requests_total"]), int(stats["misses"])
 
 
 def answer_of(stdout: IO[str] | str) -> dict[str, Any]:
@@ -178,8 +183,8 @@ def children_cpu() -> float:
 
 def process(command: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
     """Run a fresh process to its end: its wall and CPU seconds and stdout (its stderr goes to `log`)."""
-    # The CPU seconds are the process's own: the simulator and the Prefect server, children of this process
-    # too, still run, so the kernel has not added theirs to RUSAGE_CHILDREN.
+    # The CPU seconds are the process's own: the fake (its simulator inside) and the Prefect server, children
+    # of this process too, still run, so the kernel has not added theirs to RUSAGE_CHILDREN.
     with log.open("a") as errors:
         cpu, started = children_cpu(), time.perf_counter()
         done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True)
@@ -199,11 +204,12 @@ def outcome_of(arm: str, stdout: str) -> dict[str, Any]:
     return {"line": lines[-1][:200]}
 
 
-def counted(root: str, fn: Any, *args: Any) -> tuple[Any, int]:
-    """fn(*args) and the requests the simulator received meanwhile."""
-    before = requests_total(root)
+def counted(root: str, fn: Any, *args: Any) -> tuple[Any, dict[str, int]]:
+    """fn(*args), and the requests the fake served meanwhile (misses: those it asked of the simulator)."""
+    requests, misses = served(root)
     value = fn(*args)
-    return value, requests_total(root) - before
+    after, missed = served(root)
+    return value, {"requests": after - requests, "misses": missed - misses}
 
 
 def measure(size: int, runs: int, process_runs: int, prefect_url: str | None) -> dict[str, Any]:
@@ -217,7 +223,7 @@ def measure(size: int, runs: int, process_runs: int, prefect_url: str | None) ->
     log = folder / "processes.log"
     polls: dict[str, list[dict[str, Any]]] = {"dlt": [], "streamledger": []}
     processes: dict[str, list[dict[str, Any]]] = {"dlt": [], "streamledger": [], "snapshot": []}
-    with simulator_process(config) as root:
+    with fake_api(config) as root:
         settings = settings_for(root, config, sl_dir)
         dlt_env = dlt_env_vars(root, config, dlt_dir)
         sl_env = streamledger_env_vars(root, config, sl_dir)
@@ -237,7 +243,7 @@ def measure(size: int, runs: int, process_runs: int, prefect_url: str | None) ->
             for index in range(runs + 1):  # the first of each: the warm-up poll
                 for tool, poll in (("dlt", lambda: dlt_poll(child)), ("streamledger", sl_poll)):
                     result, sent = counted(root, poll)
-                    polls[tool].append(result | {"requests": sent, "first": index == 0})
+                    polls[tool].append(result | sent | {"first": index == 0})
         if prefect_url is not None:  # the server's first flow run registers the flow: not timed
             process([str(STREAMLEDGER), "snapshot"], sl_env | {"PREFECT_API_URL": prefect_url}, log)
         commands = {
@@ -253,7 +259,8 @@ def measure(size: int, runs: int, process_runs: int, prefect_url: str | None) ->
             for arm, (command, env) in commands.items():
                 result, sent = counted(root, process, command, env, log)
                 processes[arm].append(
-                    {"seconds": result["seconds"], "cpu_seconds": result["cpu_seconds"], "requests": sent}
+                    {"seconds": result["seconds"], "cpu_seconds": result["cpu_seconds"]}
+                    | sent
                     | outcome_of(arm, result["stdout"])
                 )
         sample = session_sample(root, config)
@@ -411,7 +418,10 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
         curve = []
         for size in sizes:
             print(f"{size:,} live livestreams: {runs} polls and {process_runs} processes each", flush=True)
-            curve.append(measure(size, runs, process_runs, prefect_url))
+            point = measure(size, runs, process_runs, prefect_url)
+            curve.append(point)
+            if missed := misses(point):
+                print(f"  warning: the fake asked the simulator {missed} times after warm-up", flush=True)
     context = {
         "dlt": DLT_VERSION,
         "dlt_settings": DLT_SETTINGS,
@@ -421,6 +431,13 @@ def run(quick: bool) -> tuple[list[Figure], dict[str, Any]]:
     }
     print("\n".join([*figure_lines(context), "", *stored_lines(context)]))
     return figures(curve), context
+
+
+def misses(point: dict[str, Any]) -> int:
+    """Answers the fake had to ask of the simulator during the steady-state polls and fresh processes."""
+    steady_polls = [p for runs in point["polls"].values() for p in runs if not p["first"]]
+    processes = [p for runs in point["processes"].values() for p in runs]
+    return sum(int(p.get("misses", 0)) for p in steady_polls + processes)
 
 
 def steady(point: dict[str, Any], tool: str, field: str) -> list[float]:

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -22,7 +21,6 @@ import orjson
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from simulator import RunningSimulator, SimulatorConfig
 from streamledger import fetch, landing, load, plan, warehouse
 from streamledger.errors import DatabaseBusy
 from streamledger.poll import FetchedPoll, PollRun
@@ -30,6 +28,9 @@ from streamledger.settings import Secret, Settings
 from streamledger.timing import timed
 from streamledger.transforms.normalize import normalize_responses
 from streamledger.transforms.redact import redact_body
+
+if TYPE_CHECKING:
+    from simulator import RunningSimulator, SimulatorConfig
 
 # Crossing a month boundary during tests exercises UTC day/month attribution.
 SIM_START = datetime(2026, 10, 31, 23, 58, 0, tzinfo=UTC)
@@ -44,6 +45,8 @@ TEST_SETTLE_SECONDS = 6.0
 
 def simulator_config(**changes: object) -> SimulatorConfig:
     """A manual-clock simulator config for tests, on FAST_LIFECYCLE's timings unless changed."""
+    from simulator import SimulatorConfig
+
     base: dict[str, object] = {
         "clock": "manual",
         "start_at": SIM_START,
@@ -337,6 +340,8 @@ class FixtureServer:
 @contextmanager
 def serving_fixtures() -> Iterator[FixtureServer]:
     """A FixtureServer listening on 127.0.0.1 in a thread, for the length of the block."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
     holder: list[FixtureServer] = []
 
     class Handler(BaseHTTPRequestHandler):
