@@ -599,7 +599,9 @@ def fill_session_usage(con: duckdb.DuckDBPyConnection) -> None:
     while since <= last:
         until = since + timedelta(days=USAGE_CHUNK_DAYS)
         con.execute(
-            "insert into usage_stale (session_id) select session_id from sessions"
+            # Marked as warehouse/usage_month.sql marks a month of starts: in the refresh's temporary table.
+            "create or replace temp table usage_marks as select session_id, 'full' as path,"
+            " null::timestamptz as batch_since, null::varchar[] as batch_polls from sessions"
             " where started_time >= $since and started_time < $until order by started_time",
             {"since": since, "until": until},
         )
@@ -928,7 +930,7 @@ def session_usage_refresh(database: Path) -> dict[str, Any]:
         for name in before:
             warehouse.run_file(con, name, {"poll_id": poll_id})
         warehouse.run_file(con, REFRESH_FILES[0])
-        (stale,) = cast(tuple[int], con.execute("select count(*) from usage_stale").fetchall()[0])
+        (stale,) = cast(tuple[int], con.execute("select count(*) from usage_marks").fetchall()[0])
         by_file, cpu_seconds = profiled(con, REFRESH_FILES[1:])
         con.execute("rollback")
     finally:
