@@ -1,10 +1,9 @@
 -- A read-write open: the database file becomes the session's default catalog, written in row groups of
--- 2,048 rows (DuckDB's smallest: one vector) instead of its 122,880. An insert that fills a row group writes
--- it, compressed, straight to the file before the commit, so that a large poll's raw bodies and snapshots
--- go to the file once: not into the WAL at the commit and again, compressed, at the checkpoint. A
--- checkpoint then rewrites only each table's last, partly filled row group. At 10,000 sessions this took
--- the commit and the checkpoint from about 145 ms of CPU to about 20 (BENCHMARKS.md, "Issue 15"). Readers
--- need no row group size (the file does not record it). Parameters: warehouse_path.
-attach getvariable('warehouse_path') as warehouse (row_group_size 2048);
+-- 10,240 rows instead of DuckDB's 122,880. A checkpoint rewrites the table's last row group, the one a poll
+-- appends to: with 122,880 rows that is up to twelve 10,000-session polls of raw bodies, compressed again
+-- at every poll (the load's slowest step and the poll's memory peak); with 10,240 it is at most one. A
+-- poll's larger appends are written straight to the file before the commit. Readers need no row group
+-- size (the file does not record it). Parameters: warehouse_path.
+attach getvariable('warehouse_path') as warehouse (row_group_size 10240);
 use warehouse;
 reset variable warehouse_path;

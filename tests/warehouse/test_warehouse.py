@@ -111,5 +111,5 @@ def test_a_poll_id_in_a_session_variable_lets_the_load_skip_other_polls_row_grou
             scanned.append(re.findall(r"Row Groups Scanned: (\d+) / (\d+)", plan))
     con.execute("rollback")
     con.close()
-    # The two deletes and the snapshot read, each one row group of 147 (a writer's hold 2,048 rows each).
-    assert scanned == [[("1", "147")]] * 3
+    # The two deletes and the snapshot read, each one row group of 30 (a writer's hold 10,240 rows each).
+    assert scanned == [[("1", "30")]] * 3
