@@ -19,7 +19,7 @@ import aiohttp
 import httpx
 import yarl
 
-# Each piece handed to httpx, and what the connection buffers before it stops reading the socket.
+# What the connection buffers ahead of the client before it stops reading the socket (twice this, at most).
 READ_BUFFER = 64 * 1024
 # Checked in this order: the first class an aiohttp error is an instance of names httpx's error for it.
 ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
