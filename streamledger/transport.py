@@ -1,100 +1,161 @@
-"""The client's HTTP transport: httpx's own, whose connections answer the pool's idle check with one poll(2).
+"""The client's HTTP transport: aiohttp's connection pool and parser under httpx's client (issue 15).
 
-Before each request and after each response, httpcore's pool asks every idle connection whether the server
-closed it (`is_readable`). Through anyio that question builds the socket's whole attribute table, with a
-getpeername(2), before the poll(2) that answers it: at 8 connections and 1,000 requests a poll, about a
-fifth of the client's time (issue 15). The streams here keep their socket and answer with the poll alone.
+On httpx's own transport (httpcore's pool, anyio's streams and timeout scopes, h11) a GET of a steady poll
+of 1,000 livestreams cost about 0.7 ms of CPU, on aiohttp's about 0.3 ms (BENCHMARKS.md, Client overhead).
+httpx stays the client: its requests, headers, cookies, timeouts' settings, redirects (never followed) and
+the body's decoding, which `streamledger.client` does from the raw bytes so that its caps see every piece.
+When the environment names a proxy, the client keeps httpx's own transport, which reads those settings.
 """
 
 from __future__ import annotations
 
-import select
-import socket
+import re
 import ssl
 import urllib.request
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
-import httpcore
+import aiohttp
 import httpx
+import yarl
+
+# What the connection buffers ahead of the client before it stops reading the socket (twice this, at most).
+READ_BUFFER = 64 * 1024
+# Checked in this order: the first class an aiohttp error is an instance of names httpx's error for it.
+ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.SocketTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),  # a status line or header it cannot parse
+    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+    (aiohttp.ClientOSError, httpx.ReadError),
+    (aiohttp.ClientError, httpx.TransportError),
+)
 
 
-def client_transport(verify: ssl.SSLContext, max_connections: int) -> httpx.AsyncHTTPTransport | None:
+def client_transport(verify: ssl.SSLContext, max_connections: int) -> httpx.AsyncBaseTransport | None:
     """The transport for the client; None when the environment names a proxy (HTTPS_PROXY and the like):
     httpx reads those only for a client given no transport, and routes through them as it always did."""
     return None if urllib.request.getproxies() else transport(verify, max_connections)
 
 
-def transport(verify: ssl.SSLContext, max_connections: int) -> httpx.AsyncHTTPTransport:
-    """httpx's transport with these limits, its pool connecting through IdleCheckBackend."""
-    made = httpx.AsyncHTTPTransport(verify=verify, limits=httpx.Limits(max_connections=max_connections))
-    # httpx builds the pool and takes no network backend: the pool's own is wrapped in place. Should a
-    # later httpx or httpcore name them otherwise, the transport stays as httpx made it (a test says so).
-    pool = getattr(made, "_pool", None)
-    backend = getattr(pool, "_network_backend", None)
-    if isinstance(backend, httpcore.AsyncNetworkBackend):
-        pool._network_backend = IdleCheckBackend(backend)  # type: ignore[union-attr]
-    return made
+def transport(verify: ssl.SSLContext, max_connections: int) -> AiohttpTransport:
+    """An aiohttp transport with this TLS context and at most this many connections."""
+    return AiohttpTransport(verify, max_connections)
 
 
-def is_readable(sock: socket.socket | None) -> bool:
-    """Whether a socket has something to read (or is gone): the server closed an idle connection."""
-    fd = -1 if sock is None else sock.fileno()
-    if fd < 0:
-        return True
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
+@contextmanager
+def httpx_errors() -> Iterator[None]:
+    """Raise aiohttp's errors as httpx's, so that the client sees only httpx's (and their messages)."""
+    try:
+        yield
+    except aiohttp.ClientError as exc:
+        error = next(error for kind, error in ERRORS if isinstance(exc, kind))
+        raise error(message(exc)) from exc
 
 
-class IdleCheckStream(httpcore.AsyncNetworkStream):
-    """A stream of another backend that answers `is_readable` from the socket it keeps."""
+def message(exc: aiohttp.ClientError) -> str:
+    """The message httpx's own transport gives for the same failure, where it has one; else aiohttp's."""
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return "timed out"  # the client names the limit that was reached
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "Server disconnected without sending a response."
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return str(exc.certificate_error)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return str(exc.os_error)  # without the host and port the client's own message gives
+    text = str(exc)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        counts = re.search(r"received (\d+) of (\d+) bytes", text)
+        if counts:
+            received, expected = counts.groups()
+            return (
+                "peer closed connection without sending complete message body "
+                f"(received {received} bytes, expected {expected})"
+            )
+        if "Not enough data to satisfy transfer length header" in text:
+            return "peer closed connection without sending complete message body (incomplete chunked read)"
+    return text or type(exc).__name__
 
-    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
-        self._stream = stream
-        self._socket: socket.socket | None = stream.get_extra_info("socket")
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._stream.read(max_bytes, timeout)
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx requests sent on an aiohttp session: no redirects followed, no decompression, no cookies of
+    its own (httpx keeps them), the URL sent exactly as httpx built it."""
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._stream.write(buffer, timeout)
+    def __init__(self, verify: ssl.SSLContext, max_connections: int) -> None:
+        self._verify = verify
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        """The session, made on first use: aiohttp binds it to the running event loop."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, ssl=self._verify, keepalive_timeout=5.0, ttl_dns_cache=10
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                trust_env=False,
+                read_bufsize=READ_BUFFER,
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeout = request.extensions.get("timeout", {})
+        content = request.content  # the client sends only GETs: never a stream
+        with httpx_errors():
+            response = await self._session_now().request(
+                request.method,
+                # encoded: yarl would otherwise decode %2E and then resolve the "." and ".." it made
+                yarl.URL(str(request.url), encoded=True),
+                headers=request.headers.multi_items(),
+                data=content or None,
+                allow_redirects=False,
+                compress=None,
+                timeout=aiohttp.ClientTimeout(
+                    connect=timeout.get("pool"),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+                server_hostname=request.extensions.get("sni_hostname"),
+            )
+        version = response.version or aiohttp.HttpVersion11
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=AiohttpStream(response),
+            request=request,
+            extensions={
+                "http_version": f"HTTP/{version.major}.{version.minor}".encode(),
+                "reason_phrase": (response.reason or "").encode(),
+            },
+        )
 
     async def aclose(self) -> None:
-        await self._stream.aclose()
-
-    async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        return IdleCheckStream(await self._stream.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":
-            return is_readable(self._socket)
-        return self._stream.get_extra_info(info)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
-class IdleCheckBackend(httpcore.AsyncNetworkBackend):
-    """Another backend whose streams are IdleCheckStreams."""
+class AiohttpStream(httpx.AsyncByteStream):
+    """A response's body as it arrives, undecoded; closed before its end, its connection is not reused."""
 
-    def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
-        self._backend = backend
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return IdleCheckStream(stream)
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with httpx_errors():
+            async for piece in self._response.content.iter_any():
+                yield piece
 
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        return IdleCheckStream(await self._backend.connect_unix_socket(path, timeout, socket_options))
-
-    async def sleep(self, seconds: float) -> None:
-        await self._backend.sleep(seconds)
+    async def aclose(self) -> None:
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
