@@ -279,9 +279,9 @@ comment on column usage_stale.path is
     'How its usage is computed: full (its whole curve again), append (the new steps only) or none; null '
     'until the load decides.';
 comment on column usage_stale.batch_since is
-    'The earliest fetched_at of the batch''s snapshots of it (null: marked by no batch; a batch''s own marks '
-    'are a temporary table of its load).';
-comment on column usage_stale.batch_polls is 'The polls of the batch that observed it (null: marked by no batch).';
+    'Unused, always null: a batch''s own marks, with the polls that made them, are a temporary table of its '
+    'load (kept until a migration drops the column).';
+comment on column usage_stale.batch_polls is 'Unused, always null (see batch_since).';
 
 comment on table session_usage is
     'One row per session per UTC hour with usage: the ingest and viewer seconds used in that hour, by the '

@@ -15,8 +15,8 @@ create or replace temp table usage_marked as
 select
     coalesce(m.session_id, u.session_id) as session_id,
     coalesce(u.path, m.path) as path,
-    least(m.batch_since, u.batch_since) as batch_since,
-    list_distinct(list_concat(u.batch_polls, m.batch_polls)) as batch_polls
+    m.batch_since,  -- usage_stale's own batch columns are no longer written: null
+    m.batch_polls
 from usage_marks as m
 full outer join usage_stale as u on u.session_id = m.session_id;
 
