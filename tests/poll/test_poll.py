@@ -235,13 +235,7 @@ def test_a_landing_file_that_cannot_be_loaded_is_quarantined_not_blocking(tmp_pa
 
 
 def test_odd_answers_become_parse_issues_and_never_block_the_load(tmp_path: Path) -> None:
-    settings = Settings(
-        api_token=Secret("t"),
-        account_id="acc",
-        app_ids=(),
-        database=tmp_path / "w.duckdb",
-        landing_dir=tmp_path,
-    )
+    settings = _offline_settings(tmp_path)
     now = datetime.now(UTC)
     apps = (
         '{"success":true,"data":[{"id":"a1","created_at":"2026-11-01T00:00:00"}],"paging":{"total_count":1}}'
@@ -269,6 +263,17 @@ def test_odd_answers_become_parse_issues_and_never_block_the_load(tmp_path: Path
         ("a1", "session.livestream_id", "session without a livestream id: row dropped"),
     ]
     assert apps_rows == [("a1", None)]
+
+
+def _offline_settings(tmp_path: Path) -> Settings:
+    """Settings for loading hand-made responses into a warehouse in tmp_path (nothing is fetched)."""
+    return Settings(
+        api_token=Secret("t"),
+        account_id="acc",
+        app_ids=(),
+        database=tmp_path / "w.duckdb",
+        landing_dir=tmp_path,
+    )
 
 
 def _landed(seq: int, endpoint: str, app_id: str | None, body: str, at: datetime) -> dict[str, object]:
@@ -321,13 +326,7 @@ def test_a_sweep_walks_details_in_the_schemas_single_session_form_one_session_a_
 
 
 def test_a_poll_whose_bodies_were_released_after_normalizing_stores_every_body(tmp_path: Path) -> None:
-    settings = Settings(
-        api_token=Secret("t"),
-        account_id="acc",
-        app_ids=(),
-        database=tmp_path / "w.duckdb",
-        landing_dir=tmp_path,
-    )
+    settings = _offline_settings(tmp_path)
     now = datetime.now(UTC)
     apps = '{"success":true,"data":[{"id":"a1","name":"one"}],"paging":{"total_count":1}}'
     session = '{"success":true,"data":{"id":"s1","livestream_id":"l1","ingest_seconds":1,"viewer_seconds":2}}'
